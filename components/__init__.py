@@ -1,0 +1,1 @@
+"""The mesh-tracing components and the settings they are built from."""

@@ -1,0 +1,78 @@
+"""Resource constructors every component shares, so each option that matters is decided once.
+
+Helm releases take chart, repository and version only from the version table and always pin a
+release name; every Release ignores the provider's computed `checksum`, which otherwise shows a
+diff on every preview (pulumi/pulumi-kubernetes#2649).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.versions import CHARTS, ChartId
+
+HELM_TIMEOUT_SECONDS = 900
+
+
+def helm_release(
+    resource_name: str,
+    *,
+    chart: ChartId,
+    version: str,
+    release_name: str,
+    namespace: pulumi.Input[str],
+    values: Mapping[str, Any],
+    opts: pulumi.ResourceOptions,
+) -> k8s.helm.v3.Release:
+    pinned = CHARTS[chart]
+    if version not in pinned.versions:
+        raise ValueError(f"{chart} {version} is not in the version table ({', '.join(pinned.versions)})")
+    return k8s.helm.v3.Release(
+        resource_name,
+        k8s.helm.v3.ReleaseArgs(
+            name=release_name,
+            chart=pinned.name,
+            version=version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pinned.repository),
+            namespace=namespace,
+            values=dict(values),
+            timeout=HELM_TIMEOUT_SECONDS,
+            max_history=10,
+            cleanup_on_fail=True,
+        ),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["checksum"])),
+    )
+
+
+def namespace(
+    resource_name: str, name: str, labels: Mapping[str, str], opts: pulumi.ResourceOptions
+) -> k8s.core.v1.Namespace:
+    return k8s.core.v1.Namespace(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=dict(labels)),
+        opts=opts,
+    )
+
+
+def custom_resource(
+    resource_name: str,
+    *,
+    api_version: str,
+    kind: str,
+    name: str,
+    namespace: pulumi.Input[str],
+    spec: Mapping[str, Any],
+    opts: pulumi.ResourceOptions,
+) -> k8s.apiextensions.CustomResource:
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version=api_version,
+        kind=kind,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace),
+        spec=dict(spec),
+        opts=opts,
+    )

@@ -1,0 +1,62 @@
+"""The one table of Helm charts this program installs: repository, chart name, pinned versions.
+
+Each chart lists the versions a stack may select; the first is the default pin. A version may only
+be listed once the conformance facts for it exist under tests/facts/ (see scripts/derive_facts.py),
+so a version bump is: derive the facts, add the version here, run the tests.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class ChartId(enum.StrEnum):
+    ISTIO_BASE = "istio-base"
+    ISTIOD = "istiod"
+    ISTIO_GATEWAY = "istio-gateway"
+    SIGNOZ = "signoz"
+    KIALI = "kiali-server"
+    PROMETHEUS = "prometheus"
+
+
+@dataclass(frozen=True)
+class Chart:
+    repository: str
+    name: str
+    versions: tuple[str, ...]
+
+    @property
+    def default_version(self) -> str:
+        return self.versions[0]
+
+
+_ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
+# Istio publishes base, istiod and gateway with one version; a stack selects it once (istio.chartVersion).
+ISTIO_VERSIONS = ("1.30.5",)
+
+CHARTS: dict[ChartId, Chart] = {
+    ChartId.ISTIO_BASE: Chart(_ISTIO_REPO, "base", ISTIO_VERSIONS),
+    ChartId.ISTIOD: Chart(_ISTIO_REPO, "istiod", ISTIO_VERSIONS),
+    ChartId.ISTIO_GATEWAY: Chart(_ISTIO_REPO, "gateway", ISTIO_VERSIONS),
+    ChartId.SIGNOZ: Chart("https://charts.signoz.io", "signoz", ("0.131.0",)),
+    ChartId.KIALI: Chart("https://kiali.org/helm-charts", "kiali-server", ("2.29.0",)),
+    ChartId.PROMETHEUS: Chart("https://prometheus-community.github.io/helm-charts", "prometheus", ("27.19.0",)),
+}
+
+SUPPORTED_CHART_VERSIONS: dict[ChartId, tuple[str, ...]] = {cid: c.versions for cid, c in CHARTS.items()}
+
+# Which upstream release the committed facts of a pinned version were derived from, where they differ.
+# Istio 1.30.4 (security) and 1.30.5 (bug fixes) changed no values file or CRD we could compare up to
+# the release-1.30 head we had (2026-08-21); their source files were not available here, so their
+# facts are those of 1.30.3. Re-derive from the 1.30.5 tag when it can be read.
+FACTS_DERIVED_FROM: dict[tuple[ChartId, str], str] = {
+    (ChartId.ISTIO_BASE, "1.30.5"): "1.30.3",
+    (ChartId.ISTIOD, "1.30.5"): "1.30.3",
+    (ChartId.ISTIO_GATEWAY, "1.30.5"): "1.30.3",
+}
+
+
+def facts_version(chart: ChartId, version: str) -> str:
+    """The upstream version whose files the committed facts for `chart` at `version` come from."""
+    return FACTS_DERIVED_FROM.get((chart, version), version)

@@ -1,0 +1,237 @@
+"""Run the real program under Pulumi mocks and record every resource it registers.
+
+One engine for the test suite, the benchmark and the offline plan: it executes `__main__.py` for a
+stack file (plus overrides) with `pulumi.runtime.set_mocks`, and records per resource its type
+token, name, inputs (secrets unwrapped, their paths remembered), parent and dependency URNs and the
+resource options that reach the engine. No CLI, plugin, cluster or network is involved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import runpy
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.mocks import MockMonitor
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROGRAM = PROJECT_DIR / "__main__.py"
+PROJECT = "mesh-tracing"
+
+SECRET_SIG = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d"
+SECRET_VALUE = rpc._special_secret_sig
+
+# Fake outputs a real provider would compute; keyed by type token.
+_RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One registered resource as the engine would see it."""
+
+    type: str
+    name: str
+    urn: str
+    inputs: dict[str, Any]
+    secret_inputs: frozenset[str]
+    parent: str
+    dependencies: tuple[str, ...]
+    protect: bool
+    ignore_changes: tuple[str, ...]
+    custom: bool
+
+    @property
+    def dependency_names(self) -> set[str]:
+        return {urn.rsplit("::", 1)[-1] for urn in self.dependencies}
+
+    @property
+    def parent_name(self) -> str:
+        return self.parent.rsplit("::", 1)[-1]
+
+
+@dataclass
+class Run:
+    """What one evaluation of the program registered and exported."""
+
+    resources: list[Resource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def by_type(self, type_token: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def named(self, name: str) -> Resource:
+        found = [r for r in self.resources if r.name == name]
+        if len(found) != 1:
+            raise KeyError(f"expected one resource named {name!r}, found {len(found)}")
+        return found[0]
+
+    def maybe(self, name: str) -> Resource | None:
+        return next((r for r in self.resources if r.name == name), None)
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self.resources)
+
+
+def unwrap_secrets(value: Any) -> tuple[Any, bool]:
+    """Strip the wire format's secret markers; report whether any were present."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == SECRET_VALUE:
+            inner, _ = unwrap_secrets(value.get("value"))
+            return inner, True
+        found = False
+        result = {}
+        for key, item in value.items():
+            result[key], secret = unwrap_secrets(item)
+            found = found or secret
+        return result, found
+    if isinstance(value, list):
+        items = [unwrap_secrets(item) for item in value]
+        return [i for i, _ in items], any(s for _, s in items)
+    return value, False
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        if args.typ == _RANDOM_PASSWORD:
+            outputs["result"] = f"generated-{args.name}-" + "x" * 16
+        if args.typ == "kubernetes:helm.sh/v3:Release":
+            outputs["status"] = {
+                "status": "deployed",
+                "name": args.inputs.get("name"),
+                "namespace": args.inputs.get("namespace"),
+                "chart": args.inputs.get("chart"),
+                "version": args.inputs.get("version"),
+            }
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+class _RecordingMonitor(MockMonitor):
+    def __init__(self, mocks: _Mocks, run: Run) -> None:
+        super().__init__(mocks)
+        self._run = run
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+        plain: dict[str, Any] = {}
+        secret: set[str] = set()
+        for key, value in inputs.items():
+            plain[key], is_secret = unwrap_secrets(value)
+            if is_secret:
+                secret.add(key)
+        self._run.resources.append(
+            Resource(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                inputs=plain,
+                secret_inputs=frozenset(secret),
+                parent=request.parent,
+                dependencies=tuple(request.dependencies),
+                protect=bool(request.protect),
+                ignore_changes=tuple(request.ignoreChanges),
+                custom=bool(request.custom),
+            )
+        )
+        return response
+
+
+def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """The `config:` block of Pulumi.<stack>.yaml, keys as written (`mesh-tracing:…`)."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text()) or {}
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: `config` must be a mapping")
+    return config
+
+
+def _as_config_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def run_program(
+    config: Mapping[str, Any],
+    *,
+    stack: str = "test",
+    secrets: Mapping[str, str] | None = None,
+    program: Path = PROGRAM,
+    into: Run | None = None,
+) -> Run:
+    """Evaluate `program` under mocks with `config` (`mesh-tracing:key` → value) and record it.
+
+    Secret config (`secrets`) is marked secret exactly as `pulumi config set --secret` would. Any
+    exception the program raises (e.g. a settings error) propagates; pass `into` to inspect what was
+    registered before it.
+    """
+    run = into if into is not None else Run()
+    mocks = _Mocks()
+    monitor = _RecordingMonitor(mocks, run)
+    plain = {k: _as_config_text(v) for k, v in config.items() if not _is_encrypted(v)}
+    secret_values = dict(secrets or {})
+    runtime_settings.ROOT.set(None)  # a fresh Stack per run, or exports leak between runs
+    pulumi.runtime.set_all_config(plain | secret_values, secret_keys=list(secret_values))
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+
+    def _evaluate() -> pulumi.Output[list[None]]:
+        runpy.run_path(str(program), run_name="__main__")
+        root = runtime_settings.get_root_resource()
+        exported: dict[str, Any] = dict(getattr(root, "outputs", {}) or {})
+        return pulumi.Output.all(*[_capture(run, name, exported[name]) for name in sorted(exported)])
+
+    # `runtime.test` drives the Pulumi event loop until every registration and apply has finished.
+    pulumi.runtime.test(_evaluate)()  # type: ignore[no-untyped-call]
+    return run
+
+
+def _capture(run: Run, name: str, value: Any) -> pulumi.Output[None]:
+    output = pulumi.Output.from_input(value)
+
+    async def _resolve() -> None:
+        run.outputs[name] = await output.future()
+        if await output.is_secret():
+            run.secret_outputs.add(name)
+
+    return pulumi.Output.from_input(asyncio.ensure_future(_resolve()))
+
+
+def _is_encrypted(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def run_stack(
+    stack: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    remove: tuple[str, ...] = (),
+    secrets: Mapping[str, str] | None = None,
+    project_dir: Path = PROJECT_DIR,
+    into: Run | None = None,
+) -> Run:
+    """Evaluate the program for Pulumi.<stack>.yaml, with per-run overrides (`key` → value)."""
+    config = stack_config(stack, project_dir)
+    for key in remove:
+        config.pop(_qualified(key), None)
+    for key, value in (overrides or {}).items():
+        config[_qualified(key)] = value
+    qualified_secrets = {_qualified(k): v for k, v in (secrets or {}).items()}
+    return run_program(config, stack=stack, secrets=qualified_secrets, into=into)
+
+
+def _qualified(key: str) -> str:
+    return key if ":" in key else f"{PROJECT}:{key}"

@@ -1,0 +1,44 @@
+"""Shared fixtures: the real program evaluated under mocks for each shipped stack file."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pytest
+
+from meshtools.recording import PROJECT, Run, run_stack, stack_config
+
+STACKS = ("dev", "prod")
+
+
+@functools.cache
+def _shipped(stack: str) -> Run:
+    return run_stack(stack)
+
+
+@pytest.fixture(params=STACKS)
+def stack(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def shipped(stack: str) -> Run:
+    """The recorded resources of Pulumi.<stack>.yaml as shipped (evaluated once per session)."""
+    return _shipped(stack)
+
+
+@pytest.fixture
+def dev() -> Run:
+    return _shipped("dev")
+
+
+@pytest.fixture
+def prod() -> Run:
+    return _shipped("prod")
+
+
+def raw_settings(stack: str) -> dict[str, Any]:
+    """A stack file's `mesh-tracing:` keys without the prefix, as the settings loader receives them."""
+    prefix = f"{PROJECT}:"
+    return {k.removeprefix(prefix): v for k, v in stack_config(stack).items() if k.startswith(prefix)}
