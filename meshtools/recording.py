@@ -235,3 +235,22 @@ def run_stack(
 
 def _qualified(key: str) -> str:
     return key if ":" in key else f"{PROJECT}:{key}"
+
+
+def changed_resources(before: Run, after: Run) -> dict[str, str]:
+    """Resources that differ between two runs, by name: "added", "removed" or "changed".
+
+    Compares what the engine would diff: type, inputs and the options recorded for each resource.
+    """
+
+    def state(run: Run) -> dict[str, tuple[Any, ...]]:
+        return {
+            r.name: (r.type, r.inputs, r.secret_inputs, r.parent, sorted(r.dependencies), r.protect, r.ignore_changes)
+            for r in run
+        }
+
+    old, new = state(before), state(after)
+    result = dict.fromkeys(old.keys() - new.keys(), "removed")
+    result.update(dict.fromkeys(new.keys() - old.keys(), "added"))
+    result.update({name: "changed" for name in old.keys() & new.keys() if old[name] != new[name]})
+    return result

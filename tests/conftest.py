@@ -13,7 +13,7 @@ STACKS = ("dev", "prod")
 
 
 @functools.cache
-def _shipped(stack: str) -> Run:
+def shipped_run(stack: str) -> Run:
     return run_stack(stack)
 
 
@@ -25,17 +25,17 @@ def stack(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def shipped(stack: str) -> Run:
     """The recorded resources of Pulumi.<stack>.yaml as shipped (evaluated once per session)."""
-    return _shipped(stack)
+    return shipped_run(stack)
 
 
 @pytest.fixture
 def dev() -> Run:
-    return _shipped("dev")
+    return shipped_run("dev")
 
 
 @pytest.fixture
 def prod() -> Run:
-    return _shipped("prod")
+    return shipped_run("prod")
 
 
 def raw_settings(stack: str) -> dict[str, Any]:
