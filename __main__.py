@@ -4,11 +4,13 @@ import pulumi
 
 from components.istio_mesh import IstioMesh
 from components.settings import load_settings
+from components.signoz_stack import SigNozStack
 
 loaded = load_settings()
 settings = loaded.settings
 
 mesh = IstioMesh("mesh", settings)
+signoz = SigNozStack("signoz", settings, loaded.secrets.clickhouse_password)
 
 pulumi.export("environment", settings.environment)
 pulumi.export("tracingProvider", mesh.provider_name)
@@ -16,3 +18,8 @@ pulumi.export("samplingPercent", mesh.sampling_percent)
 pulumi.export("mtlsMode", settings.mtls_mode.value)
 pulumi.export("istioRootNamespace", mesh.root_namespace)
 pulumi.export("gatewayService", mesh.gateway_service)
+pulumi.export("zipkinEndpoint", signoz.zipkin_endpoint)
+pulumi.export("otlpGrpcEndpoint", signoz.otlp_grpc_endpoint)
+pulumi.export("otlpHttpEndpoint", signoz.otlp_http_endpoint)
+pulumi.export("signozUiService", signoz.ui_service)
+pulumi.export("traceRetentionDays", signoz.trace_retention_days)

@@ -41,7 +41,7 @@ CHARTS: dict[ChartId, Chart] = {
     ChartId.ISTIO_GATEWAY: Chart(_ISTIO_REPO, "gateway", ISTIO_VERSIONS),
     ChartId.SIGNOZ: Chart("https://charts.signoz.io", "signoz", ("0.131.0",)),
     ChartId.KIALI: Chart("https://kiali.org/helm-charts", "kiali-server", ("2.29.0",)),
-    ChartId.PROMETHEUS: Chart("https://prometheus-community.github.io/helm-charts", "prometheus", ("27.19.0",)),
+    ChartId.PROMETHEUS: Chart("https://prometheus-community.github.io/helm-charts", "prometheus", ("29.27.0",)),
 }
 
 SUPPORTED_CHART_VERSIONS: dict[ChartId, tuple[str, ...]] = {cid: c.versions for cid, c in CHARTS.items()}

@@ -82,7 +82,13 @@ class Run:
 
 
 def unwrap_secrets(value: Any) -> tuple[Any, bool]:
-    """Strip the wire format's secret markers; report whether any were present."""
+    """Strip the wire format's secret markers; report whether any were present.
+
+    The wire carries every number as a float64; integral ones come back as ints, as Helm and the
+    API server read them.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value), False
     if isinstance(value, dict):
         if value.get(SECRET_SIG) == SECRET_VALUE:
             inner, _ = unwrap_secrets(value.get("value"))

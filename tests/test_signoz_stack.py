@@ -1,0 +1,272 @@
+"""SigNozStack: the collector accepts Zipkin, keeps the chart's pipeline, and the password stays secret."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from components import naming
+from components.collector_config import CHART_TRACES_PIPELINE, CREDENTIAL_ATTRIBUTE_PATTERN
+from components.settings import SettingsError
+from components.versions import CHARTS, ChartId
+from meshtools.recording import Run, changed_resources, run_stack
+from tests import upstream
+from tests.conftest import raw_settings
+
+# Collector component type → the package that provides it in SigNoz's build.
+COMPONENT_PACKAGES = {
+    "zipkin": "zipkinreceiver",
+    "memory_limiter": "memorylimiterprocessor",
+    "resource": "resourceprocessor",
+    "attributes": "attributesprocessor",
+}
+
+
+def collector(run: Run) -> dict[str, Any]:
+    result: dict[str, Any] = run.named("signoz-release").inputs["values"]["otelCollector"]
+    return result
+
+
+def test_release_is_pinned_in_its_namespace(shipped: Run) -> None:
+    release = shipped.named("signoz-release")
+    assert {k: release.inputs[k] for k in ("chart", "version", "name", "namespace", "repositoryOpts")} == {
+        "chart": "signoz",
+        "version": "0.131.0",
+        "name": "signoz",
+        "namespace": "signoz",
+        "repositoryOpts": {"repo": "https://charts.signoz.io"},
+    }
+    assert release.parent_name == "signoz"
+    assert release.dependency_names >= {"signoz-namespace"}
+
+
+def test_namespace_is_excluded_from_injection(shipped: Run) -> None:
+    assert shipped.named("signoz-namespace").inputs["metadata"] == {
+        "name": "signoz",
+        "labels": {"istio-injection": "disabled"},
+    }
+
+
+def test_zipkin_port_and_receiver(shipped: Run) -> None:
+    values = collector(shipped)
+    assert values["ports"] == {"zipkin": {"enabled": True}}
+    assert values["config"]["receivers"] == {"zipkin": {"endpoint": "0.0.0.0:9411"}}
+
+
+def test_dev_traces_pipeline(dev: Run) -> None:
+    assert collector(dev)["config"]["service"] == {
+        "pipelines": {
+            "traces": {
+                "receivers": ["otlp", "jaeger", "zipkin"],
+                "processors": [
+                    "memory_limiter",
+                    "resource/mesh-tracing",
+                    "attributes/scrub-credentials",
+                    "signozspanmetrics/delta",
+                    "batch",
+                ],
+                "exporters": ["clickhousetraces", "metadataexporter", "signozmeter"],
+            }
+        }
+    }
+
+
+def test_dev_processors(dev: Run) -> None:
+    processors = collector(dev)["config"]["processors"]
+    assert processors["memory_limiter"] == {
+        "check_interval": "1s",
+        "limit_percentage": 80,
+        "spike_limit_percentage": 20,
+    }
+    assert processors["resource/mesh-tracing"] == {
+        "attributes": [
+            {"key": "deployment.environment", "value": "dev", "action": "upsert"},
+            {"key": "k8s.cluster.name", "value": "dev-kind", "action": "upsert"},
+            {"key": "service.namespace", "value": "shop", "action": "upsert"},
+            {"key": "team", "value": "platform", "action": "upsert"},
+        ]
+    }
+    assert processors["attributes/scrub-credentials"] == {
+        "actions": [{"pattern": CREDENTIAL_ATTRIBUTE_PATTERN, "action": "delete"}]
+    }
+
+
+def test_prod_resource_attributes(prod: Run) -> None:
+    attributes = collector(prod)["config"]["processors"]["resource/mesh-tracing"]["attributes"]
+    assert [(a["key"], a["value"]) for a in attributes] == [
+        ("deployment.environment", "production"),
+        ("k8s.cluster.name", "prod-eu-west-1"),
+        ("cloud.region", "eu-west-1"),
+        ("service.namespace", "shop"),
+        ("team", "platform"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "scrubbed"),
+    [
+        ("authorization", True),
+        ("http.request.header.authorization", True),
+        ("Cookie", True),
+        ("http.response.header.set-cookie", True),
+        ("x-api-key", True),
+        ("db.password", True),
+        ("http.url", False),
+        ("http.status_code", False),
+        ("gen_ai.usage.input_tokens", False),
+        ("istio.canonical_service", False),
+    ],
+)
+def test_credential_pattern(key: str, scrubbed: bool) -> None:
+    # Python's re agrees with RE2 on this pattern (no look-around, no back-references).
+    assert bool(re.fullmatch(CREDENTIAL_ATTRIBUTE_PATTERN, key)) is scrubbed
+
+
+def test_scrubbing_can_be_switched_off() -> None:
+    signoz = raw_settings("dev")["signoz"] | {
+        "collector": {"scrubCredentialAttributes": False, "resources": {"limits": {"memory": "1Gi"}}}
+    }
+    values = collector(run_stack("dev", {"signoz": signoz}))["config"]
+    assert "attributes/scrub-credentials" not in values["processors"]
+    assert "attributes/scrub-credentials" not in values["service"]["pipelines"]["traces"]["processors"]
+
+
+@pytest.mark.parametrize("version", CHARTS[ChartId.SIGNOZ].versions)
+def test_default_pipeline_table_matches_the_chart(version: str) -> None:
+    facts = upstream.chart(ChartId.SIGNOZ, version)["collector"]
+    assert CHART_TRACES_PIPELINE[version].as_values() == facts["pipelines"]["traces"]
+
+
+def test_every_pipeline_component_is_defined_and_built_in(shipped: Run) -> None:
+    facts = upstream.chart(ChartId.SIGNOZ, "0.131.0")["collector"]
+    config = collector(shipped)["config"]
+    traces = config["service"]["pipelines"]["traces"]
+    for kind in ("receivers", "processors", "exporters"):
+        defined = set(facts[kind]) | set(config.get(kind, {}))
+        if kind == "exporters":
+            defined |= set(facts["connectors"])
+        assert set(traces[kind]) <= defined, (kind, set(traces[kind]) - defined)
+    packages = upstream.collector_packages(facts["image_tag"])
+    ours = set(config["receivers"]) | set(config["processors"])
+    for name in ours:
+        component_type = name.split("/", 1)[0]
+        assert COMPONENT_PACKAGES[component_type] in packages, name
+
+
+def test_sizing_per_stack(dev: Run, prod: Run) -> None:
+    assert {k: collector(dev)[k] for k in ("replicaCount", "resources", "autoscaling")} == {
+        "replicaCount": 1,
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        "autoscaling": {"enabled": False, "minReplicas": 2, "maxReplicas": 6, "targetCPUUtilizationPercentage": 70},
+    }
+    assert {k: collector(prod)[k] for k in ("replicaCount", "autoscaling")} == {
+        "replicaCount": 2,
+        "autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 8, "targetCPUUtilizationPercentage": 70},
+    }
+    assert collector(prod)["resources"]["limits"] == {"cpu": "2", "memory": "2Gi"}
+
+
+def test_clickhouse_layout_and_storage(dev: Run, prod: Run) -> None:
+    dev_ch = dev.named("signoz-release").inputs["values"]["clickhouse"]
+    prod_ch = prod.named("signoz-release").inputs["values"]["clickhouse"]
+    assert (dev_ch["persistence"], dev_ch["layout"], dev_ch["zookeeper"]) == (
+        {"size": "10Gi"},
+        {"shardsCount": 1, "replicasCount": 1},
+        {"replicaCount": 1},
+    )
+    assert (prod_ch["persistence"], prod_ch["layout"], prod_ch["zookeeper"]) == (
+        {"size": "200Gi"},
+        {"shardsCount": 1, "replicasCount": 2},
+        {"replicaCount": 3},
+    )
+
+
+def test_prod_pdb_selects_the_collector_pods(prod: Run) -> None:
+    pdb = prod.named("signoz-collector-pdb")
+    assert pdb.type == "kubernetes:policy/v1:PodDisruptionBudget"
+    assert pdb.inputs["metadata"] == {"name": "signoz-otel-collector", "namespace": "signoz"}
+    selector = pdb.inputs["spec"]["selector"]["matchLabels"]
+    assert selector == {
+        "app.kubernetes.io/name": "signoz",
+        "app.kubernetes.io/instance": "signoz",
+        "app.kubernetes.io/component": "otel-collector",
+    }
+    chart_labels = upstream.chart(ChartId.SIGNOZ, "0.131.0")["collector"]["pod_match_labels"]
+    assert chart_labels.items() <= selector.items()
+    assert pdb.inputs["spec"]["maxUnavailable"] == 1
+
+
+def test_dev_has_no_pdb_for_a_single_replica(dev: Run) -> None:
+    assert dev.maybe("signoz-collector-pdb") is None
+
+
+def test_prod_release_and_namespace_are_protected(dev: Run, prod: Run) -> None:
+    assert prod.named("signoz-release").protect and prod.named("signoz-namespace").protect
+    assert not dev.named("signoz-release").protect
+
+
+def test_generated_password_is_secret_and_never_plain(shipped: Run) -> None:
+    release = shipped.named("signoz-release")
+    password = release.inputs["values"]["clickhouse"]["password"]
+    assert password.startswith("generated-signoz-clickhouse-password")
+    assert "values" in release.secret_inputs
+    assert "signoz-clickhouse-password" in release.dependency_names
+    _assert_only_secret(shipped, password)
+
+
+def test_configured_password_is_used_and_stays_secret() -> None:
+    run = run_stack("prod", secrets={"clickhousePassword": "s3cret-from-config-xyz"})
+    assert run.maybe("signoz-clickhouse-password") is None
+    assert run.named("signoz-release").inputs["values"]["clickhouse"]["password"] == "s3cret-from-config-xyz"
+    _assert_only_secret(run, "s3cret-from-config-xyz")
+
+
+def _assert_only_secret(run: Run, password: str) -> None:
+    for resource in run:
+        for key, value in resource.inputs.items():
+            if key not in resource.secret_inputs:
+                assert password not in repr(value), f"{resource.name}.{key} carries the password in plain text"
+    assert password not in repr(run.outputs)
+
+
+def test_changing_resource_attributes_changes_only_this_release(stack: str, shipped: Run) -> None:
+    changed = changed_resources(shipped, run_stack(stack, {"resourceAttributes": {"team": "payments"}}))
+    assert changed == {"signoz-release": "changed"}
+
+
+def test_bad_attribute_keys_are_config_errors() -> None:
+    with pytest.raises(SettingsError) as caught:
+        run_stack("dev", {"resourceAttributes": {"has space": "x", "ok": ""}})
+    assert [str(p) for p in caught.value.problems] == [
+        "mesh-tracing:resourceAttributes[\"has space\"]: got 'has space' — String should match pattern "
+        "'^[A-Za-z_][A-Za-z0-9_.\\-/]*$'",
+        "mesh-tracing:resourceAttributes[\"ok\"]: got '' — String should have at least 1 character",
+    ]
+
+
+def test_outputs(prod: Run) -> None:
+    assert {
+        k: prod.outputs[k] for k in ("zipkinEndpoint", "otlpGrpcEndpoint", "otlpHttpEndpoint", "signozUiService")
+    } == {
+        "zipkinEndpoint": "http://signoz-otel-collector.signoz.svc.cluster.local:9411/api/v2/spans",
+        "otlpGrpcEndpoint": "signoz-otel-collector.signoz.svc.cluster.local:4317",
+        "otlpHttpEndpoint": "http://signoz-otel-collector.signoz.svc.cluster.local:4318",
+        "signozUiService": "signoz.signoz.svc.cluster.local:8080",
+    }
+    assert prod.outputs["traceRetentionDays"] == 15
+
+
+def test_istio_and_signoz_agree_on_the_collector_address(shipped: Run) -> None:
+    provider = shipped.named("mesh-istiod").inputs["values"]["meshConfig"]["extensionProviders"][0]["zipkin"]
+    assert f"http://{provider['service']}:{provider['port']}{naming.ZIPKIN_PATH}" == shipped.outputs["zipkinEndpoint"]
+
+
+def test_prod_ui_ingress_and_external_url(prod: Run, dev: Run) -> None:
+    ui = prod.named("signoz-release").inputs["values"]["signoz"]
+    assert ui["ingress"]["hosts"] == [
+        {"host": "signoz.example.com", "paths": [{"path": "/", "pathType": "ImplementationSpecific", "port": 8080}]}
+    ]
+    assert ui["env"] == {"signoz_alertmanager_signoz_external__url": "https://signoz.example.com"}
+    assert "signoz" not in dev.named("signoz-release").inputs["values"]

@@ -1,0 +1,40 @@
+"""Read the committed upstream facts (tests/facts/, made by scripts/derive_facts.py)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from components.versions import ChartId, facts_version
+
+FACTS = Path(__file__).resolve().parent / "facts"
+
+
+@functools.cache
+def chart(chart_id: ChartId, version: str) -> dict[str, Any]:
+    """Facts of `chart_id` at a pinned `version` (through the table of versions they derive from)."""
+    path = FACTS / "charts" / f"{chart_id.value}-{facts_version(chart_id, version)}.json"
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+@functools.cache
+def collector_packages(image_tag: str) -> frozenset[str]:
+    path = FACTS / "collector" / f"signoz-otel-collector-{image_tag}.json"
+    return frozenset(json.loads(path.read_text())["packages"])
+
+
+def crd_files() -> list[Path]:
+    return sorted((FACTS / "crds").glob("*.json"))
+
+
+@functools.cache
+def crd(group: str, version: str, kind: str) -> dict[str, Any]:
+    """The derived schema record of one custom resource kind (exactly one upstream version)."""
+    matches = sorted((FACTS / "crds").glob(f"{group}-{version}-{kind}-*.json"))
+    if len(matches) != 1:
+        raise LookupError(f"expected one facts file for {group}/{version} {kind}, found {matches}")
+    data: dict[str, Any] = json.loads(matches[0].read_text())
+    return data
