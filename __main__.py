@@ -5,12 +5,14 @@ import pulumi
 from components.istio_mesh import IstioMesh
 from components.settings import load_settings
 from components.signoz_stack import SigNozStack
+from components.traced_namespace import build_traced_namespaces, newly_meshed
 
 loaded = load_settings()
 settings = loaded.settings
 
 mesh = IstioMesh("mesh", settings)
 signoz = SigNozStack("signoz", settings, loaded.secrets.clickhouse_password)
+namespaces = build_traced_namespaces(settings, mesh.ready)
 
 pulumi.export("environment", settings.environment)
 pulumi.export("tracingProvider", mesh.provider_name)
@@ -23,3 +25,5 @@ pulumi.export("otlpGrpcEndpoint", signoz.otlp_grpc_endpoint)
 pulumi.export("otlpHttpEndpoint", signoz.otlp_http_endpoint)
 pulumi.export("signozUiService", signoz.ui_service)
 pulumi.export("traceRetentionDays", signoz.trace_retention_days)
+pulumi.export("tracedNamespaces", [ns.summary for ns in namespaces])
+pulumi.export("namespacesToRestart", newly_meshed(namespaces))
