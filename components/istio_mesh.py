@@ -125,6 +125,7 @@ class IstioMesh(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         system_ns = namespace(f"{name}-namespace", istio.namespace, {}, child)
+        self.namespace_name: pulumi.Output[str] = system_ns.metadata.name
         self.base = helm_release(
             f"{name}-base",
             chart=ChartId.ISTIO_BASE,

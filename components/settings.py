@@ -432,6 +432,7 @@ class Secrets:
 
     clickhouse_password: pulumi.Output[str] | None
     kiali_signing_key: pulumi.Output[str] | None
+    kiali_oidc_client_secret: pulumi.Output[str] | None
 
 
 @dataclass(frozen=True)
@@ -443,7 +444,9 @@ class LoadedConfig:
 # --------------------------------------------------------------------------- problems
 
 
-SECRET_KEYS = ("clickhousePassword", "kialiSigningKey")
+SECRET_KEYS = ("clickhousePassword", "kialiSigningKey", "kialiOidcClientSecret")
+# Kiali accepts only these signing-key lengths (AES key sizes).
+KIALI_SIGNING_KEY_LENGTHS = (16, 24, 32)
 _JSON_KEYS = frozenset({"samplingPercent", "resourceAttributes", "tracedNamespaces", "istio", "signoz", "kiali"})
 _TOP_LEVEL_KEYS = tuple((field.alias or name) for name, field in StackSettings.model_fields.items())
 
@@ -660,6 +663,9 @@ def read_raw_config() -> tuple[dict[str, object], list[Problem]]:
                 problems.append(
                     Problem(f"{PROJECT}:{key}", "<plain text>", "must be set with `pulumi config set --secret`")
                 )
+            elif key == "kialiSigningKey" and len(config.get(key) or "") not in KIALI_SIGNING_KEY_LENGTHS:
+                # Only the length is inspected; the value itself is never shown or kept.
+                problems.append(Problem(f"{PROJECT}:{key}", "<secret>", "must be exactly 16, 24 or 32 characters long"))
             continue
         text = config.get(key)
         if text is None:
@@ -690,5 +696,6 @@ def load_settings() -> LoadedConfig:
         secrets=Secrets(
             clickhouse_password=config.get_secret("clickhousePassword"),
             kiali_signing_key=config.get_secret("kialiSigningKey"),
+            kiali_oidc_client_secret=config.get_secret("kialiOidcClientSecret"),
         ),
     )

@@ -1,0 +1,171 @@
+"""KialiIntegration: Kiali with a Prometheus that really holds Istio's metrics, linked to SigNoz.
+
+Kiali reads traces only from Jaeger or Tempo, so its own tracing stays off (no Traces tab that
+can only fail). The way to SigNoz is a display-details link: any Service or workload annotated with
+SIGNOZ_ANNOTATION shows a "Traces in SigNoz" link to that URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components import naming
+from components.kube import helm_release
+from components.settings import KialiAuthStrategy, PrometheusMode, StackSettings
+from components.versions import ChartId
+
+SIGNOZ_ANNOTATION = "mesh-tracing.io/signoz-traces"
+# The chart's own default entry; Helm replaces lists, so it is restated next to ours.
+CHART_DISPLAY_DETAILS = [
+    {"title": "API Documentation", "annotation": "kiali.io/api-spec", "icon_annotation": "kiali.io/api-type"}
+]
+WEB_ROOT = "/kiali"
+SIGNING_KEY_LENGTH = 32
+# Kiali reads an OpenID client secret from this Secret and key in its own namespace.
+OIDC_SECRET_NAME = "kiali"
+OIDC_SECRET_KEY = "oidc-secret"
+
+
+# --------------------------------------------------------------------------- pure builders
+
+
+def prometheus_url(settings: StackSettings) -> str:
+    prometheus = settings.kiali.prometheus
+    if prometheus.mode is PrometheusMode.EXTERNAL:
+        assert prometheus.url is not None  # enforced by PrometheusSettings
+        return prometheus.url
+    return naming.prometheus_url(settings.istio)
+
+
+def prometheus_values(settings: StackSettings) -> dict[str, Any]:
+    """Only the server: its default `kubernetes-pods` job scrapes the sidecars' merged metrics
+    (prometheus.io/* pod annotations from enablePrometheusMerge), which is all Kiali needs."""
+    prometheus = settings.kiali.prometheus
+    return {
+        "alertmanager": {"enabled": False},
+        "kube-state-metrics": {"enabled": False},
+        "prometheus-node-exporter": {"enabled": False},
+        "prometheus-pushgateway": {"enabled": False},
+        "server": {"retention": prometheus.retention, "persistentVolume": {"size": prometheus.persistence_size}},
+    }
+
+
+def kiali_values(settings: StackSettings, signing_key: pulumi.Input[str]) -> dict[str, Any]:
+    kiali = settings.kiali
+    auth: dict[str, Any] = {"strategy": kiali.auth.strategy.value}
+    if kiali.auth.strategy is KialiAuthStrategy.OPENID:
+        assert kiali.auth.openid is not None  # enforced by KialiAuth
+        auth["openid"] = {
+            "issuer_uri": kiali.auth.openid.issuer_uri,
+            "client_id": kiali.auth.openid.client_id,
+            "username_claim": kiali.auth.openid.username_claim,
+            "scopes": list(kiali.auth.openid.scopes),
+        }
+    values: dict[str, Any] = {
+        "auth": auth,
+        # Set explicitly: left empty, the chart generates a new key on every render.
+        "login_token": {"signing_key": signing_key},
+        "external_services": {
+            "prometheus": {"url": prometheus_url(settings)},
+            "tracing": {"enabled": False},
+            "grafana": {"enabled": False},
+        },
+        "server": {"web_root": WEB_ROOT},
+    }
+    if kiali.signoz_url:
+        values["additional_display_details"] = [
+            *CHART_DISPLAY_DETAILS,
+            {"title": "Traces in SigNoz", "annotation": SIGNOZ_ANNOTATION},
+        ]
+    if kiali.ingress_host:
+        values["deployment"] = {"ingress": {"enabled": True, "class_name": kiali.ingress_class}}
+        values["server"]["web_fqdn"] = kiali.ingress_host
+    return values
+
+
+def kiali_url(settings: StackSettings) -> str | None:
+    host = settings.kiali.ingress_host
+    return f"http://{host}{WEB_ROOT}" if host else None
+
+
+def signoz_link_template(settings: StackSettings) -> str | None:
+    """What to put in SIGNOZ_ANNOTATION: SigNoz's service page; Istio names sidecar spans' service
+    `<app label>.<namespace>`."""
+    url = settings.kiali.signoz_url
+    return f"{url}/services/<app>.<namespace>" if url else None
+
+
+# --------------------------------------------------------------------------- component
+
+
+class KialiIntegration(pulumi.ComponentResource):
+    """Optional Prometheus, then Kiali in the Istio namespace after istiod."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: StackSettings,
+        *,
+        istio_namespace: pulumi.Input[str],
+        istiod: pulumi.Resource,
+        signing_key: pulumi.Output[str] | None,
+        oidc_client_secret: pulumi.Output[str] | None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("mesh-tracing:index:KialiIntegration", name, None, opts)
+        kiali = settings.kiali
+        child = pulumi.ResourceOptions(parent=self)
+        after_istiod = pulumi.ResourceOptions(parent=self, depends_on=[istiod])
+        waits_for: list[pulumi.Resource] = [istiod]
+
+        if kiali.prometheus.mode is PrometheusMode.DEPLOY:
+            prometheus = helm_release(
+                f"{name}-prometheus",
+                chart=ChartId.PROMETHEUS,
+                version=kiali.prometheus.chart_version,
+                release_name=naming.PROMETHEUS_RELEASE,
+                namespace=istio_namespace,
+                values=prometheus_values(settings),
+                opts=child,
+            )
+            waits_for.append(prometheus)
+        if signing_key is None:
+            generated = random.RandomPassword(
+                f"{name}-signing-key", length=SIGNING_KEY_LENGTH, special=False, opts=child
+            )
+            signing_key = pulumi.Output.secret(generated.result)
+        if oidc_client_secret is not None:
+            k8s.core.v1.Secret(
+                f"{name}-oidc-secret",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=OIDC_SECRET_NAME, namespace=istio_namespace),
+                string_data={OIDC_SECRET_KEY: oidc_client_secret},
+                opts=after_istiod,
+            )
+        helm_release(
+            f"{name}-release",
+            chart=ChartId.KIALI,
+            version=kiali.chart_version,
+            release_name=naming.KIALI_RELEASE,
+            namespace=istio_namespace,
+            values=kiali_values(settings, signing_key),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=waits_for),
+        )
+
+        self.service = (
+            f"{naming.service_fqdn(naming.kiali_service_name(), settings.istio.namespace)}:{naming.KIALI_PORT}"
+        )
+        self.url = kiali_url(settings)
+        self.prometheus_url = prometheus_url(settings)
+        self.signoz_link_template = signoz_link_template(settings)
+        self.register_outputs(
+            {
+                "service": self.service,
+                "url": self.url,
+                "prometheusUrl": self.prometheus_url,
+                "signozLinkTemplate": self.signoz_link_template,
+            }
+        )
