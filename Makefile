@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STACK  ?= dev
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit up preview destroy bench clean
+.PHONY: test lint typecheck unit up preview destroy bench facts clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ up preview destroy: $(STAMP)
 ## bench: evaluation time of the program under mocks (not part of the test suite)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_program.py
+
+## facts: re-derive tests/facts/ from upstream values and CRDs, e.g. after a chart version bump
+##        (UPSTREAM defaults to ../shared/upstream; EXTRA holds sources not in it, see the script)
+facts: $(STAMP)
+	$(BIN)/python scripts/derive_facts.py $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(if $(EXTRA),--extra $(EXTRA))
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis

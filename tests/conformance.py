@@ -1,0 +1,275 @@
+"""Check a recorded run against the pinned charts and CRDs; return one readable message per mistake.
+
+Helm charts accept any value and silently ignore the ones they do not know, and Kubernetes prunes
+unknown custom-resource fields: that is how a mesh ships with no tracing. Every Helm value path the
+program sets must exist in the pinned chart's default values (or under an open map there, or under
+one of the FREE_FORM subtrees listed below with the check that covers them instead); every custom
+resource must validate against its CRD schema; every plain Kubernetes object against the API
+schemas of the Kubernetes versions Istio 1.30 supports.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+from pydantic import ValidationError
+
+from components.versions import CHARTS, ChartId, facts_version
+from meshtools.recording import Resource, Run
+from tests import upstream
+from tests.mesh_config import BUILT_IN_PROVIDERS, MeshConfig
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+# Istio 1.30 supports Kubernetes 1.32 to 1.36.
+KUBERNETES_VERSIONS = ("1.32.0", "1.33.0", "1.34.0", "1.35.0", "1.36.0")
+CORE_TYPES = {
+    "kubernetes:core/v1:Namespace": ("v1", "Namespace"),
+    "kubernetes:core/v1:NamespacePatch": ("v1", "Namespace"),
+    "kubernetes:core/v1:Secret": ("v1", "Secret"),
+    "kubernetes:policy/v1:PodDisruptionBudget": ("policy/v1", "PodDisruptionBudget"),
+}
+# Types the program registers that are not Kubernetes objects.
+NOT_KUBERNETES = ("mesh-tracing:index:", "random:index/")
+
+# Subtrees a chart passes through without a schema; each is checked elsewhere, as the reason says.
+FREE_FORM: dict[ChartId, dict[str, str]] = {
+    ChartId.ISTIOD: {
+        "meshConfig": "merged into istiod's mesh config as is; checked against tests/mesh_config.py",
+        "base.validationFailurePolicy": "a documented, commented-out option of the 1.30 values file",
+    },
+    ChartId.SIGNOZ: {
+        "otelCollector.config": "rendered verbatim into the collector ConfigMap; checked by test_signoz_stack",
+    },
+}
+# Values whose key is one of these are Kubernetes objects the chart renders into a pod spec with
+# toYaml; the chart's defaults show only part of them, so they are validated as that object.
+KUBERNETES_TYPED_KEYS = {"resources": "io.k8s.api.core.v1.ResourceRequirements"}
+
+# kiali-server renders its values into Kiali's config file: they are checked against the Kiali CR
+# spec schema, which documents every config key, instead of against the chart's sparse defaults.
+KIALI_CR = ("kiali.io", "v1alpha1", "Kiali")
+
+
+def chart_of(release: Resource) -> tuple[ChartId, str]:
+    inputs = release.inputs
+    for chart_id, chart in CHARTS.items():
+        if chart.name == inputs["chart"] and chart.repository == inputs["repositoryOpts"]["repo"]:
+            return chart_id, inputs["version"]
+    raise LookupError(f"{release.name}: chart {inputs['chart']} is not in the version table")
+
+
+def value_paths(values: Any, prefix: str = "") -> Iterator[str]:
+    """Every dotted path set in `values`; lists are leaves (Helm replaces them whole)."""
+    if isinstance(values, dict):
+        for key, value in values.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            yield path
+            yield from value_paths(value, path)
+
+
+def _chart_label(chart_id: ChartId, version: str) -> str:
+    source = facts_version(chart_id, version)
+    return f"{chart_id.value} {version}" + (f" (facts of {source})" if source != version else "")
+
+
+def _suggestion(path: str, known: set[str]) -> str:
+    parts = path.split(".")
+    for start in range(1, len(parts)):
+        tail = ".".join(parts[start:])
+        if tail in known:
+            return f" — did you mean {tail}?"
+    close = difflib.get_close_matches(path, sorted(known), n=1, cutoff=0.8)
+    return f" — did you mean {close[0]}?" if close else ""
+
+
+def _under(path: str, roots: set[str] | dict[str, str]) -> bool:
+    return any(path == root or path.startswith(f"{root}.") for root in roots)
+
+
+def check_chart_values(stack: str, release: Resource) -> list[str]:
+    chart_id, version = chart_of(release)
+    if chart_id is ChartId.KIALI:
+        return check_kiali_values(stack, release)
+    facts = upstream.chart(chart_id, version)
+    known = set(facts["paths"])
+    open_maps = set(facts["open_maps"]) | set(facts["lists"])
+    free = FREE_FORM.get(chart_id, {})
+    values = release.inputs.get("values", {})
+    problems = []
+    typed = {path for path in value_paths(values) if path.rsplit(".", 1)[-1] in KUBERNETES_TYPED_KEYS}
+    for path in sorted(typed):
+        if path not in known:
+            problems.append(
+                f"{stack}: {release.name} values: {path} is not a value of {_chart_label(chart_id, version)}"
+            )
+        problems += check_resource_requirements(f"{stack}: {release.name} values: {path}", _get(values, path))
+    reported: set[str] = set()
+    for path in value_paths(values):
+        if path in known or _under(path, free) or _under(path, typed) or _under(path, reported):
+            continue
+        parent = path.rsplit(".", 1)[0] if "." in path else ""
+        if parent and _under(parent, open_maps):
+            continue
+        reported.add(path)
+        problems.append(
+            f"{stack}: {release.name} values: {path} is not a value of {_chart_label(chart_id, version)}"
+            f"{_suggestion(path, known)}"
+        )
+    if chart_id is ChartId.ISTIOD:
+        problems += check_mesh_config(stack, release)
+    return problems
+
+
+def _get(values: dict[str, Any], path: str) -> Any:
+    node: Any = values
+    for part in path.split("."):
+        node = node[part]
+    return node
+
+
+def check_resource_requirements(where: str, requirements: Any) -> list[str]:
+    """Validate a ResourceRequirements by placing it in a minimal Pod for every Kubernetes version."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "probe"},
+        "spec": {"containers": [{"name": "c", "image": "i", "resources": requirements}]},
+    }
+    return [
+        f"{where} (Kubernetes {k8s_version}): {message}"
+        for k8s_version in KUBERNETES_VERSIONS
+        for _, message in _kubernetes_errors(json.dumps(pod, sort_keys=True), k8s_version)
+    ]
+
+
+@functools.cache
+def _kubernetes_errors(manifest: str, k8s_version: str) -> tuple[tuple[str, str], ...]:
+    """(path, message) of the first schema error, memoised: the library re-reads its schemas per call."""
+    try:
+        kubernetes_validate.validate(json.loads(manifest), k8s_version, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        return ((".".join(map(str, error.path)) or "<root>", error.message),)
+    return ()
+
+
+def check_mesh_config(stack: str, release: Resource) -> list[str]:
+    try:
+        MeshConfig.model_validate(release.inputs["values"].get("meshConfig", {}))
+    except ValidationError as error:
+        return [
+            f"{stack}: {release.name} values: meshConfig.{'.'.join(map(str, e['loc']))}: {e['msg']}"
+            for e in error.errors(include_url=False)
+        ]
+    return []
+
+
+def schema_problems(schema: dict[str, Any], document: Any, where: str) -> list[str]:
+    """jsonschema errors plus fields the schema does not declare (Kubernetes would prune them)."""
+    problems = [
+        f"{where}: {'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+        for e in jsonschema.Draft7Validator(schema).iter_errors(document)
+    ]
+    problems += [
+        f"{where}: {path} is not a field of the schema" + (f" (did you mean {hint}?)" if hint else "")
+        for path, hint in _undeclared(schema, document, "")
+    ]
+    return problems
+
+
+def _undeclared(schema: dict[str, Any], node: Any, prefix: str) -> Iterator[tuple[str, str | None]]:
+    if isinstance(node, list):
+        items = schema.get("items", {})
+        for i, item in enumerate(node):
+            yield from _undeclared(items, item, f"{prefix}[{i}]")
+        return
+    if not isinstance(node, dict) or schema.get("x-kubernetes-preserve-unknown-fields"):
+        return
+    properties = schema.get("properties")
+    if properties is None:
+        return  # a map (additionalProperties) or an untyped object
+    for key, value in node.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if key not in properties:
+            close = difflib.get_close_matches(key, list(properties), n=1, cutoff=0.7)
+            yield path, close[0] if close else None
+        else:
+            yield from _undeclared(properties[key], value, path)
+
+
+def check_kiali_values(stack: str, release: Resource) -> list[str]:
+    spec_schema = upstream.crd(*KIALI_CR)["schema"]["properties"]["spec"]
+    where = f"{stack}: {release.name} values (as Kiali config)"
+    return schema_problems(spec_schema, release.inputs.get("values", {}), where)
+
+
+def check_custom_resource(stack: str, resource: Resource) -> list[str]:
+    api_version, kind = resource.inputs["apiVersion"], resource.inputs["kind"]
+    group, version = api_version.split("/")
+    try:
+        record = upstream.crd(group, version, kind)
+    except LookupError:
+        return [f"{stack}: {resource.name}: no derived CRD schema for {api_version} {kind}"]
+    where = f"{stack}: {resource.name} ({kind} {api_version}, Istio CRD {record['upstream_version']})"
+    # The CRD schemas declare spec (and status); apiVersion, kind and metadata are the API server's.
+    problems = schema_problems(record["schema"], {"spec": resource.inputs.get("spec", {})}, where)
+    if record["scope"] == "Namespaced" and not resource.inputs.get("metadata", {}).get("namespace"):
+        problems.append(f"{where}: metadata.namespace is required for a namespaced kind")
+    return problems
+
+
+def check_kubernetes_object(stack: str, resource: Resource) -> list[str]:
+    api_version, kind = CORE_TYPES[resource.type]
+    manifest = {"apiVersion": api_version, "kind": kind}
+    manifest |= {k: v for k, v in resource.inputs.items() if k not in {"apiVersion", "kind"}}
+    return [
+        f"{stack}: {resource.name} ({kind}, Kubernetes {k8s_version}): {path}: {message}"
+        for k8s_version in KUBERNETES_VERSIONS
+        for path, message in _kubernetes_errors(json.dumps(manifest, sort_keys=True), k8s_version)
+    ]
+
+
+def check_references(stack: str, run: Run) -> list[str]:
+    """Cross-resource rules: every tracing provider a Telemetry names exists in the mesh config."""
+    istiod = run.maybe("mesh-istiod")
+    if istiod is None:
+        return []
+    mesh = istiod.inputs["values"].get("meshConfig", {})
+    known = {p.get("name", "").lower() for p in mesh.get("extensionProviders", [])} | BUILT_IN_PROVIDERS
+    problems = []
+    for name in mesh.get("defaultProviders", {}).get("tracing", []):
+        if name.lower() not in known:
+            problems.append(f"{stack}: mesh-istiod values: defaultProviders.tracing names unknown provider {name!r}")
+    for telemetry in run.by_type("kubernetes:telemetry.istio.io/v1:Telemetry"):
+        for rule in telemetry.inputs["spec"].get("tracing", []):
+            for provider in rule.get("providers", []):
+                if provider["name"].lower() not in known:
+                    problems.append(
+                        f"{stack}: {telemetry.name}: tracing provider {provider['name']!r} is not in meshConfig"
+                    )
+    return problems
+
+
+def is_custom_resource(resource: Resource) -> bool:
+    return resource.type.startswith("kubernetes:") and resource.type != RELEASE and resource.type not in CORE_TYPES
+
+
+def check_run(stack: str, run: Run) -> list[str]:
+    problems: list[str] = []
+    for resource in run:
+        if resource.type.startswith(NOT_KUBERNETES):
+            continue
+        if resource.type == RELEASE:
+            problems += check_chart_values(stack, resource)
+        elif resource.type in CORE_TYPES:
+            problems += check_kubernetes_object(stack, resource)
+        elif is_custom_resource(resource):
+            problems += check_custom_resource(stack, resource)
+        else:
+            problems.append(f"{stack}: {resource.name}: type {resource.type} has no conformance check")
+    return problems + check_references(stack, run)
