@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STACK  ?= dev
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit up preview destroy bench facts clean
+.PHONY: test lint typecheck unit up preview destroy plan plan-diff bench facts clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ unit: $(STAMP)
 ## up / preview / destroy: real deployments against the current kube context (need the Pulumi CLI)
 up preview destroy: $(STAMP)
 	@$(BIN)/python -m meshtools.deploy $@ --stack $(STACK)
+
+## plan / plan-diff: the desired state offline (no CLI, cluster or credentials), or its diff to BASE
+plan: $(STAMP)
+	@$(BIN)/python -m meshtools.plan render --stack $(STACK)
+
+BASE ?= origin/main
+plan-diff: $(STAMP)
+	@$(BIN)/python -m meshtools.plan diff --stack $(STACK) --base $(BASE)
 
 ## bench: evaluation time of the program under mocks (not part of the test suite)
 bench: $(STAMP)

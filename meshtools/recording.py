@@ -64,6 +64,9 @@ class Run:
     resources: list[Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
+    # Plain values known to be secret (secret config, generated passwords), for masking leaf by
+    # leaf: the wire only marks a whole top-level input as secret.
+    secret_values: set[str] = field(default_factory=set)
 
     def by_type(self, type_token: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_token]
@@ -106,10 +109,15 @@ def unwrap_secrets(value: Any) -> tuple[Any, bool]:
 
 
 class _Mocks(pulumi.runtime.Mocks):
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self._run = run
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         outputs = dict(args.inputs)
         if args.typ == _RANDOM_PASSWORD:
             outputs["result"] = f"generated-{args.name}-" + "x" * 16
+            self._run.secret_values.add(outputs["result"])
         if args.typ == "kubernetes:helm.sh/v3:Release":
             outputs["status"] = {
                 "status": "deployed",
@@ -186,10 +194,11 @@ def run_program(
     registered before it.
     """
     run = into if into is not None else Run()
-    mocks = _Mocks()
+    mocks = _Mocks(run)
     monitor = _RecordingMonitor(mocks, run)
     plain = {k: _as_config_text(v) for k, v in config.items() if not _is_encrypted(v)}
     secret_values = dict(secrets or {})
+    run.secret_values.update(secret_values.values())
     runtime_settings.ROOT.set(None)  # a fresh Stack per run, or exports leak between runs
     pulumi.runtime.set_all_config(plain | secret_values, secret_keys=list(secret_values))
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
@@ -236,7 +245,7 @@ def run_stack(
     for key, value in (overrides or {}).items():
         config[_qualified(key)] = value
     qualified_secrets = {_qualified(k): v for k, v in (secrets or {}).items()}
-    return run_program(config, stack=stack, secrets=qualified_secrets, into=into)
+    return run_program(config, stack=stack, secrets=qualified_secrets, program=project_dir / "__main__.py", into=into)
 
 
 def _qualified(key: str) -> str:
