@@ -5,13 +5,16 @@ BIN    := $(VENV)/bin
 STACK  ?= dev
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit up preview destroy plan plan-diff bench facts clean
+.PHONY: install test lint typecheck unit up preview destroy plan plan-diff bench facts clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+## install: the virtualenv with every dependency from pyproject.toml (the first step of `make test`)
+install: $(STAMP)
 
 ## test: create the virtualenv, then ruff, mypy --strict and pytest (what CI runs)
 test: $(STAMP) lint typecheck unit

@@ -1,0 +1,1 @@
+"""The mesh-tracing policy pack (run with `pulumi preview --policy-pack policy`)."""

@@ -1,0 +1,239 @@
+"""Policy rules for mesh-tracing stacks, written against resource inputs as Pulumi hands them over.
+
+Each rule is a plain function returning violation messages (what is wrong and how to fix it), so
+the pack and its tests run exactly the same code. Values may be unknown during a preview and
+secret values arrive wrapped; both are tolerated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Secret,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from components.settings import CREDENTIAL_HEADER_NAMES, CREDENTIAL_HEADER_PATTERN, PRODUCTION_ENVIRONMENTS
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+TELEMETRY = "kubernetes:telemetry.istio.io/v1:Telemetry"
+PEER_AUTHENTICATION = "kubernetes:security.istio.io/v1:PeerAuthentication"
+EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
+MAX_PRODUCTION_SAMPLING = 10.0
+
+Resource = tuple[str, Mapping[str, Any]]  # (type token, inputs)
+
+
+def plain(value: Any) -> Any:
+    """Inputs with policy-SDK secret wrappers removed."""
+    if isinstance(value, Secret):
+        return plain(value.value)
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def _dig(node: Any, *path: str | int) -> Any:
+    for key in path:
+        if isinstance(node, Mapping) and isinstance(key, str):
+            node = node.get(key)
+        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        else:
+            return None
+    return node
+
+
+def _name(props: Mapping[str, Any]) -> str:
+    return f"{_dig(props, 'metadata', 'namespace')}/{_dig(props, 'metadata', 'name')}"
+
+
+def environment(resources: Iterable[Resource]) -> str | None:
+    """The stack's environment, from the `environment` tag of the mesh-wide Telemetry."""
+    for type_, props in resources:
+        if type_ == TELEMETRY:
+            for rule in _dig(props, "spec", "tracing") or []:
+                value = _dig(rule, "customTags", "environment", "literal", "value")
+                if isinstance(value, str):
+                    return value
+    return None
+
+
+def _signoz_release(type_: str, props: Mapping[str, Any]) -> bool:
+    return type_ == RELEASE and props.get("chart") == "signoz"
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def strict_mtls_in_production(resources: list[Resource]) -> list[str]:
+    env = environment(resources)
+    if env not in PRODUCTION_ENVIRONMENTS:
+        return []
+    return [
+        f"PeerAuthentication {_name(props)} has mTLS mode {mode} in production environment {env!r}; "
+        "set mesh-tracing:mtlsMode (and any tracedNamespaces[].mtlsMode) to STRICT."
+        for type_, props in resources
+        if type_ == PEER_AUTHENTICATION and (mode := _dig(props, "spec", "mtls", "mode")) not in (None, "STRICT")
+    ]
+
+
+def kiali_not_anonymous_in_production(resources: list[Resource]) -> list[str]:
+    env = environment(resources)
+    if env not in PRODUCTION_ENVIRONMENTS:
+        return []
+    return [
+        f"Kiali release {props.get('name')} uses anonymous access in production environment {env!r}; "
+        "set mesh-tracing:kiali.auth.strategy to token or openid."
+        for type_, props in resources
+        if type_ == RELEASE
+        and props.get("chart") == "kiali-server"
+        and _dig(props, "values", "auth", "strategy") == "anonymous"
+    ]
+
+
+def no_credential_span_tags(type_: str, props: Mapping[str, Any]) -> list[str]:
+    if type_ != TELEMETRY:
+        return []
+    found = []
+    for rule in _dig(props, "spec", "tracing") or []:
+        for tag, source in (_dig(rule, "customTags") or {}).items():
+            header = _dig(source, "header", "name")
+            if isinstance(header, str) and (
+                header.lower() in CREDENTIAL_HEADER_NAMES or CREDENTIAL_HEADER_PATTERN.search(header)
+            ):
+                found.append(
+                    f"Telemetry {_name(props)} tag {tag!r} copies request header {header!r} (a credential) into "
+                    "every sampled span; remove the tag from customTags."
+                )
+    return found
+
+
+def chart_version_pinned(type_: str, props: Mapping[str, Any]) -> list[str]:
+    if type_ != RELEASE:
+        return []
+    version = props.get("version")
+    if isinstance(version, str) and EXACT_VERSION.match(version):
+        return []
+    return [
+        f"Helm release {props.get('name')} (chart {props.get('chart')}) has version {version!r}, not an exact "
+        "version; pin it in components/versions.py."
+    ]
+
+
+def memory_limiter_first(type_: str, props: Mapping[str, Any]) -> list[str]:
+    if not _signoz_release(type_, props):
+        return []
+    processors = _dig(props, "values", "otelCollector", "config", "service", "pipelines", "traces", "processors")
+    if processors is None or _dig(processors, 0) == "memory_limiter":
+        return []
+    return [
+        f"The collector's traces pipeline starts with {_dig(processors, 0)!r}, not memory_limiter, so overload "
+        "kills the pod instead of shedding load; put memory_limiter first (components/collector_config.py)."
+    ]
+
+
+def production_sampling_at_most_10(resources: list[Resource]) -> list[str]:
+    env = environment(resources)
+    if env not in PRODUCTION_ENVIRONMENTS:
+        return []
+    found = []
+    for type_, props in resources:
+        for rule in (_dig(props, "spec", "tracing") or []) if type_ == TELEMETRY else []:
+            percent = rule.get("randomSamplingPercentage")
+            if isinstance(percent, int | float) and percent > MAX_PRODUCTION_SAMPLING:
+                found.append(
+                    f"Telemetry {_name(props)} samples {percent} % in production environment {env!r}; above "
+                    f"{MAX_PRODUCTION_SAMPLING:g} % the trace volume is costly — lower mesh-tracing:samplingPercent "
+                    "or the namespace override."
+                )
+    return found
+
+
+def collector_has_limits(type_: str, props: Mapping[str, Any]) -> list[str]:
+    if not _signoz_release(type_, props):
+        return []
+    limits = _dig(props, "values", "otelCollector", "resources", "limits") or {}
+    missing = [k for k in ("cpu", "memory") if k not in limits]
+    if not missing:
+        return []
+    return [
+        f"The SigNoz collector has no {' or '.join(missing)} limit; set "
+        "mesh-tracing:signoz.collector.resources.limits (memory_limiter sizes itself from the memory limit)."
+    ]
+
+
+# --------------------------------------------------------------------------- the pack
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    level: EnforcementLevel
+    resource_check: Callable[[str, Mapping[str, Any]], list[str]] | None = None
+    stack_check: Callable[[list[Resource]], list[str]] | None = None
+
+    def resource_validator(self) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
+        check = self.resource_check
+        assert check is not None
+
+        def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+            for message in check(args.resource_type, plain(args.props)):
+                report(message, None)
+
+        return validate
+
+    def stack_validator(self) -> Callable[[StackValidationArgs, ReportViolation], None]:
+        check = self.stack_check
+        assert check is not None
+
+        def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+            resources = [(r.resource_type, plain(r.props)) for r in args.resources]
+            for message in check(resources):
+                report(message, None)
+
+        return validate
+
+    def policy(self) -> Policy:
+        if self.resource_check is not None:
+            return ResourceValidationPolicy(
+                self.name, self.description, self.resource_validator(), enforcement_level=self.level
+            )
+        return StackValidationPolicy(self.name, self.description, self.stack_validator(), enforcement_level=self.level)
+
+
+MANDATORY, ADVISORY = EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY
+
+RULES = (
+    Rule("production-strict-mtls", "Production stacks use STRICT mTLS everywhere.", MANDATORY,
+         stack_check=strict_mtls_in_production),
+    Rule("production-kiali-authenticated", "Kiali is not anonymous in production.", MANDATORY,
+         stack_check=kiali_not_anonymous_in_production),
+    Rule("no-credential-span-tags", "No span tag is sourced from a credential header.", MANDATORY,
+         resource_check=no_credential_span_tags),
+    Rule("helm-chart-version-pinned", "Every Helm release pins an exact chart version.", MANDATORY,
+         resource_check=chart_version_pinned),
+    Rule("collector-memory-limiter-first", "The collector's traces pipeline starts with memory_limiter.", MANDATORY,
+         resource_check=memory_limiter_first),
+    Rule("production-sampling-at-most-10-percent", "Production sampling stays at or below 10 %.", ADVISORY,
+         stack_check=production_sampling_at_most_10),
+    Rule("collector-resource-limits", "The collector has CPU and memory limits.", ADVISORY,
+         resource_check=collector_has_limits),
+)  # fmt: skip
+
+
+def policies() -> list[Policy]:
+    return [rule.policy() for rule in RULES]
