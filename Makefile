@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STACK  ?= dev
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit up preview destroy plan plan-diff bench facts clean
+.PHONY: install test lint typecheck unit up preview destroy plan plan-diff verify restart set-retention bench facts clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ plan: $(STAMP)
 BASE ?= origin/main
 plan-diff: $(STAMP)
 	@$(BIN)/python -m meshtools.plan diff --stack $(STACK) --base $(BASE)
+
+## verify / restart / set-retention: post-deploy tools against the current kube context (ARGS=… passes flags)
+verify restart set-retention: $(STAMP)
+	@$(BIN)/python -m meshtools.verify.cli $@ --stack $(STACK) $(ARGS)
 
 ## bench: evaluation time of the program under mocks (not part of the test suite)
 bench: $(STAMP)

@@ -1,0 +1,218 @@
+"""`make verify|restart|set-retention STACK=…`: prove tracing works, move workloads into the mesh,
+apply the trace retention. Reads the stack's settings from Pulumi.<stack>.yaml (no Pulumi CLI
+needed) and talks to the cluster of the current kube context (or --context)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from components import naming
+from components.settings import SettingsError, StackSettings, validate_settings
+from meshtools.recording import PROJECT, stack_config
+from meshtools.verify import checks
+from meshtools.verify.checks import Check
+from meshtools.verify.clickhouse import wait_for_trace
+from meshtools.verify.cluster import ClusterError, KubeCluster
+from meshtools.verify.restart import RESTARTABLE, restart_patch
+from meshtools.verify.retention import Http, set_retention
+from meshtools.verify.span import new_span_id, new_trace_id, verification_span
+
+ACCEPTED = 202  # the Zipkin receiver's (and Envoy's notion of) success
+
+
+def stack_settings(stack: str) -> StackSettings:
+    prefix = f"{PROJECT}:"
+    raw = {k.removeprefix(prefix): v for k, v in stack_config(stack).items() if k.startswith(prefix)}
+    return validate_settings({k: v for k, v in raw.items() if not isinstance(v, dict) or "secure" not in v})
+
+
+def expected_attributes(settings: StackSettings) -> dict[str, str]:
+    return {"deployment.environment": settings.environment, "k8s.cluster.name": settings.cluster} | dict(
+        settings.resource_attributes
+    )
+
+
+def mesh_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
+    istio = settings.istio
+    ns = istio.namespace
+    mesh_configmap = f"istio-{istio.revision}" if istio.revision else "istio"
+    return [
+        checks.istiod_ready(cluster.deployment(ns, f"istiod-{istio.revision}" if istio.revision else "istiod"), ns),
+        checks.mesh_provider(
+            cluster.configmap(ns, mesh_configmap),
+            istio.provider_name,
+            naming.collector_fqdn(settings.signoz),
+            naming.ZIPKIN_PORT,
+        ),
+        checks.mesh_telemetry(
+            cluster.custom("telemetry.istio.io", "v1", ns, "telemetries", "mesh-default"),
+            istio.provider_name,
+            settings.sampling_percent,
+        ),
+        checks.peer_authentication(
+            cluster.custom("security.istio.io", "v1", ns, "peerauthentications", "default"), settings.mtls_mode.value
+        ),
+    ]
+
+
+def collector_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
+    ns, service = settings.signoz.namespace, naming.collector_service_name()
+    return [
+        checks.collector_service(
+            cluster.service(ns, service), cluster.endpoint_slices(ns, service), naming.ZIPKIN_PORT
+        ),
+        checks.collector_config(cluster.configmap(ns, service)),
+    ]
+
+
+def namespace_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
+    key, value = naming.injection_label(settings.istio)
+    found = []
+    for traced in settings.traced_namespaces:
+        namespace = cluster.namespace(traced.name)
+        found.append(checks.namespace_label(namespace, traced.name, key, value))
+        if namespace is not None:
+            found.append(checks.sidecars(traced.name, cluster.pods(traced.name)))
+    return found
+
+
+def round_trip_check(
+    cluster: KubeCluster,
+    settings: StackSettings,
+    timeout: float,
+    progress: Callable[[float], None],
+    interval: float = 3.0,
+) -> Check:
+    ns = settings.signoz.namespace
+    trace_id = new_trace_id()
+    span = verification_span(trace_id, new_span_id(), int(time.time() * 1_000_000), tags={"verify": "true"})
+    status, body = cluster.proxy(
+        "POST", ns, naming.collector_service_name(), naming.ZIPKIN_PORT, naming.ZIPKIN_PATH, body=[span]
+    )
+    if status != ACCEPTED:
+        detail = f"POST {naming.ZIPKIN_PATH} answered {status}: {body[:200].decode(errors='replace')}"
+        return Check("span round trip", False, detail, "check the zipkin receiver and the collector logs")
+    user = cluster.container_env(ns, naming.collector_service_name(), "CLICKHOUSE_USER") or "admin"
+    password = cluster.container_env(ns, naming.collector_service_name(), "CLICKHOUSE_PASSWORD") or ""
+    headers = {"X-ClickHouse-User": user, "X-ClickHouse-Key": password, "Content-Type": "text/plain"}
+
+    def query(sql: str) -> str:
+        code, data = cluster.proxy("POST", ns, naming.clickhouse_service(), 8123, "/", headers=headers, body=sql)
+        if code != 200:
+            raise ClusterError(f"ClickHouse answered {code}: {data[:300].decode(errors='replace')}")
+        return data.decode()
+
+    arrival = wait_for_trace(
+        query, trace_id, timeout_seconds=timeout, interval_seconds=interval, clock=time.monotonic, sleep=time.sleep,
+        progress=progress,
+    )  # fmt: skip
+    return checks.round_trip(arrival, expected_attributes(settings), timeout)
+
+
+def render(results: list[Check], as_json: bool, out: TextIO) -> None:
+    if as_json:
+        json.dump([r.as_dict() for r in results], out, indent=2)
+        out.write("\n")
+        return
+    width = max(len(r.name) for r in results) if results else 10
+    for r in results:
+        out.write(f"{'PASS' if r.ok else 'FAIL'}  {r.name:<{width}}  {r.detail}\n")
+        if not r.ok and r.fix:
+            out.write(f"      {'':<{width}}  fix: {r.fix}\n")
+    failed = sum(not r.ok for r in results)
+    out.write(f"{len(results) - failed} passed, {failed} failed\n")
+
+
+def cmd_verify(args: argparse.Namespace, cluster: KubeCluster, settings: StackSettings) -> int:
+    def progress(elapsed: float) -> None:
+        if not args.json:
+            sys.stderr.write(f"\rwaiting for the span in ClickHouse… {elapsed:4.0f} s")
+            sys.stderr.flush()
+
+    results = mesh_checks(cluster, settings) + collector_checks(cluster, settings) + namespace_checks(cluster, settings)
+    results.append(round_trip_check(cluster, settings, args.timeout, progress, args.poll_interval))
+    if not args.json:
+        sys.stderr.write("\n")
+    render(results, args.json, sys.stdout)
+    return 0 if all(r.ok for r in results) else 1
+
+
+def cmd_restart(args: argparse.Namespace, cluster: KubeCluster, settings: StackSettings) -> int:
+    now = datetime.now(UTC)
+    for traced in settings.traced_namespaces:
+        if cluster.namespace(traced.name) is None:
+            print(f"{traced.name}: namespace does not exist")
+            continue
+        for (kind, name), pods in sorted(checks.pods_without_sidecar(cluster.pods(traced.name)).items()):
+            if kind not in RESTARTABLE:
+                print(f"{traced.name}: {kind}/{name} has no controller to restart; delete the pod to re-create it")
+            elif args.apply:
+                cluster.patch_workload(kind, traced.name, name, restart_patch(now))
+                print(f"{traced.name}: restarted {kind}/{name} ({len(pods)} pod(s) without sidecar)")
+            else:
+                print(f"{traced.name}: would restart {kind}/{name} ({len(pods)} pod(s) without sidecar)")
+    if not args.apply:
+        print("dry run: nothing was changed; add --apply to restart")
+    return 0
+
+
+def _proxy_http(cluster: KubeCluster, settings: StackSettings) -> Http:
+    def http(method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> tuple[int, Any]:
+        status, data = cluster.proxy(
+            method, settings.signoz.namespace, naming.signoz_ui_service(), naming.SIGNOZ_UI_PORT, path,
+            query=query, headers=headers,
+        )  # fmt: skip
+        try:
+            return status, json.loads(data) if data else {}
+        except json.JSONDecodeError:
+            return status, data.decode(errors="replace")
+
+    return http
+
+
+def cmd_set_retention(args: argparse.Namespace, cluster: KubeCluster, settings: StackSettings) -> int:
+    api_key = os.environ.get("SIGNOZ_API_KEY", "")
+    if not api_key:
+        print("set SIGNOZ_API_KEY to an admin API key (SigNoz → Settings → API keys)", file=sys.stderr)
+        return 2
+    result = set_retention(_proxy_http(cluster, settings), api_key, settings.signoz.trace_retention_days)
+    print(f"{result.message} (in effect: {result.hours_in_effect} h, status: {result.status or 'n/a'})")
+    return 1 if result.status in {"error", "failed"} else 0
+
+
+COMMANDS = {"verify": cmd_verify, "restart": cmd_restart, "set-retention": cmd_set_retention}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m meshtools.verify.cli", description=__doc__)
+    parser.add_argument("command", choices=sorted(COMMANDS))
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("--context", help="kube context (default: the current one)")
+    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    parser.add_argument("--json", action="store_true", help="verify: machine-readable results")
+    parser.add_argument("--timeout", type=float, default=120, help="verify: seconds to wait for the span")
+    parser.add_argument("--poll-interval", type=float, default=3.0, help="verify: seconds between ClickHouse polls")
+    parser.add_argument("--apply", action="store_true", help="restart: really restart (default: dry run)")
+    args = parser.parse_args(argv)
+    try:
+        settings = stack_settings(args.stack)
+    except (SettingsError, FileNotFoundError) as error:
+        print(f"stack {args.stack!r}: {error}", file=sys.stderr)
+        return 2
+    try:
+        cluster = KubeCluster.connect(args.context, args.kubeconfig)
+        return COMMANDS[args.command](args, cluster, settings)
+    except ClusterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

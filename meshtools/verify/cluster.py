@@ -1,0 +1,166 @@
+"""The one module that talks to Kubernetes: raw API reads, service-proxy requests and patches.
+
+Everything goes through the API server of the current (or named) kube context, so `verify` needs
+no port-forward: the collector and ClickHouse are reached through service proxies.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+from urllib.parse import quote
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+JSON = dict[str, Any]
+PLURALS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
+
+
+class ClusterError(Exception):
+    """The cluster cannot be used at all: no kubeconfig, unknown context, unreachable, refused."""
+
+
+class KubeCluster:
+    def __init__(self, api: client.ApiClient, context: str) -> None:
+        self.api = api
+        self.context = context
+
+    @classmethod
+    def connect(cls, context: str | None = None, kubeconfig: str | None = None) -> KubeCluster:
+        configuration = client.Configuration()
+        try:
+            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
+            contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        except ConfigException as error:
+            if context is not None and "Expected object with name" in str(error):
+                try:
+                    names = [c["name"] for c in config.list_kube_config_contexts(config_file=kubeconfig)[0]]
+                except ConfigException:
+                    names = []
+                raise ClusterError(f"no kube context {context!r}; available: {', '.join(names) or 'none'}") from error
+            raise ClusterError(f"cannot load a kubeconfig ({error}); set KUBECONFIG or pass --context") from error
+        del contexts
+        cluster = cls(client.ApiClient(configuration), context or (active or {}).get("name", "?"))
+        status, _ = cluster.request("GET", "/version")  # fail fast, with a clear message
+        if status in {401, 403}:
+            raise ClusterError(f"the API server of context {cluster.context!r} refused the credentials ({status})")
+        return cluster
+
+    # ------------------------------------------------------------------ transport
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        timeout: float = 30,
+    ) -> tuple[int, bytes]:
+        header_params = {"Accept": "application/json", **(headers or {})}
+        if body is not None and "Content-Type" not in header_params:
+            header_params["Content-Type"] = "application/json"
+        serialized = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=list((query or {}).items()),
+            header_params=header_params,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        host = self.api.configuration.host
+        try:
+            response = self.api.call_api(*serialized, _request_timeout=timeout)
+        except (urllib3.exceptions.HTTPError, ApiException, OSError) as error:
+            raise ClusterError(f"cluster of context {self.context!r} at {host} is unreachable: {error}") from error
+        data: bytes = response.read() or b""
+        return response.status, data
+
+    def get(self, path: str, query: dict[str, str] | None = None) -> JSON | None:
+        """An object, or None when it does not exist."""
+        status, data = self.request("GET", path, query=query)
+        if status == 404:
+            return None
+        if status >= 400:
+            raise ClusterError(f"GET {path} answered {status}: {data[:300].decode(errors='replace')}")
+        result: JSON = json.loads(data)
+        return result
+
+    # ------------------------------------------------------------------ reads
+
+    def namespace(self, name: str) -> JSON | None:
+        return self.get(f"/api/v1/namespaces/{name}")
+
+    def deployment(self, namespace: str, name: str) -> JSON | None:
+        return self.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+
+    def configmap(self, namespace: str, name: str) -> JSON | None:
+        return self.get(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+
+    def service(self, namespace: str, name: str) -> JSON | None:
+        return self.get(f"/api/v1/namespaces/{namespace}/services/{name}")
+
+    def endpoint_slices(self, namespace: str, service: str) -> list[JSON]:
+        found = self.get(
+            f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices",
+            {"labelSelector": f"kubernetes.io/service-name={service}"},
+        )
+        return list((found or {}).get("items", []))
+
+    def custom(self, group: str, version: str, namespace: str, plural: str, name: str) -> JSON | None:
+        return self.get(f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}")
+
+    def pods(self, namespace: str) -> list[JSON]:
+        return list((self.get(f"/api/v1/namespaces/{namespace}/pods") or {}).get("items", []))
+
+    def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        secret = self.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        encoded = ((secret or {}).get("data") or {}).get(key)
+        return base64.b64decode(encoded).decode() if encoded else None
+
+    def container_env(self, namespace: str, deployment: str, variable: str) -> str | None:
+        """A literal env value of a Deployment's first container (the chart writes ClickHouse
+        credentials into the collector's env in plain text), or the Secret it references."""
+        found = self.deployment(namespace, deployment)
+        containers = (((found or {}).get("spec") or {}).get("template") or {}).get("spec", {}).get("containers", [])
+        for env in containers[0].get("env", []) if containers else []:
+            if env.get("name") != variable:
+                continue
+            if "value" in env:
+                return str(env["value"])
+            ref = (env.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                return self.secret_value(namespace, ref["name"], ref["key"])
+        return None
+
+    # ------------------------------------------------------------------ writes and proxies
+
+    def proxy(
+        self,
+        method: str,
+        namespace: str,
+        service: str,
+        port: int,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+    ) -> tuple[int, bytes]:
+        """A request to a Service through the API server's service proxy."""
+        target = f"/api/v1/namespaces/{namespace}/services/{quote(service)}:{port}/proxy/{path.lstrip('/')}"
+        return self.request(method, target, query=query, headers=headers, body=body)
+
+    def patch_workload(self, kind: str, namespace: str, name: str, patch: JSON) -> int:
+        path = f"/apis/apps/v1/namespaces/{namespace}/{PLURALS[kind]}/{name}"
+        status, data = self.request(
+            "PATCH", path, headers={"Content-Type": "application/strategic-merge-patch+json"}, body=patch
+        )
+        if status >= 400:
+            raise ClusterError(f"PATCH {path} answered {status}: {data[:300].decode(errors='replace')}")
+        return status

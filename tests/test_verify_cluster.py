@@ -1,0 +1,272 @@
+"""verify, restart and set-retention end to end: the real Kubernetes client over HTTP to a fake API
+server on loopback, and a real embedded ClickHouse (chdb) with SigNoz's trace table columns."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chdb import session as chdb_session
+
+from components import naming
+from components.collector_config import RESOURCE_PROCESSOR, collector_config
+from components.settings import StackSettings, validate_settings
+from meshtools.verify import cli
+from meshtools.verify.clickhouse import TRACE_TABLE, wait_for_trace
+from meshtools.verify.cluster import ClusterError, KubeCluster
+from meshtools.verify.span import new_trace_id
+from tests import kube_objects as k
+from tests.conftest import raw_settings
+from tests.fake_apiserver import FakeApiServer, Request, serve
+
+SIGNOZ_TABLE_DDL = f"""
+CREATE TABLE {TRACE_TABLE} (
+    timestamp DateTime64(9) CODEC(DoubleDelta, LZ4),
+    ts_bucket_start UInt64,
+    trace_id FixedString(32),
+    span_id String,
+    parent_span_id String,
+    name LowCardinality(String),
+    kind Int8,
+    duration_nano UInt64,
+    resources_string Map(LowCardinality(String), String),
+    attributes_string Map(String, String),
+    `resource_string_service$$name` LowCardinality(String) DEFAULT resources_string['service.name'],
+    serviceName String ALIAS `resource_string_service$$name`
+) ENGINE = MergeTree PARTITION BY toDate(timestamp) ORDER BY (ts_bucket_start, trace_id)
+"""
+PASSWORD = "chart-written-password"
+
+
+@pytest.fixture(scope="module")
+def clickhouse() -> Iterator[Any]:
+    session = chdb_session.Session()
+    session.query("CREATE DATABASE IF NOT EXISTS signoz_traces")
+    session.query(SIGNOZ_TABLE_DDL)
+    yield session
+    session.close()
+
+
+def insert_span(clickhouse: Any, trace_id: str, service: str, resources: dict[str, str]) -> None:
+    """One row as the clickhousetraces exporter writes it (the columns verify reads)."""
+    pairs = ", ".join(f"'{k}', '{v}'" for k, v in (resources | {"service.name": service}).items())
+    clickhouse.query(
+        f"INSERT INTO {TRACE_TABLE} (timestamp, ts_bucket_start, trace_id, span_id, name, resources_string) "
+        f"VALUES (now64(9), toUnixTimestamp(now()), '{trace_id}', '00f067aa0ba902b7', 'mesh-tracing verify', "
+        f"map({pairs}))"
+    )
+
+
+# --------------------------------------------------------------------------- polling ClickHouse
+
+
+def test_wait_for_trace_not_yet_then_arrived(clickhouse: Any) -> None:
+    trace_id = new_trace_id()
+    polls: list[float] = []
+
+    def query(sql: str) -> str:
+        return str(clickhouse.query(sql))
+
+    def sleep(seconds: float) -> None:
+        polls.append(seconds)
+        if len(polls) == 2:  # the collector's batch lands after the second poll
+            insert_span(clickhouse, trace_id, "mesh-tracing-verify", {"deployment.environment": "dev"})
+
+    ticks = iter(range(100))
+    arrival = wait_for_trace(
+        query, trace_id, timeout_seconds=30, interval_seconds=5, clock=lambda: float(next(ticks)), sleep=sleep
+    )
+    assert arrival is not None
+    assert (arrival.service, arrival.name) == ("mesh-tracing-verify", "mesh-tracing verify")
+    assert arrival.resources == {"deployment.environment": "dev", "service.name": "mesh-tracing-verify"}
+    assert polls == [5, 5]
+
+
+def test_wait_for_trace_times_out(clickhouse: Any) -> None:
+    insert_span(clickhouse, new_trace_id(), "someone-else", {})
+    ticks = iter(range(0, 1000, 10))
+    arrival = wait_for_trace(
+        lambda sql: str(clickhouse.query(sql)),
+        new_trace_id(),
+        timeout_seconds=30,
+        interval_seconds=10,
+        clock=lambda: float(next(ticks)),
+        sleep=lambda s: None,
+    )
+    assert arrival is None
+
+
+# --------------------------------------------------------------------------- a fake cluster
+
+
+def deployed(api: FakeApiServer, settings: StackSettings, clickhouse: Any, *, healthy: bool = True) -> None:
+    """Routes of a cluster where `settings` was deployed; the collector is simulated by applying the
+    resource processor the program generates and writing into ClickHouse after one poll."""
+    istio, signoz = settings.istio.namespace, settings.signoz.namespace
+    collector = naming.collector_service_name()
+    api.json("/version", {"major": "1", "minor": "34"})
+    api.json(f"/apis/apps/v1/namespaces/{istio}/deployments/istiod", k.deployment("istiod", istio, 1 if healthy else 0))
+    api.json(f"/api/v1/namespaces/{istio}/configmaps/istio", k.istio_configmap(settings))
+    api.json(f"/apis/telemetry.istio.io/v1/namespaces/{istio}/telemetries/mesh-default", k.telemetry(settings))
+    api.json(
+        f"/apis/security.istio.io/v1/namespaces/{istio}/peerauthentications/default", k.peer_authentication(settings)
+    )
+    api.json(f"/api/v1/namespaces/{signoz}/services/{collector}", k.collector_service())
+    api.json(f"/apis/discovery.k8s.io/v1/namespaces/{signoz}/endpointslices", {"items": [k.endpoint_slice()]})
+    api.json(f"/api/v1/namespaces/{signoz}/configmaps/{collector}", k.collector_configmap(settings))
+    env = [{"name": "CLICKHOUSE_USER", "value": "admin"}, {"name": "CLICKHOUSE_PASSWORD", "value": PASSWORD}]
+    api.json(f"/apis/apps/v1/namespaces/{signoz}/deployments/{collector}", k.deployment(collector, signoz, 1, env))
+    for traced in settings.traced_namespaces:
+        api.json(f"/api/v1/namespaces/{traced.name}", k.namespace(traced.name, {"istio-injection": "enabled"}))
+        pods = [k.pod("web-7d9f-a", "ReplicaSet", "web-7d9f", sidecar=healthy)]
+        api.json(f"/api/v1/namespaces/{traced.name}/pods", {"items": pods})
+    attributes = collector_config(settings)["processors"][RESOURCE_PROCESSOR]["attributes"]
+    pending: list[dict[str, Any]] = []
+
+    def zipkin(request: Request) -> tuple[int, Any]:
+        assert request.headers["content-type"] == "application/json"
+        pending.extend(json.loads(request.body))
+        return 202, b""
+
+    def query(request: Request) -> tuple[int, Any]:
+        if (request.headers.get("x-clickhouse-user"), request.headers.get("x-clickhouse-key")) != ("admin", PASSWORD):
+            return 516, b"Code: 516. Authentication failed"
+        result = str(clickhouse.query(request.body.decode()))
+        if healthy:
+            for span in pending:
+                resources = {a["key"]: a["value"] for a in attributes}
+                insert_span(clickhouse, span["traceId"], span["localEndpoint"]["serviceName"], resources)
+        pending.clear()
+        return 200, result.encode()
+
+    api.routes[("POST", f"/api/v1/namespaces/{signoz}/services/{collector}:9411/proxy/api/v2/spans")] = zipkin
+    api.routes[("POST", f"/api/v1/namespaces/{signoz}/services/signoz-clickhouse:8123/proxy/")] = query
+
+
+@pytest.fixture
+def dev_settings() -> StackSettings:
+    return validate_settings(raw_settings("dev"))
+
+
+def run_cli(tmp_path: Path, api: FakeApiServer, *args: str) -> int:
+    return cli.main([*args, "--kubeconfig", str(api.kubeconfig(tmp_path))])
+
+
+def test_verify_passes_on_a_healthy_cluster(
+    tmp_path: Path, clickhouse: Any, dev_settings: StackSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serve(FakeApiServer()) as api:
+        deployed(api, dev_settings, clickhouse)
+        code = run_cli(
+            tmp_path, api, "verify", "--stack", "dev", "--json", "--timeout", "10", "--poll-interval", "0.01"
+        )
+    results = json.loads(capsys.readouterr().out)
+    assert code == 0, results
+    assert [r["check"] for r in results] == [
+        "istiod ready",
+        "mesh config Zipkin provider",
+        "mesh Telemetry",
+        "mesh PeerAuthentication",
+        "collector Service",
+        "collector traces pipeline",
+        "namespace otel-demo injection label",
+        "namespace otel-demo sidecars",
+        "span round trip",
+    ]
+    assert all(r["ok"] for r in results)
+    assert results[-1]["detail"].endswith("with 4 resource attributes")
+    bearer = {r.headers.get("authorization") for r in api.requests}
+    assert bearer == {"Bearer test-token"}
+
+
+def test_verify_fails_with_fixes_on_a_broken_cluster(
+    tmp_path: Path, clickhouse: Any, dev_settings: StackSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serve(FakeApiServer()) as api:
+        deployed(api, dev_settings, clickhouse, healthy=False)
+        code = run_cli(tmp_path, api, "verify", "--stack", "dev", "--timeout", "0.05", "--poll-interval", "0.01")
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL  istiod ready" in out
+    assert "FAIL  namespace otel-demo sidecars" in out and "Deployment/web (1 pod(s))" in out
+    assert "fix: make restart STACK=<stack> ARGS=--apply" in out
+    assert "FAIL  span round trip" in out
+    assert out.rstrip().endswith("6 passed, 3 failed")
+
+
+def test_missing_namespace_is_reported(tmp_path: Path, clickhouse: Any, dev_settings: StackSettings) -> None:
+    with serve(FakeApiServer()) as api:
+        deployed(api, dev_settings, clickhouse)
+        del api.routes[("GET", "/api/v1/namespaces/otel-demo")]
+        cluster = KubeCluster.connect(kubeconfig=str(api.kubeconfig(tmp_path)))
+        [label] = cli.namespace_checks(cluster, dev_settings)
+    assert (label.ok, label.detail) == (False, "namespace otel-demo does not exist")
+
+
+def test_unreachable_cluster_is_a_clear_error(tmp_path: Path) -> None:
+    api = FakeApiServer(url="http://127.0.0.1:9")  # discard port: nothing listens
+    with pytest.raises(ClusterError, match=r"cluster of context 'fake' at http://127.0.0.1:9 is unreachable"):
+        KubeCluster.connect(kubeconfig=str(api.kubeconfig(tmp_path)))
+
+
+def test_wrong_context_lists_the_available_ones(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    api = FakeApiServer(url="http://127.0.0.1:9")
+    code = run_cli(tmp_path, api, "verify", "--stack", "dev", "--context", "prod-admin")
+    assert code == 2
+    assert capsys.readouterr().err == "error: no kube context 'prod-admin'; available: fake\n"
+
+
+def test_restart_is_a_dry_run_unless_applied(
+    tmp_path: Path, clickhouse: Any, dev_settings: StackSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serve(FakeApiServer()) as api:
+        deployed(api, dev_settings, clickhouse, healthy=False)
+        path = "/apis/apps/v1/namespaces/otel-demo/deployments/web"
+        api.json(path, {"kind": "Deployment"}, method="PATCH")
+        assert run_cli(tmp_path, api, "restart", "--stack", "dev") == 0
+        assert not [r for r in api.requests if r.method == "PATCH"]
+        assert run_cli(tmp_path, api, "restart", "--stack", "dev", "--apply") == 0
+        [patch] = [r for r in api.requests if r.method == "PATCH"]
+    out = capsys.readouterr().out
+    assert "otel-demo: would restart Deployment/web (1 pod(s) without sidecar)" in out
+    assert "otel-demo: restarted Deployment/web (1 pod(s) without sidecar)" in out
+    assert patch.path == path
+    assert patch.headers["content-type"] == "application/strategic-merge-patch+json"
+    annotations = json.loads(patch.body)["spec"]["template"]["metadata"]["annotations"]
+    assert list(annotations) == ["kubectl.kubernetes.io/restartedAt"]
+
+
+def test_set_retention_through_the_service_proxy(
+    tmp_path: Path, clickhouse: Any, dev_settings: StackSettings, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    state = {"traces_ttl_duration_hrs": 360, "status": "success"}
+
+    def ttl(request: Request) -> tuple[int, Any]:
+        assert request.headers["signoz-api-key"] == "admin-key"
+        assert request.query["type"] == "traces"
+        if request.method == "POST":
+            state.update(traces_ttl_duration_hrs=int(request.query["duration"].removesuffix("h")), status="pending")
+        return 200, state
+
+    with serve(FakeApiServer()) as api:
+        deployed(api, dev_settings, clickhouse)
+        for method in ("GET", "POST"):
+            api.routes[(method, "/api/v1/namespaces/signoz/services/signoz:8080/proxy/api/v1/settings/ttl")] = ttl
+        monkeypatch.setenv("SIGNOZ_API_KEY", "admin-key")
+        assert run_cli(tmp_path, api, "set-retention", "--stack", "dev") == 0
+    assert state == {"traces_ttl_duration_hrs": 168, "status": "pending"}, "dev keeps traces 7 days"
+    assert capsys.readouterr().out.startswith("trace retention set to 168 h (7 days)")
+
+
+def test_set_retention_needs_an_api_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SIGNOZ_API_KEY", raising=False)
+    with serve(FakeApiServer()) as api:
+        api.json("/version", {})
+        assert run_cli(tmp_path, api, "set-retention", "--stack", "dev") == 2
+    assert "set SIGNOZ_API_KEY" in capsys.readouterr().err

@@ -1,0 +1,183 @@
+"""verify's pure parts: the Zipkin span, the checks over API objects, restart and retention logic."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from components.settings import validate_settings
+from meshtools.verify import checks
+from meshtools.verify.clickhouse import Arrival, arrival_query
+from meshtools.verify.restart import restart_patch
+from meshtools.verify.retention import set_retention
+from meshtools.verify.span import VERIFY_SERVICE, new_span_id, new_trace_id, verification_span
+from tests import kube_objects as k
+from tests.conftest import raw_settings
+
+DEV = validate_settings(raw_settings("dev"))
+FQDN = "signoz-otel-collector.signoz.svc.cluster.local"
+
+
+# --------------------------------------------------------------------------- span
+
+
+def test_span_is_zipkin_v2_json() -> None:
+    trace_id, span_id = new_trace_id(), new_span_id()
+    span = verification_span(trace_id, span_id, 1_764_000_000_123_456, 2500, tags={"verify": "true", "n": 3})  # type: ignore[dict-item]
+    assert re.fullmatch(r"[0-9a-f]{32}", span["traceId"]) and re.fullmatch(r"[0-9a-f]{16}", span["id"])
+    assert span["kind"] == "SERVER"
+    assert span["timestamp"] == 1_764_000_000_123_456, "epoch microseconds"
+    assert span["duration"] == 2500
+    assert span["localEndpoint"] == {"serviceName": VERIFY_SERVICE}
+    assert span["tags"] == {"verify": "true", "n": "3"}, "Zipkin tags are strings"
+    assert json.loads(json.dumps([span])) == [span]
+
+
+def test_trace_ids_are_fresh_128_bit() -> None:
+    ids = {new_trace_id() for _ in range(100)}
+    assert len(ids) == 100 and all(len(i) == 32 for i in ids)
+
+
+@pytest.mark.parametrize(
+    ("trace_id", "span_id", "kind"),
+    [("ABC", "0" * 16, "SERVER"), ("0" * 32, "xyz", "SERVER"), ("0" * 32, "0" * 16, "server")],
+)
+def test_span_rejects_malformed_fields(trace_id: str, span_id: str, kind: str) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        verification_span(trace_id, span_id, 1, kind=kind)
+
+
+def test_arrival_query_refuses_anything_but_a_trace_id() -> None:
+    with pytest.raises(ValueError, match="not a 128-bit"):
+        arrival_query("x' OR 1=1 --")
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def test_istiod_ready() -> None:
+    assert checks.istiod_ready(k.deployment("istiod", "istio-system", 1), "istio-system").ok
+    unready = checks.istiod_ready(k.deployment("istiod", "istio-system", 0), "istio-system")
+    assert (unready.ok, unready.detail) == (False, "0/1 replicas ready")
+    assert not checks.istiod_ready(None, "istio-system").ok
+
+
+def test_mesh_provider_reads_the_live_mesh_config() -> None:
+    good = checks.mesh_provider(k.istio_configmap(DEV), "signoz", FQDN, 9411)
+    assert good.ok and good.detail == f"signoz → {FQDN}:9411; default tracing providers ['signoz']"
+    wrong = checks.mesh_provider(k.istio_configmap(DEV), "signoz", "other.ns.svc.cluster.local", 9411)
+    assert not wrong.ok and "expected other.ns.svc.cluster.local:9411" in wrong.detail
+    missing = checks.mesh_provider(k.istio_configmap(DEV), "zipkin", FQDN, 9411)
+    assert missing.detail == "no zipkin provider 'zipkin' in the live mesh config"
+
+
+def test_mesh_telemetry_and_peer_authentication() -> None:
+    assert checks.mesh_telemetry(k.telemetry(DEV), "signoz", 100).ok
+    stale = checks.mesh_telemetry(k.telemetry(DEV), "signoz", 1)
+    assert not stale.ok and "sampling 100 %" in stale.detail
+    assert checks.peer_authentication(k.peer_authentication(DEV), "PERMISSIVE").ok
+    assert checks.peer_authentication(k.peer_authentication(DEV), "STRICT").detail == "mode PERMISSIVE, expected STRICT"
+
+
+def test_collector_service_needs_the_port_and_ready_endpoints() -> None:
+    assert checks.collector_service(k.collector_service(), [k.endpoint_slice()], 9411).ok
+    closed = checks.collector_service(k.collector_service(zipkin=False), [k.endpoint_slice()], 9411)
+    assert closed.detail == "Service exposes [4317], not 9411"
+    unready = checks.collector_service(k.collector_service(), [k.endpoint_slice(ready=False)], 9411)
+    assert unready.detail == "port 9411 has no ready endpoints"
+
+
+def test_collector_config_needs_zipkin_in_traces() -> None:
+    assert checks.collector_config(k.collector_configmap(DEV)).ok
+    seed = {"data": {"config.yaml": "service:\n  pipelines:\n    traces:\n      receivers: [otlp, jaeger]\n"}}
+    assert checks.collector_config(seed).detail == "traces receivers ['otlp', 'jaeger'] lack zipkin"
+
+
+def test_namespace_label() -> None:
+    assert checks.namespace_label(
+        k.namespace("app", {"istio-injection": "enabled"}), "app", "istio-injection", "enabled"
+    ).ok
+    missing = checks.namespace_label(None, "app", "istio-injection", "enabled")
+    assert (missing.ok, missing.detail) == (False, "namespace app does not exist")
+
+
+def test_pods_without_sidecar_are_grouped_by_workload() -> None:
+    pods = [
+        k.pod("web-7d9f-a", "ReplicaSet", "web-7d9f", sidecar=False),
+        k.pod("web-7d9f-b", "ReplicaSet", "web-7d9f", sidecar=False),
+        k.pod("api-5c4-a", "ReplicaSet", "api-5c4", sidecar=True),
+        k.pod("native-1-a", "ReplicaSet", "native-1", sidecar=True, native=True),
+        k.pod("db-0", "StatefulSet", "db", sidecar=False),
+        k.pod("agent-x", "DaemonSet", "agent", sidecar=False),
+        k.pod("job-x", "Job", "batch", sidecar=False, phase="Succeeded"),
+    ]
+    assert checks.pods_without_sidecar(pods) == {
+        ("Deployment", "web"): ["web-7d9f-a", "web-7d9f-b"],
+        ("StatefulSet", "db"): ["db-0"],
+        ("DaemonSet", "agent"): ["agent-x"],
+    }
+    result = checks.sidecars("shop", pods)
+    assert (
+        result.detail
+        == "without sidecar: DaemonSet/agent (1 pod(s)), Deployment/web (2 pod(s)), StatefulSet/db (1 pod(s))"
+    )
+
+
+def test_round_trip_check() -> None:
+    expected = {"deployment.environment": "dev", "k8s.cluster.name": "dev-kind"}
+    arrived = Arrival(VERIFY_SERVICE, "mesh-tracing verify", dict(expected), 4.2)
+    assert checks.round_trip(arrived, expected, 60).detail == "arrived after 4.2 s with 2 resource attributes"
+    unlabelled = Arrival(VERIFY_SERVICE, "x", {}, 1.0)
+    assert not checks.round_trip(unlabelled, expected, 60).ok
+    assert checks.round_trip(None, expected, 60).detail == "the span did not reach ClickHouse within 60 s"
+
+
+# --------------------------------------------------------------------------- restart and retention
+
+
+def test_restart_patch_matches_kubectl_rollout_restart() -> None:
+    now = datetime(2026, 11, 25, 13, 0, 5, tzinfo=UTC)
+    assert restart_patch(now) == {
+        "spec": {
+            "template": {
+                "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2026-11-25T13:00:05+00:00"}}
+            }
+        }
+    }
+
+
+class FakeSigNoz:
+    def __init__(self, hours: int, status: str = "success", get_code: int = 200) -> None:
+        self.hours, self.status, self.get_code = hours, status, get_code
+        self.calls: list[tuple[str, dict[str, str], dict[str, str]]] = []
+
+    def __call__(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> tuple[int, Any]:
+        assert path == "/api/v1/settings/ttl"
+        self.calls.append((method, query, headers))
+        if method == "POST":
+            self.hours, self.status = int(query["duration"].removesuffix("h")), "pending"
+            return 200, {"message": "move ttl has been successfully set up"}
+        body = {"traces_ttl_duration_hrs": self.hours, "traces_move_ttl_duration_hrs": -1, "status": self.status}
+        return self.get_code, body
+
+
+def test_retention_is_applied_once() -> None:
+    signoz = FakeSigNoz(hours=360)
+    result = set_retention(signoz, "key", days=7)
+    assert (result.changed, result.hours_in_effect, result.status) == (True, 168, "pending")
+    assert signoz.calls[1] == ("POST", {"type": "traces", "duration": "168h"}, {"SIGNOZ-API-KEY": "key"})
+    signoz.status = "success"
+    again = set_retention(signoz, "key", days=7)
+    assert (again.changed, again.message) == (False, "trace retention already 168 h (7 days)")
+    assert [c[0] for c in signoz.calls] == ["GET", "POST", "GET", "GET"]
+
+
+def test_retention_waits_for_a_pending_change_and_reports_refusals() -> None:
+    pending = set_retention(FakeSigNoz(hours=360, status="pending"), "key", days=15)
+    assert (pending.changed, pending.status) == (False, "pending")
+    refused = set_retention(FakeSigNoz(hours=360, get_code=403), "bad", days=15)
+    assert refused.message == "SigNoz refused the API key (HTTP 403); use an admin key"
