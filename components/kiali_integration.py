@@ -169,3 +169,24 @@ class KialiIntegration(pulumi.ComponentResource):
                 "signozLinkTemplate": self.signoz_link_template,
             }
         )
+
+
+def build_kiali(
+    settings: StackSettings,
+    *,
+    istio_namespace: pulumi.Input[str],
+    istiod: pulumi.Resource,
+    signing_key: pulumi.Output[str] | None,
+    oidc_client_secret: pulumi.Output[str] | None,
+) -> KialiIntegration | None:
+    """Kiali when `kiali.enabled` (the default), else nothing."""
+    if not settings.kiali.enabled:
+        return None
+    return KialiIntegration(
+        "kiali",
+        settings,
+        istio_namespace=istio_namespace,
+        istiod=istiod,
+        signing_key=signing_key,
+        oidc_client_secret=oidc_client_secret,
+    )
