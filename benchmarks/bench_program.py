@@ -10,7 +10,7 @@ import statistics
 import time
 from typing import Any
 
-from meshtools.recording import run_stack
+from meshtools.recording import close_event_loop, run_stack
 
 SIZES = (1, 50, 200)
 REPEATS = 5
@@ -56,4 +56,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        close_event_loop()

@@ -10,7 +10,6 @@ another git revision the same way and prints a unified diff; exit code 0 means n
 from __future__ import annotations
 
 import argparse
-import asyncio
 import difflib
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from meshtools.recording import PROJECT_DIR, Resource, Run, run_stack
+from meshtools.recording import PROJECT_DIR, Resource, Run, close_event_loop, run_stack
 
 MASK = "[secret]"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -150,7 +149,7 @@ def run_cli() -> int:
     try:
         return main()
     finally:
-        asyncio.get_event_loop_policy().get_event_loop().close()  # quiet interpreter shutdown
+        close_event_loop()
 
 
 if __name__ == "__main__":

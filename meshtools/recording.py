@@ -269,3 +269,8 @@ def changed_resources(before: Run, after: Run) -> dict[str, str]:
     result.update(dict.fromkeys(new.keys() - old.keys(), "added"))
     result.update({name: "changed" for name in old.keys() & new.keys() if old[name] != new[name]})
     return result
+
+
+def close_event_loop() -> None:
+    """Close the loop the Pulumi runtime leaves open, so command-line tools exit without noise."""
+    asyncio.get_event_loop_policy().get_event_loop().close()
