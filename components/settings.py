@@ -652,6 +652,11 @@ def _present_keys() -> list[str]:
     return sorted(k.removeprefix(prefix) for k in keys if k.startswith(prefix))
 
 
+def _is_secret(key: str) -> bool:
+    """Secret per the runtime's key set (set_all_config) or the CLI's PULUMI_CONFIG_SECRET_KEYS."""
+    return runtime_config.is_config_secret(key) or key in runtime_config.get_config_secret_keys_env()
+
+
 def read_raw_config() -> tuple[dict[str, object], list[Problem]]:
     """Stack config as plain values: JSON-typed keys parsed, secrets left out."""
     config = pulumi.Config(PROJECT)
@@ -659,7 +664,7 @@ def read_raw_config() -> tuple[dict[str, object], list[Problem]]:
     problems: list[Problem] = []
     for key in _present_keys():
         if key in SECRET_KEYS:
-            if not runtime_config.is_config_secret(f"{PROJECT}:{key}"):
+            if not _is_secret(f"{PROJECT}:{key}"):
                 problems.append(
                     Problem(f"{PROJECT}:{key}", "<plain text>", "must be set with `pulumi config set --secret`")
                 )

@@ -42,3 +42,9 @@ def raw_settings(stack: str) -> dict[str, Any]:
     """A stack file's `mesh-tracing:` keys without the prefix, as the settings loader receives them."""
     prefix = f"{PROJECT}:"
     return {k.removeprefix(prefix): v for k, v in stack_config(stack).items() if k.startswith(prefix)}
+
+
+def release_pin(run: Run, name: str) -> dict[str, Any]:
+    """What pins a Helm release: chart, version, release name, namespace and repository."""
+    inputs = run.named(name).inputs
+    return {k: inputs[k] for k in ("chart", "version", "name", "namespace", "repositoryOpts")}

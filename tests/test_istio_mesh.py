@@ -9,7 +9,7 @@ import pytest
 from components.istio_mesh import istiod_values, mesh_telemetry_spec
 from components.settings import validate_settings
 from meshtools.recording import Run, changed_resources, run_stack
-from tests.conftest import raw_settings, shipped_run
+from tests.conftest import raw_settings, release_pin, shipped_run
 
 COLLECTOR = "signoz-otel-collector.signoz.svc.cluster.local"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -65,14 +65,13 @@ def test_releases_are_pinned(shipped: Run) -> None:
         ("mesh-base", "base", "istio-base"),
         ("mesh-istiod", "istiod", "istiod"),
     ]:
-        inputs = shipped.named(name).inputs
-        assert (inputs["chart"], inputs["version"], inputs["name"], inputs["namespace"]) == (
-            chart,
-            "1.30.5",
-            release,
-            "istio-system",
-        )
-        assert inputs["repositoryOpts"] == {"repo": "https://istio-release.storage.googleapis.com/charts"}
+        assert release_pin(shipped, name) == {
+            "chart": chart,
+            "version": "1.30.5",
+            "name": release,
+            "namespace": "istio-system",
+            "repositoryOpts": {"repo": "https://istio-release.storage.googleapis.com/charts"},
+        }
         assert shipped.named(name).ignore_changes == ("checksum",)
 
 

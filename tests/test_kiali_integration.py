@@ -8,7 +8,7 @@ import pytest
 
 from components.settings import SettingsError
 from meshtools.recording import Run, run_stack
-from tests.conftest import raw_settings
+from tests.conftest import raw_settings, release_pin
 
 SIGNOZ_LINK = {"title": "Traces in SigNoz", "annotation": "mesh-tracing.io/signoz-traces"}
 CHART_LINK = {"title": "API Documentation", "annotation": "kiali.io/api-spec", "icon_annotation": "kiali.io/api-type"}
@@ -21,7 +21,7 @@ def kiali_values(run: Run) -> dict[str, Any]:
 
 def test_release_is_pinned_in_the_istio_namespace_after_istiod(shipped: Run) -> None:
     release = shipped.named("kiali-release")
-    assert {k: release.inputs[k] for k in ("chart", "version", "name", "namespace", "repositoryOpts")} == {
+    assert release_pin(shipped, "kiali-release") == {
         "chart": "kiali-server",
         "version": "2.29.0",
         "name": "kiali",
@@ -98,7 +98,7 @@ def test_oidc_client_secret_becomes_the_secret_kiali_reads() -> None:
 
 def test_deployed_prometheus_is_pinned_and_minimal(dev: Run) -> None:
     prometheus = dev.named("kiali-prometheus")
-    assert {k: prometheus.inputs[k] for k in ("chart", "version", "name", "namespace", "repositoryOpts")} == {
+    assert release_pin(dev, "kiali-prometheus") == {
         "chart": "prometheus",
         "version": "29.27.0",
         "name": "prometheus",

@@ -241,3 +241,11 @@ def test_secrets_must_be_set_as_secrets() -> None:
     assert [str(p) for p in caught.value.problems] == [
         "mesh-tracing:clickhousePassword: got '<plain text>' — must be set with `pulumi config set --secret`"
     ]
+
+
+def test_secret_keys_announced_by_the_cli_environment_count_as_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real `pulumi up` lists secret keys in PULUMI_CONFIG_SECRET_KEYS rather than set_all_config."""
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", '["mesh-tracing:clickhousePassword"]')
+    run = run_stack("dev", {"clickhousePassword": "from-the-cli-xyz"})
+    assert run.named("signoz-release").inputs["values"]["clickhouse"]["password"] == "from-the-cli-xyz"
+    assert "values" in run.named("signoz-release").secret_inputs

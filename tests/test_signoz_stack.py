@@ -13,7 +13,7 @@ from components.settings import SettingsError
 from components.versions import CHARTS, ChartId
 from meshtools.recording import Run, changed_resources, run_stack
 from tests import upstream
-from tests.conftest import raw_settings
+from tests.conftest import raw_settings, release_pin
 
 # Collector component type → the package that provides it in SigNoz's build.
 COMPONENT_PACKAGES = {
@@ -31,7 +31,7 @@ def collector(run: Run) -> dict[str, Any]:
 
 def test_release_is_pinned_in_its_namespace(shipped: Run) -> None:
     release = shipped.named("signoz-release")
-    assert {k: release.inputs[k] for k in ("chart", "version", "name", "namespace", "repositoryOpts")} == {
+    assert release_pin(shipped, "signoz-release") == {
         "chart": "signoz",
         "version": "0.131.0",
         "name": "signoz",
