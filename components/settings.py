@@ -411,8 +411,8 @@ TracedNamespaceItem = Annotated[TracedNamespaceSettings, BeforeValidator(_name_t
 
 
 class StackSettings(_Model):
-    environment: DnsLabel
-    cluster: DnsLabel
+    environment: Annotated[DnsLabel, Field(description="the environment's name, e.g. dev or production")]
+    cluster: Annotated[DnsLabel, Field(description="the cluster's name, e.g. prod-eu-west-1")]
     sampling_percent: Percent = 1.0
     mtls_mode: MtlsMode = MtlsMode.PERMISSIVE
     resource_attributes: dict[AttributeKey, NonEmptyStr] = {}
@@ -536,6 +536,15 @@ def _first_model(annotation: object) -> type[BaseModel] | None:
     return None
 
 
+_PATTERN_MEANING = {
+    _DNS_LABEL: "must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending alphanumeric",
+    _QUANTITY: "must be a Kubernetes quantity such as 500m, 2, 512Mi or 20Gi",
+    _ATTRIBUTE_KEY: "must be an attribute key: a letter or '_' first, then letters, digits, '_', '.', '-' or '/'",
+    _TAG_NAME: "must be a tag name: a letter or '_' first, then letters, digits, '_', '.' or '-'",
+    _HOSTNAME: "must be a lower-case DNS host name such as kiali.example.com",
+}
+
+
 def _problems_from(error: ValidationError, prefix: tuple[int | str, ...]) -> list[Problem]:
     problems = []
     for err in error.errors(include_url=False):
@@ -549,6 +558,8 @@ def _problems_from(error: ValidationError, prefix: tuple[int | str, ...]) -> lis
             problems.append(Problem(_key_path(loc), _MISSING, "required"))
             continue
         message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "string_pattern_mismatch":
+            message = _PATTERN_MEANING.get(str(err.get("ctx", {}).get("pattern")), message)
         problems.append(Problem(_key_path(loc), err["input"], message))
     return problems
 

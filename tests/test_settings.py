@@ -68,8 +68,10 @@ def test_defaults_need_only_environment_and_cluster() -> None:
 
 def test_missing_required_keys_are_named() -> None:
     found = problems({})
-    assert "mesh-tracing:environment: got <missing> — required (environment)" in found
-    assert "mesh-tracing:cluster: got <missing> — required (cluster)" in found
+    assert found == [
+        "mesh-tracing:environment: got <missing> — required (the environment's name, e.g. dev or production)",
+        "mesh-tracing:cluster: got <missing> — required (the cluster's name, e.g. prod-eu-west-1)",
+    ]
 
 
 def test_sampling_out_of_range_names_key_value_and_range() -> None:
@@ -141,7 +143,7 @@ def test_namespace_override_errors_carry_the_index() -> None:
             ["app", "app"],
             "mesh-tracing:tracedNamespaces[1].name: got 'app' — duplicate of tracedNamespaces[0]",
         ),
-        (["Not_DNS"], "mesh-tracing:tracedNamespaces[0].name: got 'Not_DNS' — String should match pattern"),
+        (["Not_DNS"], "mesh-tracing:tracedNamespaces[0].name: got 'Not_DNS' — must be a DNS-1123 label"),
     ],
 )
 def test_traced_namespace_rules(names: list[str], expected: str) -> None:
@@ -249,3 +251,9 @@ def test_secret_keys_announced_by_the_cli_environment_count_as_secret(monkeypatc
     run = run_stack("dev", {"clickhousePassword": "from-the-cli-xyz"})
     assert run.named("signoz-release").inputs["values"]["clickhouse"]["password"] == "from-the-cli-xyz"
     assert "values" in run.named("signoz-release").secret_inputs
+
+
+def test_numbers_set_as_text_are_numbers() -> None:
+    """`pulumi config set mesh-tracing:samplingPercent 5` stores the string "5"; it means 5 %."""
+    run = run_stack("dev", {"samplingPercent": "5"})
+    assert run.named("mesh-telemetry").inputs["spec"]["tracing"][0]["randomSamplingPercentage"] == 5

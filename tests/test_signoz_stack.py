@@ -240,8 +240,8 @@ def test_bad_attribute_keys_are_config_errors() -> None:
     with pytest.raises(SettingsError) as caught:
         run_stack("dev", {"resourceAttributes": {"has space": "x", "ok": ""}})
     assert [str(p) for p in caught.value.problems] == [
-        "mesh-tracing:resourceAttributes[\"has space\"]: got 'has space' — String should match pattern "
-        "'^[A-Za-z_][A-Za-z0-9_.\\-/]*$'",
+        "mesh-tracing:resourceAttributes[\"has space\"]: got 'has space' — must be an attribute key: a letter or '_' "
+        "first, then letters, digits, '_', '.', '-' or '/'",
         "mesh-tracing:resourceAttributes[\"ok\"]: got '' — String should have at least 1 character",
     ]
 
