@@ -23,6 +23,7 @@ ZIPKIN_PATH = "/api/v2/spans"
 OTLP_GRPC_PORT = 4317
 OTLP_HTTP_PORT = 4318
 SIGNOZ_UI_PORT = 8080
+CLICKHOUSE_HTTP_PORT = 8123
 KIALI_PORT = 20001
 PROMETHEUS_SERVER_PORT = 80
 
@@ -86,6 +87,15 @@ def prometheus_url(istio: IstioSettings) -> str:
     """The server Service of the prometheus chart (`<release>-server`, port 80) in the Istio namespace."""
     host = service_fqdn(f"{PROMETHEUS_RELEASE}-server", istio.namespace)
     return f"http://{host}:{PROMETHEUS_SERVER_PORT}"
+
+
+def istiod_name(istio: IstioSettings) -> str:
+    """istiod's Deployment and mesh ConfigMap suffix: `istiod`/`istio`, or `-<revision>` added."""
+    return f"istiod-{istio.revision}" if istio.revision else "istiod"
+
+
+def mesh_configmap_name(istio: IstioSettings) -> str:
+    return f"istio-{istio.revision}" if istio.revision else "istio"
 
 
 def injection_label(istio: IstioSettings) -> tuple[str, str]:

@@ -175,6 +175,17 @@ def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     return config
 
 
+def settings_input(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """A stack file's `mesh-tracing:` keys without the prefix and without encrypted secrets: the
+    plain values `components.settings.validate_settings` takes."""
+    prefix = f"{PROJECT}:"
+    return {
+        key.removeprefix(prefix): value
+        for key, value in stack_config(stack, project_dir).items()
+        if key.startswith(prefix) and not _is_encrypted(value)
+    }
+
+
 def _as_config_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 

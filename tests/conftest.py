@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from meshtools.recording import PROJECT, Run, run_stack, stack_config
+from meshtools.recording import Run, run_stack, settings_input
 
 STACKS = ("dev", "prod")
 
@@ -40,8 +40,7 @@ def prod() -> Run:
 
 def raw_settings(stack: str) -> dict[str, Any]:
     """A stack file's `mesh-tracing:` keys without the prefix, as the settings loader receives them."""
-    prefix = f"{PROJECT}:"
-    return {k.removeprefix(prefix): v for k, v in stack_config(stack).items() if k.startswith(prefix)}
+    return settings_input(stack)
 
 
 def release_pin(run: Run, name: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import pytest
 
 from components.settings import validate_settings
 from components.versions import CHARTS
-from meshtools.recording import PROJECT_DIR, Run, run_stack
+from meshtools.recording import PROJECT_DIR, Run, changed_resources, run_stack
 from tests import upstream
 from tests.conformance import RELEASE, chart_of, check_run, is_custom_resource
 from tests.conftest import raw_settings, shipped_run
@@ -190,3 +190,9 @@ def test_bad_pdb_field_is_caught_for_every_kubernetes_version() -> None:
         "signoz-collector-pdb (PodDisruptionBudget, Kubernetes 1.32.0)"
     ] + [f"signoz-collector-pdb (PodDisruptionBudget, Kubernetes 1.3{v}.0)" for v in range(3, 7)]
     assert all("maxUnavailble" in p for p in problems)
+
+
+@pytest.mark.parametrize("stack_name", STACK_FILES)
+def test_a_second_evaluation_changes_nothing(stack_name: str) -> None:
+    """What a second `pulumi preview` compares: every input and option must come out the same."""
+    assert changed_resources(shipped_run(stack_name), run_stack(stack_name)) == {}

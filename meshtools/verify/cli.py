@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from components import naming
+from components.collector_config import resource_attributes
+from components.istio_mesh import MESH_TELEMETRY_NAME, PEER_AUTHENTICATION_NAME
 from components.settings import SettingsError, StackSettings, validate_settings
-from meshtools.recording import PROJECT, stack_config
+from meshtools.recording import settings_input
 from meshtools.verify import checks
 from meshtools.verify.checks import Check
 from meshtools.verify.clickhouse import wait_for_trace
@@ -27,37 +29,30 @@ from meshtools.verify.span import new_span_id, new_trace_id, verification_span
 ACCEPTED = 202  # the Zipkin receiver's (and Envoy's notion of) success
 
 
-def stack_settings(stack: str) -> StackSettings:
-    prefix = f"{PROJECT}:"
-    raw = {k.removeprefix(prefix): v for k, v in stack_config(stack).items() if k.startswith(prefix)}
-    return validate_settings({k: v for k, v in raw.items() if not isinstance(v, dict) or "secure" not in v})
-
-
 def expected_attributes(settings: StackSettings) -> dict[str, str]:
-    return {"deployment.environment": settings.environment, "k8s.cluster.name": settings.cluster} | dict(
-        settings.resource_attributes
-    )
+    """What the collector's resource processor must have added to the verification span."""
+    return {attribute["key"]: attribute["value"] for attribute in resource_attributes(settings)}
 
 
 def mesh_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
     istio = settings.istio
     ns = istio.namespace
-    mesh_configmap = f"istio-{istio.revision}" if istio.revision else "istio"
     return [
-        checks.istiod_ready(cluster.deployment(ns, f"istiod-{istio.revision}" if istio.revision else "istiod"), ns),
+        checks.istiod_ready(cluster.deployment(ns, naming.istiod_name(istio)), ns),
         checks.mesh_provider(
-            cluster.configmap(ns, mesh_configmap),
+            cluster.configmap(ns, naming.mesh_configmap_name(istio)),
             istio.provider_name,
             naming.collector_fqdn(settings.signoz),
             naming.ZIPKIN_PORT,
         ),
         checks.mesh_telemetry(
-            cluster.custom("telemetry.istio.io", "v1", ns, "telemetries", "mesh-default"),
+            cluster.custom("telemetry.istio.io", "v1", ns, "telemetries", MESH_TELEMETRY_NAME),
             istio.provider_name,
             settings.sampling_percent,
         ),
         checks.peer_authentication(
-            cluster.custom("security.istio.io", "v1", ns, "peerauthentications", "default"), settings.mtls_mode.value
+            cluster.custom("security.istio.io", "v1", ns, "peerauthentications", PEER_AUTHENTICATION_NAME),
+            settings.mtls_mode.value,
         ),
     ]
 
@@ -104,7 +99,9 @@ def round_trip_check(
     headers = {"X-ClickHouse-User": user, "X-ClickHouse-Key": password, "Content-Type": "text/plain"}
 
     def query(sql: str) -> str:
-        code, data = cluster.proxy("POST", ns, naming.clickhouse_service(), 8123, "/", headers=headers, body=sql)
+        code, data = cluster.proxy(
+            "POST", ns, naming.clickhouse_service(), naming.CLICKHOUSE_HTTP_PORT, "/", headers=headers, body=sql
+        )
         if code != 200:
             raise ClusterError(f"ClickHouse answered {code}: {data[:300].decode(errors='replace')}")
         return data.decode()
@@ -202,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--apply", action="store_true", help="restart: really restart (default: dry run)")
     args = parser.parse_args(argv)
     try:
-        settings = stack_settings(args.stack)
+        settings = validate_settings(settings_input(args.stack))
     except (SettingsError, FileNotFoundError) as error:
         print(f"stack {args.stack!r}: {error}", file=sys.stderr)
         return 2

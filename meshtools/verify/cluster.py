@@ -34,7 +34,7 @@ class KubeCluster:
         configuration = client.Configuration()
         try:
             config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
-            contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+            _, active = config.list_kube_config_contexts(config_file=kubeconfig)
         except ConfigException as error:
             if context is not None and "Expected object with name" in str(error):
                 try:
@@ -43,7 +43,6 @@ class KubeCluster:
                     names = []
                 raise ClusterError(f"no kube context {context!r}; available: {', '.join(names) or 'none'}") from error
             raise ClusterError(f"cannot load a kubeconfig ({error}); set KUBECONFIG or pass --context") from error
-        del contexts
         cluster = cls(client.ApiClient(configuration), context or (active or {}).get("name", "?"))
         status, _ = cluster.request("GET", "/version")  # fail fast, with a clear message
         if status in {401, 403}:
