@@ -1,0 +1,52 @@
+"""The README's configuration reference and Pulumi.yaml's declarations stay in step with the models."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel
+
+from components.settings import SECRET_KEYS, StackSettings, _first_model
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+REFERENCE = README[README.index("## Configuration reference") : README.index("## Traced namespaces and existing pods")]
+
+
+def field_paths(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
+    for name, field in model.model_fields.items():
+        path = f"{prefix}{field.alias or name}"
+        yield path
+        nested = _first_model(field.annotation)
+        if nested is not None and nested.__name__ != "CustomTag":  # tag shapes are documented as a whole
+            yield from field_paths(nested, f"{path}.")
+
+
+def test_every_setting_is_in_the_configuration_reference() -> None:
+    missing = [
+        path
+        for path in field_paths(StackSettings)
+        if not re.search(rf"\b{re.escape(path.rsplit('.', 1)[-1])}\b", REFERENCE)
+    ]
+    assert missing == []
+
+
+def test_every_secret_is_documented() -> None:
+    assert [key for key in SECRET_KEYS if f"`{key}`" not in REFERENCE] == []
+
+
+def test_pulumi_yaml_declarations_match_the_models() -> None:
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    fields = {field.alias or name: field for name, field in StackSettings.model_fields.items()}
+    for key, declaration in declared.items():
+        assert key in fields, f"Pulumi.yaml declares {key}, which settings do not know"
+        # Pulumi's project schema requires a type, one of these four (there is no number type).
+        assert declaration.get("type") in {"string", "integer", "boolean", "array"}, key
+        if "default" in declaration:
+            default = fields[key].default
+            assert declaration["default"] == getattr(default, "value", default), key
+        else:
+            assert fields[key].is_required(), f"{key} has a model default but no Pulumi.yaml default"
