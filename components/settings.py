@@ -32,7 +32,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 
-from components.versions import SUPPORTED_CHART_VERSIONS, ChartId
+from components.versions import CHARTS, ChartId
 
 PROJECT = "mesh-tracing"
 
@@ -60,8 +60,14 @@ CREDENTIAL_HEADER_NAMES = frozenset(
 )
 CREDENTIAL_HEADER_PATTERN = re.compile(r"(auth|cookie|token|api[-_]?key|secret|password|session)", re.I)
 
-# Environments that get production guard rails (no anonymous Kiali unless explicitly allowed).
+# Environments that get production guard rails (no anonymous Kiali unless explicitly allowed); the
+# policy pack applies the same rule.
 PRODUCTION_ENVIRONMENTS = frozenset({"prod", "production", "prd"})
+
+
+def is_production(environment: str | None) -> bool:
+    return environment in PRODUCTION_ENVIRONMENTS
+
 
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _QUANTITY = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
@@ -123,9 +129,7 @@ class PrometheusMode(enum.StrEnum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True, use_enum_values=False
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
 
 
 # --------------------------------------------------------------------------- custom tags
@@ -219,7 +223,7 @@ class IstiodSettings(_Model):
 
 
 class IstioSettings(_Model):
-    chart_version: str = SUPPORTED_CHART_VERSIONS[ChartId.ISTIOD][0]
+    chart_version: str = CHARTS[ChartId.ISTIOD].default_version
     namespace: DnsLabel = "istio-system"
     revision: DnsLabel | None = None
     provider_name: DnsLabel = "signoz"
@@ -241,7 +245,7 @@ class IstioSettings(_Model):
 
 
 def _check_version(chart: ChartId, version: str) -> None:
-    allowed = SUPPORTED_CHART_VERSIONS[chart]
+    allowed = CHARTS[chart].versions
     if version not in allowed:
         raise ValueError(f"chart version {version!r} has no conformance facts; allowed: {', '.join(allowed)}")
 
@@ -311,7 +315,7 @@ class ClickHouseSettings(_Model):
 
 
 class SigNozSettings(_Model):
-    chart_version: str = SUPPORTED_CHART_VERSIONS[ChartId.SIGNOZ][0]
+    chart_version: str = CHARTS[ChartId.SIGNOZ].default_version
     namespace: DnsLabel = "signoz"
     collector: CollectorSettings = CollectorSettings()
     clickhouse: ClickHouseSettings = ClickHouseSettings()
@@ -353,7 +357,7 @@ class KialiAuth(_Model):
 class PrometheusSettings(_Model):
     mode: PrometheusMode = PrometheusMode.DEPLOY
     url: HttpUrl | None = None
-    chart_version: str = SUPPORTED_CHART_VERSIONS[ChartId.PROMETHEUS][0]
+    chart_version: str = CHARTS[ChartId.PROMETHEUS].default_version
     retention: Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9]+[smhdwy]$")] = "7d"
     persistence_size: Quantity = "8Gi"
 
@@ -369,7 +373,7 @@ class PrometheusSettings(_Model):
 
 class KialiSettings(_Model):
     enabled: StrictBool = True
-    chart_version: str = SUPPORTED_CHART_VERSIONS[ChartId.KIALI][0]
+    chart_version: str = CHARTS[ChartId.KIALI].default_version
     auth: KialiAuth = KialiAuth()
     prometheus: PrometheusSettings = PrometheusSettings()
     ingress_host: Hostname | None = None
@@ -420,10 +424,6 @@ class StackSettings(_Model):
     signoz: SigNozSettings = SigNozSettings()
     kiali: KialiSettings = KialiSettings()
     traced_namespaces: list[TracedNamespaceItem] = []
-
-    @property
-    def is_production(self) -> bool:
-        return self.environment in PRODUCTION_ENVIRONMENTS
 
 
 @dataclass(frozen=True)
@@ -637,7 +637,7 @@ def _cross_key_problems(sections: Mapping[str, Any]) -> list[Problem]:
             )
     environment = sections.get("environment")
     if (
-        environment in PRODUCTION_ENVIRONMENTS
+        is_production(environment)
         and kiali.enabled
         and kiali.auth.strategy is KialiAuthStrategy.ANONYMOUS
         and not kiali.auth.allow_anonymous_in_production

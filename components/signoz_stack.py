@@ -116,7 +116,7 @@ class SigNozStack(pulumi.ComponentResource):
             )
             clickhouse_password = pulumi.Output.secret(generated.result)
         ns = namespace(f"{name}-namespace", signoz.namespace, NO_INJECTION_LABELS, keep)
-        self.release = helm_release(
+        helm_release(
             f"{name}-release",
             chart=ChartId.SIGNOZ,
             version=signoz.chart_version,

@@ -44,8 +44,6 @@ CHARTS: dict[ChartId, Chart] = {
     ChartId.PROMETHEUS: Chart("https://prometheus-community.github.io/helm-charts", "prometheus", ("29.27.0",)),
 }
 
-SUPPORTED_CHART_VERSIONS: dict[ChartId, tuple[str, ...]] = {cid: c.versions for cid, c in CHARTS.items()}
-
 # Which upstream release the committed facts of a pinned version were derived from, where they differ.
 # Istio 1.30.4 (security) and 1.30.5 (bug fixes) changed no values file or CRD we could compare up to
 # the release-1.30 head we had (2026-08-21); their source files were not available here, so their

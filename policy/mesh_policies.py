@@ -23,7 +23,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from components.settings import CREDENTIAL_HEADER_NAMES, CREDENTIAL_HEADER_PATTERN, PRODUCTION_ENVIRONMENTS
+from components.settings import CREDENTIAL_HEADER_NAMES, CREDENTIAL_HEADER_PATTERN, is_production
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 TELEMETRY = "kubernetes:telemetry.istio.io/v1:Telemetry"
@@ -80,7 +80,7 @@ def _signoz_release(type_: str, props: Mapping[str, Any]) -> bool:
 
 def strict_mtls_in_production(resources: list[Resource]) -> list[str]:
     env = environment(resources)
-    if env not in PRODUCTION_ENVIRONMENTS:
+    if not is_production(env):
         return []
     return [
         f"PeerAuthentication {_name(props)} has mTLS mode {mode} in production environment {env!r}; "
@@ -92,7 +92,7 @@ def strict_mtls_in_production(resources: list[Resource]) -> list[str]:
 
 def kiali_not_anonymous_in_production(resources: list[Resource]) -> list[str]:
     env = environment(resources)
-    if env not in PRODUCTION_ENVIRONMENTS:
+    if not is_production(env):
         return []
     return [
         f"Kiali release {props.get('name')} uses anonymous access in production environment {env!r}; "
@@ -147,7 +147,7 @@ def memory_limiter_first(type_: str, props: Mapping[str, Any]) -> list[str]:
 
 def production_sampling_at_most_10(resources: list[Resource]) -> list[str]:
     env = environment(resources)
-    if env not in PRODUCTION_ENVIRONMENTS:
+    if not is_production(env):
         return []
     found = []
     for type_, props in resources:

@@ -13,6 +13,7 @@ from components.settings import (
     SettingsError,
     StackSettings,
     TraceContext,
+    is_production,
     validate_settings,
 )
 from meshtools.recording import Run, run_stack
@@ -40,13 +41,13 @@ def test_dev_stack_settings() -> None:
     assert [n.name for n in s.traced_namespaces] == ["otel-demo"]
     assert s.kiali.auth.strategy is KialiAuthStrategy.ANONYMOUS
     assert s.kiali.prometheus.mode is PrometheusMode.DEPLOY
-    assert not s.is_production
+    assert not is_production(s.environment)
 
 
 def test_prod_stack_settings() -> None:
     s = validate_settings(raw_settings("prod"))
     assert (s.sampling_percent, s.mtls_mode) == (1, MtlsMode.STRICT)
-    assert s.is_production
+    assert is_production(s.environment)
     assert [(n.name, n.adopt, n.sampling_percent) for n in s.traced_namespaces] == [
         ("otel-demo", True, None),
         ("checkout", True, 10),
