@@ -13,12 +13,10 @@ from typing import Any
 import pulumi
 
 from components import naming
-from components.kube import custom_resource, helm_release, namespace
+from components.kube import helm_release, namespace, peer_authentication, telemetry
 from components.settings import MtlsMode, StackSettings
 from components.versions import ChartId
 
-TELEMETRY_API = "telemetry.istio.io/v1"
-SECURITY_API = "security.istio.io/v1"
 MESH_TELEMETRY_NAME = "mesh-default"
 PEER_AUTHENTICATION_NAME = "default"
 # Envoy stats prefix for the Zipkin tracer's counters (envoy_tracing_zipkin_reports_sent, …).
@@ -147,19 +145,15 @@ class IstioMesh(pulumi.ComponentResource):
         # CRDs come from base; the validating webhook is served by istiod.
         self.ready = [self.base, self.istiod]
         after_mesh = pulumi.ResourceOptions(parent=self, depends_on=self.ready)
-        self.telemetry = custom_resource(
+        self.telemetry = telemetry(
             f"{name}-telemetry",
-            api_version=TELEMETRY_API,
-            kind="Telemetry",
             name=MESH_TELEMETRY_NAME,
             namespace=system_ns.metadata.name,
             spec=mesh_telemetry_spec(settings),
             opts=after_mesh,
         )
-        self.peer_authentication = custom_resource(
+        self.peer_authentication = peer_authentication(
             f"{name}-peer-authentication",
-            api_version=SECURITY_API,
-            kind="PeerAuthentication",
             name=PEER_AUTHENTICATION_NAME,
             namespace=system_ns.metadata.name,
             spec=peer_authentication_spec(settings.mtls_mode),

@@ -16,6 +16,9 @@ import pulumi_kubernetes as k8s
 from components.versions import CHARTS, ChartId
 
 HELM_TIMEOUT_SECONDS = 900
+# The served API versions the program writes (Istio 1.30 serves v1 for both; v1alpha1/v1beta1 are legacy).
+TELEMETRY_API = "telemetry.istio.io/v1"
+SECURITY_API = "security.istio.io/v1"
 
 
 def helm_release(
@@ -74,5 +77,37 @@ def custom_resource(
         kind=kind,
         metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace),
         spec=dict(spec),
+        opts=opts,
+    )
+
+
+def telemetry(
+    resource_name: str,
+    *,
+    name: str,
+    namespace: pulumi.Input[str],
+    spec: Mapping[str, Any],
+    opts: pulumi.ResourceOptions,
+) -> k8s.apiextensions.CustomResource:
+    return custom_resource(
+        resource_name, api_version=TELEMETRY_API, kind="Telemetry", name=name, namespace=namespace, spec=spec, opts=opts
+    )
+
+
+def peer_authentication(
+    resource_name: str,
+    *,
+    name: str,
+    namespace: pulumi.Input[str],
+    spec: Mapping[str, Any],
+    opts: pulumi.ResourceOptions,
+) -> k8s.apiextensions.CustomResource:
+    return custom_resource(
+        resource_name,
+        api_version=SECURITY_API,
+        kind="PeerAuthentication",
+        name=name,
+        namespace=namespace,
+        spec=spec,
         opts=opts,
     )

@@ -14,13 +14,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import naming
-from components.istio_mesh import (
-    SECURITY_API,
-    TELEMETRY_API,
-    mesh_custom_tags,
-    peer_authentication_spec,
-)
-from components.kube import custom_resource
+from components.istio_mesh import mesh_custom_tags, peer_authentication_spec
+from components.kube import peer_authentication, telemetry
 from components.settings import MtlsMode, StackSettings, TracedNamespaceSettings
 
 NAMESPACE_TELEMETRY_NAME = "mesh-tracing"
@@ -95,22 +90,18 @@ class TracedNamespace(pulumi.ComponentResource):
         else:
             namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata=metadata, opts=after_mesh)
 
-        telemetry = namespace_telemetry_spec(traced, settings)
-        if telemetry is not None:
-            custom_resource(
+        override = namespace_telemetry_spec(traced, settings)
+        if override is not None:
+            telemetry(
                 f"{name}-telemetry",
-                api_version=TELEMETRY_API,
-                kind="Telemetry",
                 name=NAMESPACE_TELEMETRY_NAME,
                 namespace=namespace.metadata.name,
-                spec=telemetry,
+                spec=override,
                 opts=after_mesh,
             )
         if traced.mtls_mode is not None:
-            custom_resource(
+            peer_authentication(
                 f"{name}-peer-authentication",
-                api_version=SECURITY_API,
-                kind="PeerAuthentication",
                 name=NAMESPACE_PEER_AUTHENTICATION_NAME,
                 namespace=namespace.metadata.name,
                 spec=peer_authentication_spec(traced.mtls_mode),
