@@ -73,9 +73,7 @@ def chart_facts(upstream: Path, extra: Path | None, chart: str, version: str) ->
     lists: set[str] = set()
     sources = []
     for prefix, relative in CHART_SOURCES[(chart, version)]:
-        source = upstream / relative
-        if not source.exists() and extra is not None:
-            source = extra / relative
+        source = source_of(upstream, extra, relative)
         if not source.exists():
             return None
         sources.append(relative)
@@ -101,9 +99,21 @@ def chart_facts(upstream: Path, extra: Path | None, chart: str, version: str) ->
         "open_maps": sorted(open_maps),
         "lists": sorted(lists),
     }
+    main_values = yaml.safe_load(source_of(upstream, extra, CHART_SOURCES[(chart, version)][0][1]).read_text())
     if chart == "signoz":
         facts["collector"] = collector_facts(upstream / CHART_SOURCES[(chart, version)][0][1])
+    if chart == "kiali-server":
+        # A list the program extends, so it restates the chart's entries (Helm replaces lists).
+        facts["additional_display_details"] = main_values.get("additional_display_details", [])
+    if chart == "prometheus":
+        # Default scrape jobs and whether each is on: Kiali's metrics come from `kubernetes-pods`.
+        facts["scrape_jobs"] = {job: bool(cfg.get("enabled")) for job, cfg in main_values["scrapeConfigs"].items()}
     return facts
+
+
+def source_of(upstream: Path, extra: Path | None, relative: str) -> Path:
+    source = upstream / relative
+    return source if source.exists() or extra is None else extra / relative
 
 
 def collector_facts(values_file: Path) -> dict[str, Any]:

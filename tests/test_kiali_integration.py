@@ -6,8 +6,11 @@ from typing import Any
 
 import pytest
 
+from components.kiali_integration import CHART_DISPLAY_DETAILS
 from components.settings import SettingsError
+from components.versions import CHARTS, ChartId
 from meshtools.recording import Run, run_stack
+from tests import upstream
 from tests.conftest import raw_settings, release_pin
 
 SIGNOZ_LINK = {"title": "Traces in SigNoz", "annotation": "mesh-tracing.io/signoz-traces"}
@@ -165,3 +168,15 @@ def test_config_errors(kiali: dict[str, Any], key: str, fragment: str) -> None:
     [problem] = caught.value.problems
     assert problem.key == key
     assert fragment in str(problem)
+
+
+def test_restated_display_details_are_the_charts_own() -> None:
+    facts = upstream.chart(ChartId.KIALI, CHARTS[ChartId.KIALI].default_version)
+    assert facts["additional_display_details"] == CHART_DISPLAY_DETAILS
+
+
+def test_deployed_prometheus_keeps_the_pod_scrape_job_on(dev: Run) -> None:
+    """Kiali's graph depends on the chart's `kubernetes-pods` job (sidecars' prometheus.io annotations)."""
+    facts = upstream.chart(ChartId.PROMETHEUS, CHARTS[ChartId.PROMETHEUS].default_version)
+    assert facts["scrape_jobs"]["kubernetes-pods"] is True
+    assert "scrapeConfigs" not in dev.named("kiali-prometheus").inputs["values"], "the default jobs are kept as is"
