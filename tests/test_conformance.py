@@ -116,6 +116,7 @@ def test_bad_resource_requirements_are_caught() -> None:
     assert problems and all(
         p.startswith("dev: signoz-release values: otelCollector.resources (Kubernetes") for p in problems
     )
+    assert all("('limit' was unexpected)" in p for p in problems), "the message names the unknown field"
 
 
 def test_misspelt_telemetry_field_is_caught() -> None:

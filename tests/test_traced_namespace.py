@@ -69,6 +69,14 @@ def test_sampling_only_override_inherits_tags_and_tags_only_inherit_sampling() -
     tags_only = settings.traced_namespaces[1].model_copy(update={"sampling_percent": None})
     spec = namespace_telemetry_spec(tags_only, settings)
     assert spec is not None and "randomSamplingPercentage" not in spec["tracing"][0]
+    assert spec == {
+        "tracing": [
+            {
+                "providers": [{"name": "signoz"}],
+                "customTags": MESH_TAGS | {"tenant": {"header": {"name": "x-tenant-id", "defaultValue": "unknown"}}},
+            }
+        ]
+    }
 
 
 def test_peer_authentication_override() -> None:

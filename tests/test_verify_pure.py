@@ -61,6 +61,7 @@ def test_arrival_query_refuses_anything_but_a_trace_id() -> None:
 
 def test_istiod_ready() -> None:
     assert checks.istiod_ready(k.deployment("istiod", "istio-system", 1), "istio-system").ok
+    assert checks.istiod_ready(k.deployment("istiod", "istio-system", 1), "istio-system").detail == "1/1 replicas ready"
     unready = checks.istiod_ready(k.deployment("istiod", "istio-system", 0), "istio-system")
     assert (unready.ok, unready.detail) == (False, "0/1 replicas ready")
     assert not checks.istiod_ready(None, "istio-system").ok
@@ -77,14 +78,19 @@ def test_mesh_provider_reads_the_live_mesh_config() -> None:
 
 def test_mesh_telemetry_and_peer_authentication() -> None:
     assert checks.mesh_telemetry(k.telemetry(DEV), "signoz", 100).ok
+    assert checks.mesh_telemetry(k.telemetry(DEV), "signoz", 100).detail == "provider signoz, sampling 100 %"
     stale = checks.mesh_telemetry(k.telemetry(DEV), "signoz", 1)
     assert not stale.ok and "sampling 100 %" in stale.detail
     assert checks.peer_authentication(k.peer_authentication(DEV), "PERMISSIVE").ok
+    assert checks.peer_authentication(k.peer_authentication(DEV), "PERMISSIVE").detail == "mode PERMISSIVE"
     assert checks.peer_authentication(k.peer_authentication(DEV), "STRICT").detail == "mode PERMISSIVE, expected STRICT"
 
 
 def test_collector_service_needs_the_port_and_ready_endpoints() -> None:
     assert checks.collector_service(k.collector_service(), [k.endpoint_slice()], 9411).ok
+    assert checks.collector_service(k.collector_service(), [k.endpoint_slice()], 9411).detail == (
+        "port 9411 with 1 ready endpoint(s)"
+    )
     closed = checks.collector_service(k.collector_service(zipkin=False), [k.endpoint_slice()], 9411)
     assert closed.detail == "Service exposes [4317], not 9411"
     unready = checks.collector_service(k.collector_service(), [k.endpoint_slice(ready=False)], 9411)
@@ -93,6 +99,7 @@ def test_collector_service_needs_the_port_and_ready_endpoints() -> None:
 
 def test_collector_config_needs_zipkin_in_traces() -> None:
     assert checks.collector_config(k.collector_configmap(DEV)).ok
+    assert checks.collector_config(k.collector_configmap(DEV)).detail == "traces receivers ['otlp', 'jaeger', 'zipkin']"
     seed = {"data": {"config.yaml": "service:\n  pipelines:\n    traces:\n      receivers: [otlp, jaeger]\n"}}
     assert checks.collector_config(seed).detail == "traces receivers ['otlp', 'jaeger'] lack zipkin"
 
