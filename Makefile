@@ -1,58 +1,102 @@
-# One line per task; the README lists them in this order.
+# mesh-tracing: every task has a target here; `make help` lists them (the README too, in this order).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STACK  ?= dev
-STAMP  := $(VENV)/.installed
+BASE   ?= origin/main
+ARGS   ?=
+# The Python the virtualenv must be made by; its version is part of each install stamp, so a .venv
+# made by another Python is noticed and rebuilt.
+PYVER  := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo none)
+LOCKS  := requirements
 
-.PHONY: install test lint typecheck unit up preview destroy plan plan-diff verify restart set-retention bench facts clean
+.DEFAULT_GOAL := help
+.PHONY: help install install-tools install-dev test lint typecheck unit golden up preview destroy plan plan-diff \
+        verify restart set-retention bench facts lock clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+## help: list the targets
+help:
+	@awk 'BEGIN {FS = ": "} /^## / {sub(/^## /, ""); split($$0, p, ": "); printf "  %-34s %s\n", p[1], substr($$0, length(p[1]) + 3)}' $(MAKEFILE_LIST)
 
-## install: the virtualenv with every dependency from pyproject.toml (the first step of `make test`)
-install: $(STAMP)
+# One virtualenv, filled in tiers from the lock files (hashes required): runtime ⊂ tools ⊂ dev.
+define install_tier
+	@if [ "$(PYVER)" = none ]; then echo "error: $(PYTHON) not found; set PYTHON=python3.11 (3.11–3.13)" >&2; exit 2; fi
+	@if [ -x $(BIN)/python ]; then \
+	  have=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo broken); \
+	  if [ "$$have" != "$(PYVER)" ]; then \
+	    echo "$(VENV) was made by Python $$have, not $(PYTHON) ($(PYVER)): rebuilding it"; rm -rf $(VENV); fi; \
+	fi
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCKS)/$(1).txt
+	@touch $@
+endef
 
-## test: create the virtualenv, then ruff, mypy --strict and pytest (what CI runs)
-test: $(STAMP) lint typecheck unit
+$(VENV)/.runtime-$(PYVER): $(LOCKS)/runtime.txt
+	$(call install_tier,runtime)
+$(VENV)/.tools-$(PYVER): $(LOCKS)/tools.txt
+	$(call install_tier,tools)
+$(VENV)/.dev-$(PYVER): $(LOCKS)/dev.txt
+	$(call install_tier,dev)
 
-lint: $(STAMP)
+RUNTIME := $(VENV)/.runtime-$(PYVER)
+TOOLS   := $(VENV)/.tools-$(PYVER)
+DEV     := $(VENV)/.dev-$(PYVER)
+
+## install: the runtime virtualenv (the program and its policy pack: what `make up` needs)
+install: $(RUNTIME)
+## install-tools: runtime + the Kubernetes client for verify, restart, set-retention
+install-tools: $(TOOLS)
+## install-dev: everything: tests, linters, the offline plan and its renderers
+install-dev: $(DEV)
+
+## test: ruff, mypy --strict and pytest from a fresh clone (what CI runs)
+test: lint typecheck unit
+
+lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(DEV)
 	$(BIN)/pytest
 
-## up / preview / destroy: real deployments against the current kube context (need the Pulumi CLI)
-up preview destroy: $(STAMP)
+## golden: regenerate tests/golden/ from tests/stacks/ (review the diff; the tests never write it)
+golden: $(DEV)
+	$(BIN)/python -m scripts.golden
+
+## up / preview / destroy: deploy the stack to the cluster its file names (needs the Pulumi CLI)
+up preview destroy: $(RUNTIME)
 	@$(BIN)/python -m meshtools.deploy $@ --stack $(STACK)
 
-## plan / plan-diff: the desired state offline (no CLI, cluster or credentials), or its diff to BASE
-plan: $(STAMP)
+## plan: the desired state of STACK offline, secrets masked (no CLI, cluster or credentials)
+plan: $(DEV)
 	@$(BIN)/python -m meshtools.plan render --stack $(STACK)
 
-BASE ?= origin/main
-plan-diff: $(STAMP)
+## plan-diff: diff of the desired state against BASE (exit 0 no change, 1 change, 2 error)
+plan-diff: $(DEV)
 	@$(BIN)/python -m meshtools.plan diff --stack $(STACK) --base $(BASE)
 
-## verify / restart / set-retention: post-deploy tools against the current kube context (ARGS=… passes flags)
-verify restart set-retention: $(STAMP)
+## verify / restart / set-retention: post-deploy tools on the stack's cluster (ARGS=… passes flags)
+verify restart set-retention: $(TOOLS)
 	@$(BIN)/python -m meshtools.verify.cli $@ --stack $(STACK) $(ARGS)
 
-## bench: evaluation time of the program under mocks (not part of the test suite)
-bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_program.py
+## bench: evaluation time of STACK (default prod here) under mocks; not part of the test suite
+bench: STACK = prod
+bench: $(DEV)
+	$(BIN)/python -m benchmarks.bench_program --stack $(STACK)
 
-## facts: re-derive tests/facts/ from upstream values and CRDs, e.g. after a chart version bump
-##        (UPSTREAM defaults to ../shared/upstream; EXTRA holds sources not in it, see the script)
-facts: $(STAMP)
-	$(BIN)/python scripts/derive_facts.py $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(if $(EXTRA),--extra $(EXTRA))
+## facts: re-derive tests/facts/ from upstream files (UPSTREAM=dir, EXTRA=dir; see the script)
+facts: $(DEV)
+	$(BIN)/python -m scripts.derive_facts $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(if $(EXTRA),--extra $(EXTRA))
 
+## lock: regenerate requirements/*.txt (hashes, every platform) from pyproject.toml
+lock: $(DEV)
+	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes -o $(LOCKS)/runtime.txt
+	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes --extra tools -o $(LOCKS)/tools.txt
+	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes --extra dev -o $(LOCKS)/dev.txt
+
+## clean: remove the virtualenv and caches
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from components.settings import StackSettings
+from components.models import StackSettings
 
 
 @dataclass(frozen=True)

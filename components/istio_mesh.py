@@ -13,8 +13,8 @@ from typing import Any
 import pulumi
 
 from components import naming
-from components.kube import helm_release, namespace, peer_authentication, telemetry
-from components.settings import MtlsMode, StackSettings
+from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace, peer_authentication, telemetry
+from components.models import MtlsMode, StackSettings
 from components.versions import ChartId
 
 MESH_TELEMETRY_NAME = "mesh-default"
@@ -118,7 +118,7 @@ class IstioMesh(pulumi.ComponentResource):
     ready: list[pulumi.Resource]
 
     def __init__(self, name: str, settings: StackSettings, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("mesh-tracing:index:IstioMesh", name, None, opts)
+        super().__init__(f"{COMPONENT_TYPE_PREFIX}IstioMesh", name, None, opts)
         istio = settings.istio
         child = pulumi.ResourceOptions(parent=self)
 

@@ -14,8 +14,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import naming
-from components.kube import helm_release
-from components.settings import KialiAuthStrategy, PrometheusMode, StackSettings
+from components.kube import COMPONENT_TYPE_PREFIX, helm_release
+from components.models import KialiAuthStrategy, PrometheusMode, StackSettings
 from components.versions import ChartId
 
 SIGNOZ_ANNOTATION = "mesh-tracing.io/signoz-traces"
@@ -116,7 +116,7 @@ class KialiIntegration(pulumi.ComponentResource):
         oidc_client_secret: pulumi.Output[str] | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("mesh-tracing:index:KialiIntegration", name, None, opts)
+        super().__init__(f"{COMPONENT_TYPE_PREFIX}KialiIntegration", name, None, opts)
         kiali = settings.kiali
         child = pulumi.ResourceOptions(parent=self)
         after_istiod = pulumi.ResourceOptions(parent=self, depends_on=[istiod])
@@ -139,11 +139,14 @@ class KialiIntegration(pulumi.ComponentResource):
             )
             signing_key = pulumi.Output.secret(generated.result)
         if oidc_client_secret is not None:
-            k8s.core.v1.Secret(
-                f"{name}-oidc-secret",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=OIDC_SECRET_NAME, namespace=istio_namespace),
-                string_data={OIDC_SECRET_KEY: oidc_client_secret},
-                opts=after_istiod,
+            # Kiali reads the client secret at start-up: the Secret exists before the release.
+            waits_for.append(
+                k8s.core.v1.Secret(
+                    f"{name}-oidc-secret",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=OIDC_SECRET_NAME, namespace=istio_namespace),
+                    string_data={OIDC_SECRET_KEY: oidc_client_secret},
+                    opts=after_istiod,
+                )
             )
         helm_release(
             f"{name}-release",

@@ -20,6 +20,12 @@ HELM_TIMEOUT_SECONDS = 900
 TELEMETRY_API = "telemetry.istio.io/v1"
 SECURITY_API = "security.istio.io/v1"
 
+# Type tokens as the engine (and the policy pack, the plan and the tests) see these resources.
+HELM_RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+TELEMETRY_TYPE = f"kubernetes:{TELEMETRY_API}:Telemetry"
+PEER_AUTHENTICATION_TYPE = f"kubernetes:{SECURITY_API}:PeerAuthentication"
+COMPONENT_TYPE_PREFIX = "mesh-tracing:index:"
+
 
 def helm_release(
     resource_name: str,

@@ -7,7 +7,7 @@ SigNoz therefore agree on the address from settings alone and can install in par
 
 from __future__ import annotations
 
-from components.settings import IstioSettings, SigNozSettings
+from components.models import IstioSettings, SigNozSettings
 
 CLUSTER_DOMAIN = "cluster.local"
 

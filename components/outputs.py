@@ -7,7 +7,7 @@ from typing import Any
 
 from components.istio_mesh import IstioMesh
 from components.kiali_integration import KialiIntegration
-from components.settings import StackSettings
+from components.models import StackSettings
 from components.signoz_stack import SigNozStack
 from components.traced_namespace import TracedNamespace, newly_meshed
 

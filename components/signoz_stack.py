@@ -15,8 +15,8 @@ import pulumi_random as random
 
 from components import naming
 from components.collector_config import collector_config
-from components.kube import helm_release, namespace
-from components.settings import StackSettings
+from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace
+from components.models import StackSettings
 from components.versions import ChartId
 
 # Namespaces labelled so: ClickHouse, ZooKeeper and the schema-migration Jobs must not get sidecars
@@ -103,7 +103,7 @@ class SigNozStack(pulumi.ComponentResource):
         clickhouse_password: pulumi.Output[str] | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("mesh-tracing:index:SigNozStack", name, None, opts)
+        super().__init__(f"{COMPONENT_TYPE_PREFIX}SigNozStack", name, None, opts)
         signoz = settings.signoz
         keep = pulumi.ResourceOptions(parent=self, protect=signoz.protect)
 

@@ -15,8 +15,8 @@ import pulumi_kubernetes as k8s
 
 from components import naming
 from components.istio_mesh import mesh_custom_tags, peer_authentication_spec
-from components.kube import peer_authentication, telemetry
-from components.settings import MtlsMode, StackSettings, TracedNamespaceSettings
+from components.kube import COMPONENT_TYPE_PREFIX, peer_authentication, telemetry
+from components.models import MtlsMode, StackSettings, TracedNamespaceSettings
 
 NAMESPACE_TELEMETRY_NAME = "mesh-tracing"
 NAMESPACE_PEER_AUTHENTICATION_NAME = "default"
@@ -70,7 +70,7 @@ class TracedNamespace(pulumi.ComponentResource):
         mesh_ready: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("mesh-tracing:index:TracedNamespace", name, None, opts)
+        super().__init__(f"{COMPONENT_TYPE_PREFIX}TracedNamespace", name, None, opts)
         labels = namespace_labels(settings)
         # Labelled namespaces send pod creations to istiod's injector: label only once it serves.
         after_mesh = pulumi.ResourceOptions(parent=self, depends_on=list(mesh_ready))

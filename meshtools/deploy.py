@@ -1,8 +1,10 @@
-"""`make up|preview|destroy STACK=…`: run the Pulumi CLI for a stack against the current kube context.
+"""`make up|preview|destroy STACK=…`: run the Pulumi CLI for a stack, on the cluster the stack names.
 
-Uses a local file backend inside the project (state/, git-ignored) unless PULUMI_BACKEND_URL is
-set, and creates the stack on first use. Stops at once, saying how to install the CLI, when the
-`pulumi` command is missing.
+Before the CLI starts, the stack file is read and validated (the same problem list `pulumi up`
+would print), so a production stack without `kubernetes:context` never reaches a cluster. `up` and
+`preview` run with the policy pack, as CI does. A project-local file backend (state/, git-ignored)
+is used only for non-production stacks and only when no backend is configured; a production stack
+needs PULUMI_BACKEND_URL set explicitly (a file backend too, if that is really wanted).
 """
 
 from __future__ import annotations
@@ -12,32 +14,43 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from components.models import is_production
+from meshtools.cli import EXIT_ERROR, ToolError, run_command
+from meshtools.stacks import PROJECT_DIR, load_stack
+
 INSTALL_HINT = (
-    "The Pulumi CLI is not installed (no `pulumi` on PATH).\n"
-    "Install it, then run this command again:\n"
+    "the Pulumi CLI is not installed (no `pulumi` on PATH). Install it, then run this command again:\n"
     "  curl -fsSL https://get.pulumi.com | sh      # Linux/macOS, or: brew install pulumi/tap/pulumi\n"
     "  see https://www.pulumi.com/docs/install/ for other platforms"
 )
 ACTIONS = ("up", "preview", "destroy")
+POLICY_PACK = PROJECT_DIR / "policy"
+LOCAL_STATE = PROJECT_DIR / "state"
 
 
-def backend_env(environ: dict[str, str]) -> dict[str, str]:
-    """The environment for the CLI: a project-local file backend unless one is configured."""
+def backend_env(environ: Mapping[str, str], *, production: bool) -> dict[str, str]:
+    """The environment for the CLI: the configured backend, or a project-local file backend for a
+    non-production stack. A production stack without an explicit backend is refused."""
     env = dict(environ)
-    if not env.get("PULUMI_BACKEND_URL"):
-        state = PROJECT_DIR / "state"
-        state.mkdir(exist_ok=True)
-        env["PULUMI_BACKEND_URL"] = f"file://{state}"
+    if env.get("PULUMI_BACKEND_URL"):
+        return env
+    if production:
+        raise ToolError(
+            "a production stack needs an explicit state backend: set PULUMI_BACKEND_URL "
+            "(e.g. s3://my-pulumi-state?region=eu-west-1, or file:///path if a local file backend is really meant)"
+        )
+    LOCAL_STATE.mkdir(exist_ok=True)
+    env["PULUMI_BACKEND_URL"] = f"file://{LOCAL_STATE}"
     return env
 
 
 def commands(action: str, stack: str, pulumi: str) -> list[list[str]]:
     select = [pulumi, "stack", "select", stack, "--create", "--cwd", str(PROJECT_DIR)]
     run = [pulumi, action, "--stack", stack, "--cwd", str(PROJECT_DIR)]
+    if action in {"up", "preview"}:
+        run += ["--policy-pack", str(POLICY_PACK)]
     if action == "preview":
         run.append("--diff")
     return [select, run]
@@ -50,20 +63,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pulumi = shutil.which("pulumi")
     if pulumi is None:
-        print(INSTALL_HINT, file=sys.stderr)
-        return 127
-    if not (PROJECT_DIR / f"Pulumi.{args.stack}.yaml").exists():
-        print(f"No Pulumi.{args.stack}.yaml in {PROJECT_DIR}; copy Pulumi.dev.yaml to start one.", file=sys.stderr)
-        return 2
-    env = backend_env(dict(os.environ))
-    if env["PULUMI_BACKEND_URL"].startswith("file://") and "PULUMI_CONFIG_PASSPHRASE" not in env:
-        print("note: set PULUMI_CONFIG_PASSPHRASE (or _FILE) for the local backend's secrets", file=sys.stderr)
+        raise ToolError(INSTALL_HINT)
+    stack = load_stack(args.stack, PROJECT_DIR)
+    env = backend_env(os.environ, production=is_production(stack.settings.environment))
+    if env["PULUMI_BACKEND_URL"].startswith("file://") and not (
+        env.get("PULUMI_CONFIG_PASSPHRASE") or env.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    ):
+        print("note: set PULUMI_CONFIG_PASSPHRASE (or _FILE) for the stack's secrets", file=sys.stderr)
+    target = stack.kube_context or "the current kube context (the stack sets no kubernetes:context)"
+    print(f"{args.action} {args.stack}: cluster {target}, state {env['PULUMI_BACKEND_URL']}", file=sys.stderr)
     for command in commands(args.action, args.stack, pulumi):
         result = subprocess.run(command, env=env, check=False)
         if result.returncode != 0:
-            return result.returncode
+            return EXIT_ERROR  # the CLI has printed what went wrong
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

@@ -9,22 +9,26 @@ resource options that reach the engine. No CLI, plugin, cluster or network is in
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import runpy
+import secrets as random_source
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockMonitor
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from components.kube import HELM_RELEASE_TYPE
+from components.problems import PROJECT
+from components.tree import DESCEND, rewrite
+from meshtools.stacks import PROJECT_DIR, find_stack, read_config
+
 PROGRAM = PROJECT_DIR / "__main__.py"
-PROJECT = "mesh-tracing"
 
 SECRET_SIG = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d"
 SECRET_VALUE = rpc._special_secret_sig
@@ -67,6 +71,9 @@ class Run:
     # Plain values known to be secret (secret config, generated passwords), for masking leaf by
     # leaf: the wire only marks a whole top-level input as secret.
     secret_values: set[str] = field(default_factory=set)
+    # What the mock "provider" returned per (type, name) with the inputs it saw: the state a next
+    # run starts from, as the engine keeps outputs of resources whose inputs did not change.
+    state: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
 
     def by_type(self, type_token: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_token]
@@ -90,35 +97,47 @@ def unwrap_secrets(value: Any) -> tuple[Any, bool]:
     The wire carries every number as a float64; integral ones come back as ints, as Helm and the
     API server read them.
     """
-    if isinstance(value, float) and value.is_integer():
-        return int(value), False
-    if isinstance(value, dict):
-        if value.get(SECRET_SIG) == SECRET_VALUE:
-            inner, _ = unwrap_secrets(value.get("value"))
-            return inner, True
-        found = False
-        result = {}
-        for key, item in value.items():
-            result[key], secret = unwrap_secrets(item)
-            found = found or secret
-        return result, found
-    if isinstance(value, list):
-        items = [unwrap_secrets(item) for item in value]
-        return [i for i, _ in items], any(s for _, s in items)
-    return value, False
+    found = False
+
+    def visit(node: Any) -> Any:
+        nonlocal found
+        if isinstance(node, float) and node.is_integer():
+            return int(node)
+        if isinstance(node, dict) and node.get(SECRET_SIG) == SECRET_VALUE:
+            found = True
+            return rewrite(node.get("value"), visit)
+        return DESCEND
+
+    return rewrite(value, visit), found
 
 
 class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self, run: Run) -> None:
+    """A provider that generates a fresh random value for every generated output on create, and
+    keeps the outputs of a resource whose inputs did not change since `previous` (as the engine does
+    from state): a value the program regenerates on every run shows up as a change."""
+
+    def __init__(self, run: Run, previous: Run | None) -> None:
         super().__init__()
         self._run = run
+        self._previous = previous.state if previous is not None else {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        key = (args.typ, args.name)
+        kept = self._previous.get(key)
+        unchanged = kept is not None and kept[0] == args.inputs
+        outputs = dict(kept[1]) if kept is not None and unchanged else self._created(args)
+        self._run.state[key] = (dict(args.inputs), outputs)
+        if args.typ == _RANDOM_PASSWORD:
+            self._run.secret_values.add(outputs["result"])
+        return f"{args.name}-id", outputs
+
+    @staticmethod
+    def _created(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         outputs = dict(args.inputs)
         if args.typ == _RANDOM_PASSWORD:
-            outputs["result"] = f"generated-{args.name}-" + "x" * 16
-            self._run.secret_values.add(outputs["result"])
-        if args.typ == "kubernetes:helm.sh/v3:Release":
+            length = int(args.inputs.get("length", 32))
+            outputs["result"] = random_source.token_hex(length)[:length]
+        if args.typ == HELM_RELEASE_TYPE:
             outputs["status"] = {
                 "status": "deployed",
                 "name": args.inputs.get("name"),
@@ -126,7 +145,7 @@ class _Mocks(pulumi.runtime.Mocks):
                 "chart": args.inputs.get("chart"),
                 "version": args.inputs.get("version"),
             }
-        return f"{args.name}-id", outputs
+        return outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         return {}, None
@@ -165,27 +184,6 @@ class _RecordingMonitor(MockMonitor):
         return response
 
 
-def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
-    """The `config:` block of Pulumi.<stack>.yaml, keys as written (`mesh-tracing:…`)."""
-    path = project_dir / f"Pulumi.{stack}.yaml"
-    document = yaml.safe_load(path.read_text()) or {}
-    config = document.get("config") or {}
-    if not isinstance(config, dict):
-        raise ValueError(f"{path}: `config` must be a mapping")
-    return config
-
-
-def settings_input(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
-    """A stack file's `mesh-tracing:` keys without the prefix and without encrypted secrets: the
-    plain values `components.settings.validate_settings` takes."""
-    prefix = f"{PROJECT}:"
-    return {
-        key.removeprefix(prefix): value
-        for key, value in stack_config(stack, project_dir).items()
-        if key.startswith(prefix) and not _is_encrypted(value)
-    }
-
-
 def _as_config_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
@@ -197,19 +195,22 @@ def run_program(
     secrets: Mapping[str, str] | None = None,
     program: Path = PROGRAM,
     into: Run | None = None,
+    previous: Run | None = None,
 ) -> Run:
     """Evaluate `program` under mocks with `config` (`mesh-tracing:key` → value) and record it.
 
     Secret config (`secrets`) is marked secret exactly as `pulumi config set --secret` would. Any
     exception the program raises (e.g. a settings error) propagates; pass `into` to inspect what was
-    registered before it.
+    registered before it, and `previous` to start from the state another run left.
     """
     run = into if into is not None else Run()
-    mocks = _Mocks(run)
+    mocks = _Mocks(run, previous)
     monitor = _RecordingMonitor(mocks, run)
     plain = {k: _as_config_text(v) for k, v in config.items() if not _is_encrypted(v)}
     secret_values = dict(secrets or {})
     run.secret_values.update(secret_values.values())
+    if asyncio.get_event_loop_policy().get_event_loop().is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())  # a command closed it after an earlier run
     runtime_settings.ROOT.set(None)  # a fresh Stack per run, or exports leak between runs
     pulumi.runtime.set_all_config(plain | secret_values, secret_keys=list(secret_values))
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
@@ -246,17 +247,28 @@ def run_stack(
     *,
     remove: tuple[str, ...] = (),
     secrets: Mapping[str, str] | None = None,
-    project_dir: Path = PROJECT_DIR,
+    stacks_dir: Path = PROJECT_DIR,
+    program: Path = PROGRAM,
     into: Run | None = None,
+    previous: Run | None = None,
 ) -> Run:
-    """Evaluate the program for Pulumi.<stack>.yaml, with per-run overrides (`key` → value)."""
-    config = stack_config(stack, project_dir)
+    """Evaluate `program` for `stacks_dir`/Pulumi.<stack>.yaml, with per-run overrides (`key` → value;
+    keys without a namespace are ours) and fake secret config values."""
+    config = read_config(find_stack(stack, stacks_dir))
     for key in remove:
         config.pop(_qualified(key), None)
     for key, value in (overrides or {}).items():
         config[_qualified(key)] = value
-    qualified_secrets = {_qualified(k): v for k, v in (secrets or {}).items()}
-    return run_program(config, stack=stack, secrets=qualified_secrets, program=project_dir / "__main__.py", into=into)
+    # `secure:` values cannot be decrypted without the CLI: a stand-in keeps what they enable.
+    qualified_secrets = {key: fake_secret(key) for key, value in config.items() if _is_encrypted(value)}
+    qualified_secrets |= {_qualified(k): v for k, v in (secrets or {}).items()}
+    return run_program(config, stack=stack, secrets=qualified_secrets, program=program, into=into, previous=previous)
+
+
+def fake_secret(key: str) -> str:
+    """A stand-in for an encrypted config value: 32 characters (a valid Kiali signing key too),
+    the same for every run, so plans and golden files stay stable."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def _qualified(key: str) -> str:
@@ -280,8 +292,3 @@ def changed_resources(before: Run, after: Run) -> dict[str, str]:
     result.update(dict.fromkeys(new.keys() - old.keys(), "added"))
     result.update({name: "changed" for name in old.keys() & new.keys() if old[name] != new[name]})
     return result
-
-
-def close_event_loop() -> None:
-    """Close the loop the Pulumi runtime leaves open, so command-line tools exit without noise."""
-    asyncio.get_event_loop_policy().get_event_loop().close()

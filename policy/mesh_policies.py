@@ -23,11 +23,12 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from components.settings import CREDENTIAL_HEADER_NAMES, CREDENTIAL_HEADER_PATTERN, is_production
+from components.kube import HELM_RELEASE_TYPE as RELEASE
+from components.kube import PEER_AUTHENTICATION_TYPE as PEER_AUTHENTICATION
+from components.kube import TELEMETRY_TYPE as TELEMETRY
+from components.models import is_credential_header, is_production
+from components.tree import DESCEND, dig, rewrite
 
-RELEASE = "kubernetes:helm.sh/v3:Release"
-TELEMETRY = "kubernetes:telemetry.istio.io/v1:Telemetry"
-PEER_AUTHENTICATION = "kubernetes:security.istio.io/v1:PeerAuthentication"
 EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
 MAX_PRODUCTION_SAMPLING = 10.0
 
@@ -36,36 +37,19 @@ Resource = tuple[str, Mapping[str, Any]]  # (type token, inputs)
 
 def plain(value: Any) -> Any:
     """Inputs with policy-SDK secret wrappers removed."""
-    if isinstance(value, Secret):
-        return plain(value.value)
-    if isinstance(value, Mapping):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
-
-
-def _dig(node: Any, *path: str | int) -> Any:
-    for key in path:
-        if isinstance(node, Mapping) and isinstance(key, str):
-            node = node.get(key)
-        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
-            node = node[key]
-        else:
-            return None
-    return node
+    return rewrite(value, lambda node: plain(node.value) if isinstance(node, Secret) else DESCEND)
 
 
 def _name(props: Mapping[str, Any]) -> str:
-    return f"{_dig(props, 'metadata', 'namespace')}/{_dig(props, 'metadata', 'name')}"
+    return f"{dig(props, 'metadata', 'namespace')}/{dig(props, 'metadata', 'name')}"
 
 
 def environment(resources: Iterable[Resource]) -> str | None:
     """The stack's environment, from the `environment` tag of the mesh-wide Telemetry."""
     for type_, props in resources:
         if type_ == TELEMETRY:
-            for rule in _dig(props, "spec", "tracing") or []:
-                value = _dig(rule, "customTags", "environment", "literal", "value")
+            for rule in dig(props, "spec", "tracing") or []:
+                value = dig(rule, "customTags", "environment", "literal", "value")
                 if isinstance(value, str):
                     return value
     return None
@@ -86,7 +70,7 @@ def strict_mtls_in_production(resources: list[Resource]) -> list[str]:
         f"PeerAuthentication {_name(props)} has mTLS mode {mode} in production environment {env!r}; "
         "set mesh-tracing:mtlsMode (and any tracedNamespaces[].mtlsMode) to STRICT."
         for type_, props in resources
-        if type_ == PEER_AUTHENTICATION and (mode := _dig(props, "spec", "mtls", "mode")) not in (None, "STRICT")
+        if type_ == PEER_AUTHENTICATION and (mode := dig(props, "spec", "mtls", "mode")) not in (None, "STRICT")
     ]
 
 
@@ -100,7 +84,7 @@ def kiali_not_anonymous_in_production(resources: list[Resource]) -> list[str]:
         for type_, props in resources
         if type_ == RELEASE
         and props.get("chart") == "kiali-server"
-        and _dig(props, "values", "auth", "strategy") == "anonymous"
+        and dig(props, "values", "auth", "strategy") == "anonymous"
     ]
 
 
@@ -108,12 +92,10 @@ def no_credential_span_tags(type_: str, props: Mapping[str, Any]) -> list[str]:
     if type_ != TELEMETRY:
         return []
     found = []
-    for rule in _dig(props, "spec", "tracing") or []:
-        for tag, source in (_dig(rule, "customTags") or {}).items():
-            header = _dig(source, "header", "name")
-            if isinstance(header, str) and (
-                header.lower() in CREDENTIAL_HEADER_NAMES or CREDENTIAL_HEADER_PATTERN.search(header)
-            ):
+    for rule in dig(props, "spec", "tracing") or []:
+        for tag, source in (dig(rule, "customTags") or {}).items():
+            header = dig(source, "header", "name")
+            if isinstance(header, str) and is_credential_header(header):
                 found.append(
                     f"Telemetry {_name(props)} tag {tag!r} copies request header {header!r} (a credential) into "
                     "every sampled span; remove the tag from customTags."
@@ -136,11 +118,11 @@ def chart_version_pinned(type_: str, props: Mapping[str, Any]) -> list[str]:
 def memory_limiter_first(type_: str, props: Mapping[str, Any]) -> list[str]:
     if not _signoz_release(type_, props):
         return []
-    processors = _dig(props, "values", "otelCollector", "config", "service", "pipelines", "traces", "processors")
-    if processors is None or _dig(processors, 0) == "memory_limiter":
+    processors = dig(props, "values", "otelCollector", "config", "service", "pipelines", "traces", "processors")
+    if processors is None or dig(processors, 0) == "memory_limiter":
         return []
     return [
-        f"The collector's traces pipeline starts with {_dig(processors, 0)!r}, not memory_limiter, so overload "
+        f"The collector's traces pipeline starts with {dig(processors, 0)!r}, not memory_limiter, so overload "
         "kills the pod instead of shedding load; put memory_limiter first (components/collector_config.py)."
     ]
 
@@ -151,7 +133,7 @@ def production_sampling_at_most_10(resources: list[Resource]) -> list[str]:
         return []
     found = []
     for type_, props in resources:
-        for rule in (_dig(props, "spec", "tracing") or []) if type_ == TELEMETRY else []:
+        for rule in (dig(props, "spec", "tracing") or []) if type_ == TELEMETRY else []:
             percent = rule.get("randomSamplingPercentage")
             if isinstance(percent, int | float) and percent > MAX_PRODUCTION_SAMPLING:
                 found.append(
@@ -165,7 +147,7 @@ def production_sampling_at_most_10(resources: list[Resource]) -> list[str]:
 def collector_has_limits(type_: str, props: Mapping[str, Any]) -> list[str]:
     if not _signoz_release(type_, props):
         return []
-    limits = _dig(props, "values", "otelCollector", "resources", "limits") or {}
+    limits = dig(props, "values", "otelCollector", "resources", "limits") or {}
     missing = [k for k in ("cpu", "memory") if k not in limits]
     if not missing:
         return []

@@ -1,49 +1,79 @@
-"""Shared fixtures: the real program evaluated under mocks for each shipped stack file."""
+"""Shared fixtures: the real program evaluated under mocks for the test stacks in tests/stacks/.
+
+Behaviour tests assert specific values on these test stacks only. The shipped stack files
+(Pulumi.dev.yaml, Pulumi.prod.yaml, and any a team adds) get only the invariants in
+test_shipped_stacks.py, so any valid edit of them keeps the suite green.
+"""
 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from meshtools.recording import Run, run_stack, settings_input
+from components.models import StackSettings
+from components.problems import PROJECT
+from meshtools.recording import Run, run_stack
+from meshtools.stacks import PROJECT_DIR, find_stack, load_stack, read_config, stack_names
 
-STACKS = ("dev", "prod")
+TEST_STACKS = Path(__file__).resolve().parent / "stacks"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+TEST_STACK_NAMES = tuple(stack_names(TEST_STACKS))
+SHIPPED_STACK_NAMES = tuple(stack_names(PROJECT_DIR))
 
 
 @functools.cache
-def shipped_run(stack: str) -> Run:
-    return run_stack(stack)
+def stack_run(name: str) -> Run:
+    """The recorded resources of tests/stacks/Pulumi.<name>.yaml (evaluated once per session)."""
+    return run_stack(name, stacks_dir=TEST_STACKS)
 
 
-@pytest.fixture(params=STACKS)
-def stack(request: pytest.FixtureRequest) -> str:
+def run_test_stack(name: str, overrides: dict[str, Any] | None = None, **options: Any) -> Run:
+    """A fresh evaluation of a test stack with per-run overrides (keys without a namespace are ours)."""
+    return run_stack(name, overrides, stacks_dir=TEST_STACKS, **options)
+
+
+def stack_settings(name: str) -> StackSettings:
+    return load_stack(name, TEST_STACKS).settings
+
+
+def raw_settings(name: str) -> dict[str, Any]:
+    """A test stack's `mesh-tracing:` keys without the prefix and without secrets, as written."""
+    prefix = f"{PROJECT}:"
+    return {
+        key.removeprefix(prefix): value
+        for key, value in read_config(find_stack(name, TEST_STACKS)).items()
+        if key.startswith(prefix) and not (isinstance(value, dict) and "secure" in value)
+    }
+
+
+@functools.cache
+def shipped_run(name: str) -> Run:
+    return run_stack(name)
+
+
+@pytest.fixture(params=TEST_STACK_NAMES)
+def any_test_stack(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
-def shipped(stack: str) -> Run:
-    """The recorded resources of Pulumi.<stack>.yaml as shipped (evaluated once per session)."""
-    return shipped_run(stack)
-
-
-@pytest.fixture
 def dev() -> Run:
-    return shipped_run("dev")
+    return stack_run("dev")
 
 
 @pytest.fixture
 def prod() -> Run:
-    return shipped_run("prod")
+    return stack_run("prod")
 
 
-def raw_settings(stack: str) -> dict[str, Any]:
-    """A stack file's `mesh-tracing:` keys without the prefix, as the settings loader receives them."""
-    return settings_input(stack)
+@pytest.fixture
+def edge() -> Run:
+    return stack_run("edge")
 
 
-def release_pin(run: Run, name: str) -> dict[str, Any]:
-    """What pins a Helm release: chart, version, release name, namespace and repository."""
-    inputs = run.named(name).inputs
-    return {k: inputs[k] for k in ("chart", "version", "name", "namespace", "repositoryOpts")}
+@pytest.fixture
+def minimal() -> Run:
+    return stack_run("minimal")

@@ -9,7 +9,9 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel
 
-from components.settings import SECRET_KEYS, StackSettings, _first_model
+from components.models import StackSettings
+from components.models import first_model as _first_model
+from components.settings import SECRET_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from components.kiali_integration import CHART_DISPLAY_DETAILS
-from components.settings import SettingsError
+from components.problems import SettingsError
 from components.versions import CHARTS, ChartId
-from meshtools.recording import Run, run_stack
-from tests import upstream
-from tests.conftest import raw_settings, release_pin
+from meshtools.recording import Run, changed_resources, fake_secret
+from tests.conftest import raw_settings, run_test_stack, stack_run
+from tests.support import upstream
 
 SIGNOZ_LINK = {"title": "Traces in SigNoz", "annotation": "mesh-tracing.io/signoz-traces"}
 CHART_LINK = {"title": "API Documentation", "annotation": "kiali.io/api-spec", "icon_annotation": "kiali.io/api-type"}
@@ -22,15 +22,16 @@ def kiali_values(run: Run) -> dict[str, Any]:
     return values
 
 
-def test_release_is_pinned_in_the_istio_namespace_after_istiod(shipped: Run) -> None:
-    release = shipped.named("kiali-release")
-    assert release_pin(shipped, "kiali-release") == {
-        "chart": "kiali-server",
-        "version": "2.29.0",
-        "name": "kiali",
-        "namespace": "istio-system",
-        "repositoryOpts": {"repo": "https://kiali.org/helm-charts"},
-    }
+def test_release_is_pinned_in_the_istio_namespace_after_istiod(any_test_stack: str) -> None:
+    release = stack_run(any_test_stack).named("kiali-release")
+    chart = CHARTS[ChartId.KIALI]
+    assert (release.inputs["chart"], release.inputs["version"], release.inputs["name"]) == (
+        chart.name,
+        chart.default_version,
+        "kiali",
+    )
+    assert release.inputs["namespace"] == "istio-system"
+    assert release.inputs["repositoryOpts"] == {"repo": chart.repository}
     assert "mesh-istiod" in release.dependency_names
 
 
@@ -66,47 +67,53 @@ def test_prod_values(prod: Run) -> None:
     assert values["server"] == {"web_root": "/kiali", "web_fqdn": "kiali.example.com"}
 
 
-def test_signing_key_is_generated_secret_and_stable(shipped: Run) -> None:
-    release = shipped.named("kiali-release")
+def test_signing_key_is_the_generated_secret(dev: Run) -> None:
+    release = dev.named("kiali-release")
     key = release.inputs["values"]["login_token"]["signing_key"]
-    assert key in shipped.secret_values, "the key must be the generated secret, not a literal"
-    assert shipped.named("kiali-signing-key").inputs["length"] == 32
-    assert shipped.named("kiali-signing-key").inputs["special"] is False
+    generated = dev.state[("random:index/randomPassword:RandomPassword", "kiali-signing-key")][1]["result"]
+    assert key == generated, "the key must be the generated secret, not a literal (or empty: the chart regenerates)"
+    assert dev.named("kiali-signing-key").inputs["length"] == 32
+    assert dev.named("kiali-signing-key").inputs["special"] is False
     assert "values" in release.secret_inputs
     assert "kiali-signing-key" in release.dependency_names
-    assert kiali_values(run_stack("dev")) == kiali_values(run_stack("dev")), "rendered config must not churn"
 
 
-def test_configured_signing_key_is_used_and_checked_for_length() -> None:
-    key = "k" * 24
-    run = run_stack("prod", secrets={"kialiSigningKey": key})
-    assert run.maybe("kiali-signing-key") is None
-    assert kiali_values(run)["login_token"]["signing_key"] == key
-    assert "values" in run.named("kiali-release").secret_inputs
+def test_signing_key_does_not_churn(dev: Run) -> None:
+    """The mock makes a new random value on every create; a key kept in state leaves Kiali alone."""
+    assert changed_resources(dev, run_test_stack("dev", previous=dev)) == {}
+    fresh = run_test_stack("dev")
+    assert kiali_values(fresh)["login_token"] != kiali_values(dev)["login_token"], "the mock must not be constant"
+
+
+def test_configured_signing_key_is_used_and_checked_for_length(edge: Run) -> None:
+    assert edge.maybe("kiali-signing-key") is None
+    assert kiali_values(edge)["login_token"]["signing_key"] == fake_secret("mesh-tracing:kialiSigningKey")
+    assert "values" in edge.named("kiali-release").secret_inputs
     with pytest.raises(SettingsError) as caught:
-        run_stack("prod", secrets={"kialiSigningKey": "too-short"})
+        run_test_stack("dev", secrets={"kialiSigningKey": "too-short"})
     assert [str(p) for p in caught.value.problems] == [
         "mesh-tracing:kialiSigningKey: got '<secret>' — must be exactly 16, 24 or 32 characters long"
     ]
 
 
-def test_oidc_client_secret_becomes_the_secret_kiali_reads() -> None:
-    run = run_stack("prod", secrets={"kialiOidcClientSecret": "client-secret-value"})
-    secret = run.named("kiali-oidc-secret")
+def test_oidc_client_secret_becomes_the_secret_kiali_reads(prod: Run, dev: Run) -> None:
+    secret = prod.named("kiali-oidc-secret")
     assert secret.inputs["metadata"] == {"name": "kiali", "namespace": "istio-system"}
-    assert secret.inputs["stringData"] == {"oidc-secret": "client-secret-value"}
+    assert secret.inputs["stringData"] == {"oidc-secret": fake_secret("mesh-tracing:kialiOidcClientSecret")}
     assert "stringData" in secret.secret_inputs
-    assert run_stack("prod").maybe("kiali-oidc-secret") is None
+    assert "kiali-oidc-secret" in prod.named("kiali-release").dependency_names, "Kiali reads it at start-up"
+    assert dev.maybe("kiali-oidc-secret") is None
 
 
 def test_deployed_prometheus_is_pinned_and_minimal(dev: Run) -> None:
     prometheus = dev.named("kiali-prometheus")
-    assert release_pin(dev, "kiali-prometheus") == {
-        "chart": "prometheus",
-        "version": "29.27.0",
+    chart = CHARTS[ChartId.PROMETHEUS]
+    assert {k: prometheus.inputs[k] for k in ("chart", "version", "name", "namespace", "repositoryOpts")} == {
+        "chart": chart.name,
+        "version": chart.default_version,
         "name": "prometheus",
         "namespace": "istio-system",
-        "repositoryOpts": {"repo": "https://prometheus-community.github.io/helm-charts"},
+        "repositoryOpts": {"repo": chart.repository},
     }
     assert prometheus.inputs["values"] == {
         "alertmanager": {"enabled": False},
@@ -125,22 +132,28 @@ def test_external_prometheus_deploys_none(prod: Run) -> None:
 
 def test_prometheus_choice_both_ways_on_one_stack() -> None:
     kiali = raw_settings("prod")["kiali"] | {"prometheus": {"mode": "deploy"}}
-    run = run_stack("prod", {"kiali": kiali})
+    run = run_test_stack("prod", {"kiali": kiali})
     assert run.named("kiali-prometheus").inputs["namespace"] == "istio-system"
     assert kiali_values(run)["external_services"]["prometheus"] == {
         "url": "http://prometheus-server.istio-system.svc.cluster.local:80"
     }
 
 
-def test_no_signoz_link_without_a_url() -> None:
-    kiali = {k: v for k, v in raw_settings("dev")["kiali"].items() if k != "signozUrl"}
-    run = run_stack("dev", {"kiali": kiali})
-    assert "additional_display_details" not in kiali_values(run)
-    assert run.outputs["signozLinkTemplate"] is None
+def test_deployed_prometheus_sizing(edge: Run) -> None:
+    assert edge.named("kiali-prometheus").inputs["values"]["server"] == {
+        "retention": "12h",
+        "persistentVolume": {"size": "2Gi"},
+    }
+
+
+def test_no_signoz_link_without_a_url(edge: Run) -> None:
+    assert "additional_display_details" not in kiali_values(edge)
+    assert edge.outputs["signozLinkTemplate"] is None
+    assert kiali_values(edge)["auth"] == {"strategy": "token"}
 
 
 def test_kiali_can_be_switched_off() -> None:
-    run = run_stack("dev", {"kiali": {"enabled": False}})
+    run = run_test_stack("dev", {"kiali": {"enabled": False}})
     assert not [r for r in run if r.name.startswith("kiali")]
     assert run.outputs["kialiService"] is None
 
@@ -155,16 +168,16 @@ def test_outputs(dev: Run, prod: Run) -> None:
 @pytest.mark.parametrize(
     ("kiali", "key", "fragment"),
     [
-        ({"auth": {"strategy": "anonymous"}}, "mesh-tracing:kiali.auth.strategy", "allowAnonymousInProduction"),
+        ({"auth": {"strategy": "anonymous"}}, "mesh-tracing:kiali.auth.strategy", "must be 'token' or 'openid'"),
         ({"signozUrl": "signoz"}, "mesh-tracing:kiali.signozUrl", "absolute http:// or https:// URL"),
-        ({"auth": {"strategy": "openid"}}, "mesh-tracing:kiali.auth", "needs auth.openid"),
+        ({"auth": {"strategy": "openid"}}, "mesh-tracing:kiali.auth.openid", "required with strategy 'openid'"),
         ({"auth": {"strategy": "basic"}}, "mesh-tracing:kiali.auth.strategy", "'anonymous', 'token' or 'openid'"),
-        ({"prometheus": {"mode": "deploy", "url": "http://p:9090"}}, "mesh-tracing:kiali.prometheus", "only used"),
+        ({"prometheus": {"mode": "deploy", "url": "http://p:9090"}}, "mesh-tracing:kiali.prometheus.url", "only used"),
     ],
 )
 def test_config_errors(kiali: dict[str, Any], key: str, fragment: str) -> None:
     with pytest.raises(SettingsError) as caught:
-        run_stack("prod", {"kiali": kiali})
+        run_test_stack("prod", {"kiali": kiali})
     [problem] = caught.value.problems
     assert problem.key == key
     assert fragment in str(problem)

@@ -1,4 +1,7 @@
-"""The offline plan: deterministic desired state with secrets masked, and a diff against git."""
+"""The offline plan: deterministic desired state with secrets masked, exit codes, clean errors.
+
+The diff against a base branch, run as the preview workflow runs it, is in test_workflows.py.
+"""
 
 from __future__ import annotations
 
@@ -10,38 +13,42 @@ import pytest
 import yaml
 
 from meshtools import plan
-from meshtools.recording import PROJECT_DIR
+from meshtools.cli import EXIT_CHANGED, EXIT_ERROR, EXIT_OK, run_command
+from meshtools.recording import fake_secret
+from meshtools.stacks import PROJECT_DIR
+from tests.conftest import TEST_STACKS, stack_run
 
 
-def test_render_is_deterministic_and_complete(stack: str) -> None:
-    first = plan.render(stack)
-    assert first == plan.render(stack)
+def test_render_is_deterministic_and_leaves_groupings_out() -> None:
+    first = plan.render("prod", TEST_STACKS)
+    assert first == plan.render("prod", TEST_STACKS), "generated secrets differ between runs but are masked"
     state = yaml.safe_load(first)
-    istiod = state["resources"]["mesh-istiod"]
-    assert istiod["release"] == {"chart": "istiod", "name": "istiod", "namespace": "istio-system", "version": "1.30.5"}
-    assert istiod["repository"] == "https://istio-release.storage.googleapis.com/charts"
-    assert istiod["values"]["meshConfig"]["defaultProviders"]["tracing"] == ["signoz"]
-    assert state["resources"]["mesh-telemetry"]["inputs"]["spec"]["tracing"][0]["providers"] == [{"name": "signoz"}]
     assert "mesh" not in state["resources"], "component groupings are left out"
+    assert state["resources"]["mesh-istiod"]["release"]["chart"] == "istiod"
 
 
-def test_secrets_are_masked_leaf_by_leaf(stack: str) -> None:
-    text = plan.render(stack)
-    assert "generated-" not in text
+def test_secrets_are_masked_leaf_by_leaf() -> None:
+    run = stack_run("edge")
+    text = plan.render("edge", TEST_STACKS)
+    for secret in run.secret_values:
+        assert secret not in text
     values = yaml.safe_load(text)["resources"]["signoz-release"]["values"]
     assert values["clickhouse"]["password"] == "[secret]"
     assert values["otelCollector"]["ports"] == {"zipkin": {"enabled": True}}, "the rest stays reviewable"
-    kiali = yaml.safe_load(text)["resources"]["kiali-release"]["values"]
-    assert kiali["login_token"] == {"signing_key": "[secret]"}
+    assert fake_secret("mesh-tracing:clickhousePassword") in run.secret_values
+    assert yaml.safe_load(text)["resources"]["kiali-release"]["values"]["login_token"] == {"signing_key": "[secret]"}
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """A git repository holding the tracked project files, committed once."""
+    """A git repository of the tracked project files, with the test stacks as its stacks."""
     files = subprocess.run(["git", "ls-files"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
     for name in files.stdout.split():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(PROJECT_DIR / name, tmp_path / name)
+        if (PROJECT_DIR / name).is_file() and not name.startswith("Pulumi."):
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(PROJECT_DIR / name, tmp_path / name)
+    shutil.copy2(PROJECT_DIR / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copy2(TEST_STACKS / "Pulumi.dev.yaml", tmp_path / "Pulumi.dev.yaml")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
@@ -49,41 +56,17 @@ def repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_diff_against_git(repo: Path) -> None:
-    unchanged, changed = plan.diff("prod", "HEAD", repo)
-    assert (unchanged, changed) == ("", False)
-
-    stack_file = repo / "Pulumi.prod.yaml"
-    stack_file.write_text(
-        stack_file.read_text().replace("mesh-tracing:samplingPercent: 1\n", "mesh-tracing:samplingPercent: 5\n")
-    )
-    text, changed = plan.diff("prod", "HEAD", repo)
-    assert changed
-    removed = [line for line in text.splitlines() if line.startswith("-") and not line.startswith("---")]
-    added = [line for line in text.splitlines() if line.startswith("+") and not line.startswith("+++")]
-    # The stack output, the inherited sampling of otel-demo in the outputs, the mesh Telemetry.
-    assert [line[1:].strip() for line in removed] == [
-        "samplingPercent: 1.0",
-        "samplingPercent: 1.0",
-        "randomSamplingPercentage: 1",
-    ]
-    assert [line[1:].strip() for line in added] == [
-        "samplingPercent: 5.0",
-        "samplingPercent: 5.0",
-        "randomSamplingPercentage: 5",
-    ]
-    assert "mesh-istiod" not in text, "sampling never touches istiod"
+def diff_command(repo: Path, stack: str = "dev", base: str = "HEAD") -> list[str]:
+    return ["diff", "--stack", stack, "--base", base, "--project-dir", str(repo)]
 
 
-def test_diff_exit_codes(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    command = ["diff", "--stack", "dev", "--base", "HEAD", "--project-dir", str(repo)]
-    assert plan.main(command) == 0
+def test_exit_codes(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_command(plan.main, diff_command(repo)) == EXIT_OK
     assert capsys.readouterr().out == "no changes to the desired state of dev since HEAD\n"
     stack_file = repo / "Pulumi.dev.yaml"
     stack_file.write_text(stack_file.read_text().replace("mtlsMode: PERMISSIVE", "mtlsMode: STRICT"))
-    assert plan.main(command) == 1
-    out = capsys.readouterr().out
-    assert [ln for ln in out.splitlines() if ln.startswith(("-  ", "+  "))] == [
+    assert run_command(plan.main, diff_command(repo)) == EXIT_CHANGED
+    assert [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith(("-  ", "+  "))] == [
         "-  mtlsMode: PERMISSIVE",
         "+  mtlsMode: STRICT",
         "-    mtlsMode: PERMISSIVE",
@@ -91,5 +74,42 @@ def test_diff_exit_codes(repo: Path, capsys: pytest.CaptureFixture[str]) -> None
         "-          mode: PERMISSIVE",
         "+          mode: STRICT",
     ]
-    with pytest.raises(SystemExit, match="cannot read revision 'no-such-rev'"):
-        plan.diff("prod", "no-such-rev", repo)
+
+
+def test_a_stack_new_since_the_base_is_all_new(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copy2(TEST_STACKS / "Pulumi.minimal.yaml", repo / "Pulumi.qa.yaml")
+    assert run_command(plan.main, diff_command(repo, "qa")) == EXIT_CHANGED
+    captured = capsys.readouterr()
+    assert "note: stack qa does not exist at HEAD: everything is new" in captured.err
+    assert "+  mesh-istiod:" in captured.out
+
+
+@pytest.mark.parametrize(
+    ("stack", "base", "message"),
+    [
+        ("dev", "no-such-rev", "error: cannot read git revision 'no-such-rev'"),
+        ("staging", "HEAD", "error: no stack 'staging': "),
+    ],
+)
+def test_errors_exit_2_with_one_message(
+    repo: Path, capsys: pytest.CaptureFixture[str], stack: str, base: str, message: str
+) -> None:
+    assert run_command(plan.main, diff_command(repo, stack, base)) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith(message)
+    assert "Traceback" not in err
+    if stack == "staging":
+        assert "stack files in" in err and "Pulumi.dev.yaml" in err
+
+
+def test_an_unknown_stack_names_the_stacks_that_exist(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_command(plan.main, ["render", "--stack", "nope", "--stacks-dir", str(TEST_STACKS)]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "Pulumi.dev.yaml, Pulumi.edge.yaml, Pulumi.minimal.yaml, Pulumi.prod.yaml" in err
+
+
+def test_the_comment_body_starts_with_its_marker_and_is_bounded() -> None:
+    body = plan.comment_body("prod", "origin/main", "+x\n" * 40_000, True, "")
+    assert body.startswith("<!-- mesh-tracing plan-diff: prod -->\n")
+    assert len(body) < 65_536, "GitHub's limit for a comment"
+    assert "… (cut; run `make plan-diff`)" in body

@@ -4,26 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
 import pytest
 
-from components.settings import (
+from components.models import (
     KialiAuthStrategy,
     MtlsMode,
     PrometheusMode,
-    SettingsError,
     StackSettings,
     TraceContext,
     is_production,
-    validate_settings,
 )
-from meshtools.recording import Run, run_stack
-from tests.conftest import raw_settings
+from components.problems import SettingsError
+from components.settings import validate_settings
+from meshtools.recording import Run
+from tests.conftest import raw_settings, run_test_stack
+
+CONTEXT = "a-kube-context"
 
 
-def problems(raw: dict[str, Any]) -> list[str]:
+def problems(raw: dict[str, Any], kube_context: str | None = CONTEXT) -> list[str]:
     with pytest.raises(SettingsError) as caught:
-        validate_settings(raw)
+        validate_settings(raw, kube_context=kube_context)
     return [str(p) for p in caught.value.problems]
+
+
+def valid(raw: dict[str, Any]) -> StackSettings:
+    return validate_settings(raw, kube_context=CONTEXT)
 
 
 def with_(stack: str, **changes: Any) -> dict[str, Any]:
@@ -31,7 +38,7 @@ def with_(stack: str, **changes: Any) -> dict[str, Any]:
 
 
 def test_dev_stack_settings() -> None:
-    s = validate_settings(raw_settings("dev"))
+    s = valid(raw_settings("dev"))
     assert (s.environment, s.cluster, s.sampling_percent, s.mtls_mode) == (
         "dev",
         "dev-kind",
@@ -45,7 +52,7 @@ def test_dev_stack_settings() -> None:
 
 
 def test_prod_stack_settings() -> None:
-    s = validate_settings(raw_settings("prod"))
+    s = valid(raw_settings("prod"))
     assert (s.sampling_percent, s.mtls_mode) == (1, MtlsMode.STRICT)
     assert is_production(s.environment)
     assert [(n.name, n.adopt, n.sampling_percent) for n in s.traced_namespaces] == [
@@ -54,17 +61,6 @@ def test_prod_stack_settings() -> None:
     ]
     assert s.signoz.protect and s.signoz.collector.autoscaling.min_replicas == 2
     assert s.istio.trace_context is TraceContext.B3_AND_W3C
-
-
-def test_defaults_need_only_environment_and_cluster() -> None:
-    s = validate_settings({"environment": "dev", "cluster": "c1"})
-    assert s == StackSettings(environment="dev", cluster="c1")
-    assert (s.sampling_percent, s.mtls_mode, s.istio.namespace, s.signoz.namespace) == (
-        1.0,
-        MtlsMode.PERMISSIVE,
-        "istio-system",
-        "signoz",
-    )
 
 
 def test_missing_required_keys_are_named() -> None:
@@ -94,7 +90,9 @@ def test_mtls_mode_lists_allowed_values() -> None:
 
 def test_unknown_top_level_key_is_an_error() -> None:
     [found] = problems(with_("dev", samplingPercentage=5))
-    assert found.startswith("mesh-tracing:samplingPercentage: got 5 — unknown key; allowed: environment, cluster")
+    assert found.startswith(
+        "mesh-tracing:samplingPercentage: got 5 — unknown key; did you mean samplingPercent? allowed: environment,"
+    )
 
 
 def test_unknown_nested_key_lists_the_keys_allowed_there() -> None:
@@ -133,7 +131,7 @@ def test_namespace_override_errors_carry_the_index() -> None:
     [
         (
             ["kube-system"],
-            "mesh-tracing:tracedNamespaces[0].name: got 'kube-system' — a Kubernetes system namespace",
+            "mesh-tracing:tracedNamespaces[0].name: got 'kube-system' — Kubernetes' own namespaces",
         ),
         (
             ["istio-system"],
@@ -145,6 +143,8 @@ def test_namespace_override_errors_carry_the_index() -> None:
             "mesh-tracing:tracedNamespaces[1].name: got 'app' — duplicate of tracedNamespaces[0]",
         ),
         (["Not_DNS"], "mesh-tracing:tracedNamespaces[0].name: got 'Not_DNS' — must be a DNS-1123 label"),
+        (["app", "kube-flannel"], "mesh-tracing:tracedNamespaces[1].name: got 'kube-flannel' — Kubernetes' own"),
+        (["default"], "mesh-tracing:tracedNamespaces[0].name: got 'default' — Kubernetes' own namespaces"),
     ],
 )
 def test_traced_namespace_rules(names: list[str], expected: str) -> None:
@@ -152,54 +152,18 @@ def test_traced_namespace_rules(names: list[str], expected: str) -> None:
     assert any(f.startswith(expected) for f in found), found
 
 
-@pytest.mark.parametrize(
-    "header", ["authorization", "Proxy-Authorization", "cookie", "set-cookie", "x-api-key", "x-session-id"]
-)
-def test_credential_header_tags_are_rejected(header: str) -> None:
-    tags = {"who": {"header": {"name": header, "defaultValue": "[REDACTED]"}}}
-    found = problems(with_("dev", istio={"customTags": tags}))
-    assert found == [
-        f'mesh-tracing:istio.customTags["who"].header: got {{"name": "{header}", "defaultValue": "[REDACTED]"}}'
-        f" — header {header!r} carries credentials: a header tag copies its real value into every sampled span "
-        "(defaultValue is only used when the header is missing). Remove the tag; the collector also deletes "
-        "credential attributes"
-    ]
-
-
 def test_credential_header_tags_are_rejected_per_namespace_too() -> None:
     raw = with_("dev", tracedNamespaces=[{"name": "a", "customTags": {"t": {"header": {"name": "Cookie"}}}}])
     [found] = problems(raw)
-    assert found.startswith('mesh-tracing:tracedNamespaces[0].customTags["t"].header: got')
-
-
-def test_a_tag_needs_exactly_one_source() -> None:
-    [found] = problems(
-        with_("dev", istio={"customTags": {"t": {"literal": {"value": "x"}, "environment": {"name": "E"}}}})
-    )
-    assert "needs exactly one of literal, environment, header (got ['literal', 'environment'])" in found
-
-
-def test_reserved_tag_names_are_rejected() -> None:
-    [found] = problems(with_("dev", istio={"customTags": {"cluster": {"literal": {"value": "x"}}}}))
-    assert "customTags ['cluster'] are set from mesh-tracing:environment/cluster" in found
+    assert found.startswith("mesh-tracing:tracedNamespaces[0].customTags[\"t\"].header.name: got 'Cookie'")
 
 
 def test_reserved_resource_attributes_are_rejected() -> None:
     [found] = problems(with_("dev", resourceAttributes={"deployment.environment": "qa"}))
     assert found == (
-        "mesh-tracing:resourceAttributes[\"deployment.environment\"]: got 'qa' — set from "
+        "mesh-tracing:resourceAttributes[\"deployment.environment\"]: got 'qa' — reserved: set from "
         "mesh-tracing:environment; remove it here"
     )
-
-
-def test_anonymous_kiali_in_production_needs_the_explicit_flag() -> None:
-    kiali = {"auth": {"strategy": "anonymous"}}
-    [found] = problems(with_("prod", kiali=kiali))
-    assert found.startswith("mesh-tracing:kiali.auth.strategy: got 'anonymous' — anonymous Kiali in environment")
-    allowed = validate_settings(
-        with_("prod", kiali={"auth": {"strategy": "anonymous", "allowAnonymousInProduction": True}})
-    )
-    assert allowed.kiali.auth.strategy is KialiAuthStrategy.ANONYMOUS
 
 
 def test_malformed_urls_are_rejected() -> None:
@@ -213,34 +177,144 @@ def test_malformed_urls_are_rejected() -> None:
     assert all("must be an absolute http:// or https:// URL" in f for f in found)
 
 
-def test_external_prometheus_needs_a_url() -> None:
-    [found] = problems(with_("dev", kiali={"prometheus": {"mode": "external"}}))
-    assert "mode 'external' needs prometheus.url" in found
+def test_defaults_need_only_environment_and_cluster() -> None:
+    s = validate_settings({"environment": "dev", "cluster": "c1"})
+    assert s == StackSettings(environment="dev", cluster="c1")
+    assert (s.sampling_percent, s.mtls_mode, s.istio.namespace, s.signoz.namespace) == (
+        1.0,
+        MtlsMode.PERMISSIVE,
+        "istio-system",
+        "signoz",
+    )
 
 
-def test_unsupported_chart_version_lists_supported_ones() -> None:
-    [found] = problems(with_("dev", istio={"chartVersion": "1.29.0"}))
-    assert found.startswith("mesh-tracing:istio: got ")
-    assert "chart version '1.29.0' has no conformance facts; allowed: 1.30.5" in found
+@pytest.mark.parametrize(
+    "header", ["authorization", "Proxy-Authorization", "cookie", "set-cookie", "x-api-key", "x-session-id"]
+)
+def test_credential_header_tags_are_rejected(header: str) -> None:
+    tags = {"who": {"header": {"name": header, "defaultValue": "[REDACTED]"}}}
+    assert problems(with_("dev", istio={"customTags": tags})) == [
+        f'mesh-tracing:istio.customTags["who"].header.name: got {header!r} — this header carries credentials: '
+        "a header tag copies its real value into every sampled span (defaultValue is only used when the header "
+        "is missing). Remove the tag; the collector also deletes credential attributes"
+    ]
 
 
-def test_collector_needs_a_memory_limit_for_memory_limiter() -> None:
-    collector = {"resources": {"requests": {"cpu": "1"}}}
-    [found] = problems(with_("dev", signoz={"collector": collector}))
-    assert "resources.limits.memory is required" in found
+# Rules that relate two fields name the one at fault and show only the values involved.
+@pytest.mark.parametrize(
+    ("section", "value", "expected"),
+    [
+        (
+            "istio",
+            {"istiod": {"autoscaleMin": 5, "autoscaleMax": 2}},
+            "mesh-tracing:istio.istiod.autoscaleMin: got 5 — must not exceed autoscaleMax (2)",
+        ),
+        (
+            "istio",
+            {"customTags": {"t": {"literal": {"value": "x"}, "environment": {"name": "E"}}}},
+            'mesh-tracing:istio.customTags["t"]: got ["literal", "environment"] — needs exactly one of literal, '
+            "environment, header",
+        ),
+        (
+            "istio",
+            {"customTags": {"cluster": {"literal": {"value": "x"}}}},
+            "mesh-tracing:istio.customTags[\"cluster\"]: got 'cluster' — reserved: set from "
+            "mesh-tracing:environment/cluster",
+        ),
+        (
+            "istio",
+            {"gateway": {"enabled": True, "namespace": "istio-system"}},
+            "mesh-tracing:istio.gateway.namespace: got 'istio-system' — must differ from istio.namespace "
+            "(the control plane)",
+        ),
+        (
+            "istio",
+            {"chartVersion": "1.29.0"},
+            "mesh-tracing:istio.chartVersion: got '1.29.0' — not a supported istiod chart version; allowed: 1.30.5",
+        ),
+        (
+            "signoz",
+            {
+                "collector": {
+                    "autoscaling": {"minReplicas": 9, "maxReplicas": 3},
+                    "resources": {"limits": {"memory": "1Gi"}},
+                }
+            },
+            "mesh-tracing:signoz.collector.autoscaling.minReplicas: got 9 — must not exceed maxReplicas (3)",
+        ),
+        (
+            "signoz",
+            {"collector": {"memoryLimiter": {"limitPercent": 40, "spikeLimitPercent": 45}}},
+            "mesh-tracing:signoz.collector.memoryLimiter.spikeLimitPercent: got 45 — must be below limitPercent (40)",
+        ),
+        (
+            "signoz",
+            {"collector": {"resources": {"requests": {"cpu": "1"}}}},
+            "mesh-tracing:signoz.collector.resources.limits.memory: got <missing> — required: memory_limiter sizes "
+            "itself from it",
+        ),
+        (
+            "signoz",
+            {"clickhouse": {"replicas": 2}},
+            "mesh-tracing:signoz.clickhouse.zookeeperReplicas: got 1 — must be 3 or 5 for a real quorum when "
+            "replicas is 2",
+        ),
+        (
+            "kiali",
+            {"prometheus": {"mode": "external"}},
+            "mesh-tracing:kiali.prometheus.url: got <missing> — required with mode 'external': the Prometheus "
+            "HTTP API Kiali queries",
+        ),
+    ],
+)
+def test_cross_field_problems_name_the_exact_key(section: str, value: dict[str, Any], expected: str) -> None:
+    assert problems(with_("dev", **{section: value})) == [expected]
 
 
-def test_bad_config_registers_no_resource() -> None:
+def test_production_guard_rails_name_their_keys() -> None:
+    raw = with_(
+        "prod",
+        mtlsMode="PERMISSIVE",
+        tracedNamespaces=[{"name": "legacy", "mtlsMode": "DISABLE"}],
+        kiali={"auth": {"strategy": "anonymous"}},
+    )
+    assert problems(raw, kube_context=None) == [
+        "kubernetes:context: got <missing> — required: 'production' is a production environment, so the stack "
+        "names the cluster it deploys to (`pulumi config set kubernetes:context <context>`)",
+        "mesh-tracing:mtlsMode: got 'PERMISSIVE' — must be STRICT: 'production' is a production environment",
+        "mesh-tracing:tracedNamespaces[0].mtlsMode: got 'DISABLE' — must be STRICT: 'production' is a production "
+        "environment",
+        "mesh-tracing:kiali.auth.strategy: got 'anonymous' — must be 'token' or 'openid': 'production' is a "
+        "production environment",
+    ]
+    assert valid(with_("dev", kiali={"auth": {"strategy": "anonymous"}})).kiali.auth.strategy is (
+        KialiAuthStrategy.ANONYMOUS
+    ), "outside production anonymous Kiali is allowed"
+
+
+def test_bad_config_registers_no_resource_and_is_a_run_error() -> None:
+    """A RunError is what `pulumi up` prints as a message, without a Python traceback."""
     run = Run()
     with pytest.raises(SettingsError) as caught:
-        run_stack("prod", {"samplingPercent": 400, "mtlsMode": "NOPE"}, into=run)
+        run_test_stack("prod", {"samplingPercent": 400, "mtlsMode": "NOPE"}, into=run)
+    assert isinstance(caught.value, pulumi.RunError)
     assert [p.key for p in caught.value.problems] == ["mesh-tracing:samplingPercent", "mesh-tracing:mtlsMode"]
     assert run.resources == []
 
 
+def test_misspelt_namespace_is_named_as_an_unknown_key() -> None:
+    with pytest.raises(SettingsError) as caught:
+        run_test_stack("dev", {"meshtracing:environment": "dev", "mesh_tracing:team": "x", "kubernetes:namespace": "a"})
+    assert [str(p) for p in caught.value.problems] == [
+        "mesh_tracing:team: got 'x' — unknown config namespace 'mesh_tracing'; did you mean mesh-tracing:team?",
+        "meshtracing:environment: got 'dev' — unknown config namespace 'meshtracing'; did you mean "
+        "mesh-tracing:environment?",
+    ]
+
+
 def test_secrets_must_be_set_as_secrets() -> None:
     with pytest.raises(SettingsError) as caught:
-        run_stack("dev", {"clickhousePassword": "plain"})
+        run_test_stack("dev", {"clickhousePassword": "plain"})
     assert [str(p) for p in caught.value.problems] == [
         "mesh-tracing:clickhousePassword: got '<plain text>' — must be set with `pulumi config set --secret`"
     ]
@@ -249,12 +323,20 @@ def test_secrets_must_be_set_as_secrets() -> None:
 def test_secret_keys_announced_by_the_cli_environment_count_as_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     """A real `pulumi up` lists secret keys in PULUMI_CONFIG_SECRET_KEYS rather than set_all_config."""
     monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", '["mesh-tracing:clickhousePassword"]')
-    run = run_stack("dev", {"clickhousePassword": "from-the-cli-xyz"})
+    run = run_test_stack("dev", {"clickhousePassword": "from-the-cli-xyz"})
     assert run.named("signoz-release").inputs["values"]["clickhouse"]["password"] == "from-the-cli-xyz"
     assert "values" in run.named("signoz-release").secret_inputs
 
 
+def test_config_from_the_cli_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under the CLI the config arrives in PULUMI_CONFIG, not through set_all_config."""
+    monkeypatch.setenv("PULUMI_CONFIG", '{"mesh-tracing:traceMe": "1"}')
+    with pytest.raises(SettingsError) as caught:
+        run_test_stack("dev")
+    assert [p.key for p in caught.value.problems] == ["mesh-tracing:traceMe"]
+
+
 def test_numbers_set_as_text_are_numbers() -> None:
     """`pulumi config set mesh-tracing:samplingPercent 5` stores the string "5"; it means 5 %."""
-    run = run_stack("dev", {"samplingPercent": "5"})
+    run = run_test_stack("dev", {"samplingPercent": "5"})
     assert run.named("mesh-telemetry").inputs["spec"]["tracing"][0]["randomSamplingPercentage"] == 5

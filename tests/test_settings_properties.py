@@ -10,9 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.settings import MtlsMode, SettingsError, validate_settings
-from meshtools.recording import Run, run_stack
-from tests.conftest import raw_settings
+from components.models import MtlsMode
+from components.problems import SettingsError
+from components.settings import validate_settings
+from meshtools.recording import Run
+from tests.conftest import raw_settings, run_test_stack
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -93,7 +95,7 @@ def test_any_bad_value_is_named_and_registers_nothing(key: str, data: st.DataObj
     bad = data.draw(BAD_VALUES[key], label=key)
     run = Run()
     with pytest.raises(SettingsError) as caught:
-        run_stack(data.draw(st.sampled_from(["dev", "prod"])), {key: bad}, into=run)
+        run_test_stack(data.draw(st.sampled_from(["dev", "prod", "edge"])), {key: bad}, into=run)
     assert run.resources == []
     keys = [p.key for p in caught.value.problems]
     assert keys, "a settings error must list at least one problem"
@@ -104,7 +106,7 @@ def test_any_bad_value_is_named_and_registers_nothing(key: str, data: st.DataObj
 @settings(max_examples=50, deadline=None)
 @given(percent=st.floats(min_value=0, max_value=100), mode=st.sampled_from(list(MtlsMode)))
 def test_any_valid_sampling_and_mode_is_accepted(percent: float, mode: MtlsMode) -> None:
-    s = validate_settings(raw_settings("prod") | {"samplingPercent": percent, "mtlsMode": mode.value})
+    s = validate_settings(raw_settings("dev") | {"samplingPercent": percent, "mtlsMode": mode.value})
     assert (s.sampling_percent, s.mtls_mode) == (percent, mode)
 
 

@@ -7,13 +7,12 @@ from typing import Any
 
 import pytest
 
-from components import naming
 from components.collector_config import CHART_TRACES_PIPELINE, CREDENTIAL_ATTRIBUTE_PATTERN
-from components.settings import SettingsError
+from components.problems import SettingsError
 from components.versions import CHARTS, ChartId
-from meshtools.recording import Run, changed_resources, run_stack
-from tests import upstream
-from tests.conftest import raw_settings, release_pin
+from meshtools.recording import Run, changed_resources, fake_secret
+from tests.conftest import run_test_stack, stack_run, stack_settings
+from tests.support import upstream
 
 # Collector component type → the package that provides it in SigNoz's build.
 COMPONENT_PACKAGES = {
@@ -29,28 +28,32 @@ def collector(run: Run) -> dict[str, Any]:
     return result
 
 
-def test_release_is_pinned_in_its_namespace(shipped: Run) -> None:
-    release = shipped.named("signoz-release")
-    assert release_pin(shipped, "signoz-release") == {
-        "chart": "signoz",
-        "version": "0.131.0",
-        "name": "signoz",
-        "namespace": "signoz",
-        "repositoryOpts": {"repo": "https://charts.signoz.io"},
-    }
-    assert release.parent_name == "signoz"
-    assert release.dependency_names >= {"signoz-namespace"}
+def test_release_is_pinned_in_its_namespace(any_test_stack: str) -> None:
+    run = stack_run(any_test_stack)
+    namespace = stack_settings(any_test_stack).signoz.namespace
+    release = run.named("signoz-release").inputs
+    chart = CHARTS[ChartId.SIGNOZ]
+    assert (release["chart"], release["version"], release["name"], release["namespace"]) == (
+        chart.name,
+        chart.default_version,
+        "signoz",
+        namespace,
+    )
+    assert release["repositoryOpts"] == {"repo": chart.repository}
+    assert run.named("signoz-release").parent_name == "signoz"
+    assert run.named("signoz-release").dependency_names >= {"signoz-namespace"}
 
 
-def test_namespace_is_excluded_from_injection(shipped: Run) -> None:
-    assert shipped.named("signoz-namespace").inputs["metadata"] == {
-        "name": "signoz",
+def test_namespace_is_excluded_from_injection(any_test_stack: str) -> None:
+    metadata = stack_run(any_test_stack).named("signoz-namespace").inputs["metadata"]
+    assert metadata == {
+        "name": stack_settings(any_test_stack).signoz.namespace,
         "labels": {"istio-injection": "disabled"},
     }
 
 
-def test_zipkin_port_and_receiver(shipped: Run) -> None:
-    values = collector(shipped)
+def test_zipkin_port_and_receiver(any_test_stack: str) -> None:
+    values = collector(stack_run(any_test_stack))
     assert values["ports"] == {"zipkin": {"enabled": True}}
     assert values["config"]["receivers"] == {"zipkin": {"endpoint": "0.0.0.0:9411"}}
 
@@ -124,13 +127,12 @@ def test_credential_pattern(key: str, scrubbed: bool) -> None:
     assert bool(re.fullmatch(CREDENTIAL_ATTRIBUTE_PATTERN, key)) is scrubbed
 
 
-def test_scrubbing_can_be_switched_off() -> None:
-    signoz = raw_settings("dev")["signoz"] | {
-        "collector": {"scrubCredentialAttributes": False, "resources": {"limits": {"memory": "1Gi"}}}
-    }
-    values = collector(run_stack("dev", {"signoz": signoz}))["config"]
+def test_scrubbing_can_be_switched_off(edge: Run) -> None:
+    values = collector(edge)["config"]
     assert "attributes/scrub-credentials" not in values["processors"]
     assert "attributes/scrub-credentials" not in values["service"]["pipelines"]["traces"]["processors"]
+    assert values["processors"]["memory_limiter"]["limit_percentage"] == 70
+    assert values["processors"]["memory_limiter"]["spike_limit_percentage"] == 15
 
 
 @pytest.mark.parametrize("version", CHARTS[ChartId.SIGNOZ].versions)
@@ -139,9 +141,9 @@ def test_default_pipeline_table_matches_the_chart(version: str) -> None:
     assert CHART_TRACES_PIPELINE[version].as_values() == facts["pipelines"]["traces"]
 
 
-def test_every_pipeline_component_is_defined_and_built_in(shipped: Run) -> None:
-    facts = upstream.chart(ChartId.SIGNOZ, "0.131.0")["collector"]
-    config = collector(shipped)["config"]
+def test_every_pipeline_component_is_defined_and_built_in(any_test_stack: str) -> None:
+    facts = upstream.chart(ChartId.SIGNOZ, CHARTS[ChartId.SIGNOZ].default_version)["collector"]
+    config = collector(stack_run(any_test_stack))["config"]
     traces = config["service"]["pipelines"]["traces"]
     for kind in ("receivers", "processors", "exporters"):
         defined = set(facts[kind]) | set(config.get(kind, {}))
@@ -168,7 +170,7 @@ def test_sizing_per_stack(dev: Run, prod: Run) -> None:
     assert collector(prod)["resources"]["limits"] == {"cpu": "2", "memory": "2Gi"}
 
 
-def test_clickhouse_layout_and_storage(dev: Run, prod: Run) -> None:
+def test_clickhouse_layout_and_storage(dev: Run, prod: Run, edge: Run) -> None:
     dev_ch = dev.named("signoz-release").inputs["values"]["clickhouse"]
     prod_ch = prod.named("signoz-release").inputs["values"]["clickhouse"]
     assert (dev_ch["persistence"], dev_ch["layout"], dev_ch["zookeeper"]) == (
@@ -181,9 +183,14 @@ def test_clickhouse_layout_and_storage(dev: Run, prod: Run) -> None:
         {"shardsCount": 1, "replicasCount": 2},
         {"replicaCount": 3},
     )
+    assert edge.named("signoz-release").inputs["values"]["clickhouse"]["persistence"] == {
+        "size": "20Gi",
+        "storageClass": "fast-ssd",
+    }
 
 
-def test_prod_pdb_selects_the_collector_pods(prod: Run) -> None:
+def test_pdb_selects_the_collector_pods(prod: Run, edge: Run) -> None:
+    assert edge.named("signoz-collector-pdb").inputs["metadata"]["namespace"] == "observability", "3 replicas"
     pdb = prod.named("signoz-collector-pdb")
     assert pdb.type == "kubernetes:policy/v1:PodDisruptionBudget"
     assert pdb.inputs["metadata"] == {"name": "signoz-otel-collector", "namespace": "signoz"}
@@ -193,7 +200,9 @@ def test_prod_pdb_selects_the_collector_pods(prod: Run) -> None:
         "app.kubernetes.io/instance": "signoz",
         "app.kubernetes.io/component": "otel-collector",
     }
-    chart_labels = upstream.chart(ChartId.SIGNOZ, "0.131.0")["collector"]["pod_match_labels"]
+    chart_labels = upstream.chart(ChartId.SIGNOZ, CHARTS[ChartId.SIGNOZ].default_version)["collector"][
+        "pod_match_labels"
+    ]
     assert chart_labels.items() <= selector.items()
     assert pdb.inputs["spec"]["maxUnavailable"] == 1
 
@@ -207,20 +216,33 @@ def test_prod_release_and_namespace_are_protected(dev: Run, prod: Run) -> None:
     assert not dev.named("signoz-release").protect
 
 
-def test_generated_password_is_secret_and_never_plain(shipped: Run) -> None:
-    release = shipped.named("signoz-release")
+def test_generated_password_is_secret_and_never_plain(dev: Run) -> None:
+    release = dev.named("signoz-release")
     password = release.inputs["values"]["clickhouse"]["password"]
-    assert password.startswith("generated-signoz-clickhouse-password")
+    assert (
+        password == dev.state[("random:index/randomPassword:RandomPassword", "signoz-clickhouse-password")][1]["result"]
+    ), "the generated password, not a literal"
+    assert dev.named("signoz-clickhouse-password").inputs["length"] == 32
     assert "values" in release.secret_inputs
     assert "signoz-clickhouse-password" in release.dependency_names
-    _assert_only_secret(shipped, password)
+    _assert_only_secret(dev, password)
 
 
-def test_configured_password_is_used_and_stays_secret() -> None:
-    run = run_stack("prod", secrets={"clickhousePassword": "s3cret-from-config-xyz"})
-    assert run.maybe("signoz-clickhouse-password") is None
-    assert run.named("signoz-release").inputs["values"]["clickhouse"]["password"] == "s3cret-from-config-xyz"
-    _assert_only_secret(run, "s3cret-from-config-xyz")
+def test_configured_password_is_used_and_stays_secret(edge: Run) -> None:
+    configured = fake_secret("mesh-tracing:clickhousePassword")
+    assert edge.maybe("signoz-clickhouse-password") is None
+    assert edge.named("signoz-release").inputs["values"]["clickhouse"]["password"] == configured
+    _assert_only_secret(edge, configured)
+
+
+def test_generated_password_does_not_churn(dev: Run) -> None:
+    """Kept from state on the next run; a password made anew on every run would show as a change."""
+    again = run_test_stack("dev", previous=dev)
+    assert changed_resources(dev, again) == {}
+    fresh = run_test_stack("dev")
+    assert changed_resources(dev, fresh) == {"kiali-release": "changed", "signoz-release": "changed"}, (
+        "a fresh deploy generates new values: the mock is not a constant"
+    )
 
 
 def _assert_only_secret(run: Run, password: str) -> None:
@@ -231,14 +253,14 @@ def _assert_only_secret(run: Run, password: str) -> None:
     assert password not in repr(run.outputs)
 
 
-def test_changing_resource_attributes_changes_only_this_release(stack: str, shipped: Run) -> None:
-    changed = changed_resources(shipped, run_stack(stack, {"resourceAttributes": {"team": "payments"}}))
+def test_changing_resource_attributes_changes_only_this_release(dev: Run) -> None:
+    changed = changed_resources(dev, run_test_stack("dev", {"resourceAttributes": {"team": "payments"}}, previous=dev))
     assert changed == {"signoz-release": "changed"}
 
 
 def test_bad_attribute_keys_are_config_errors() -> None:
     with pytest.raises(SettingsError) as caught:
-        run_stack("dev", {"resourceAttributes": {"has space": "x", "ok": ""}})
+        run_test_stack("dev", {"resourceAttributes": {"has space": "x", "ok": ""}})
     assert [str(p) for p in caught.value.problems] == [
         "mesh-tracing:resourceAttributes[\"has space\"]: got 'has space' — must be an attribute key: a letter or '_' "
         "first, then letters, digits, '_', '.', '-' or '/'",
@@ -256,11 +278,6 @@ def test_outputs(prod: Run) -> None:
         "signozUiService": "signoz.signoz.svc.cluster.local:8080",
     }
     assert prod.outputs["traceRetentionDays"] == 15
-
-
-def test_istio_and_signoz_agree_on_the_collector_address(shipped: Run) -> None:
-    provider = shipped.named("mesh-istiod").inputs["values"]["meshConfig"]["extensionProviders"][0]["zipkin"]
-    assert f"http://{provider['service']}:{provider['port']}{naming.ZIPKIN_PATH}" == shipped.outputs["zipkinEndpoint"]
 
 
 def test_prod_ui_ingress_and_external_url(prod: Run, dev: Run) -> None:

@@ -1,4 +1,4 @@
-"""TracedNamespace: created vs adopted namespaces, injection labels, overrides and their ordering."""
+"""TracedNamespace on the test stacks: created vs adopted namespaces, labels, overrides, ordering."""
 
 from __future__ import annotations
 
@@ -6,18 +6,17 @@ from typing import Any
 
 import pytest
 
-from components.settings import SettingsError, validate_settings
-from components.traced_namespace import namespace_telemetry_spec
-from meshtools.recording import Run, changed_resources, run_stack
-from tests.conftest import raw_settings
+from components.problems import SettingsError
+from meshtools.recording import Run, changed_resources
+from tests.conftest import raw_settings, run_test_stack
 
-MESH_TAGS = {
+PROD_MESH_TAGS = {
     "environment": {"literal": {"value": "production"}},
     "cluster": {"literal": {"value": "prod-eu-west-1"}},
 }
 
 
-def test_dev_creates_its_namespace_with_the_injection_label(dev: Run) -> None:
+def test_created_namespace_carries_the_injection_label(dev: Run) -> None:
     ns = dev.named("ns-otel-demo-namespace")
     assert ns.type == "kubernetes:core/v1:Namespace"
     assert ns.inputs["metadata"] == {"name": "otel-demo", "labels": {"istio-injection": "enabled"}}
@@ -26,7 +25,7 @@ def test_dev_creates_its_namespace_with_the_injection_label(dev: Run) -> None:
     assert dev.maybe("ns-otel-demo-peer-authentication") is None
 
 
-def test_prod_adopts_existing_namespaces_by_patching_only_the_label(prod: Run) -> None:
+def test_adopted_namespaces_get_only_the_label_patched(prod: Run) -> None:
     patch = prod.named("ns-otel-demo-label")
     assert patch.type == "kubernetes:core/v1:NamespacePatch"
     assert patch.inputs["metadata"] == {
@@ -38,11 +37,10 @@ def test_prod_adopts_existing_namespaces_by_patching_only_the_label(prod: Run) -
     assert created.isdisjoint({"otel-demo", "checkout"}), "adopted namespaces must never be created (or deleted)"
 
 
-def test_revision_label_replaces_the_default_one() -> None:
-    istio = raw_settings("dev").get("istio", {}) | {"revision": "1-30"}
-    run = run_stack("dev", {"istio": istio})
-    assert run.named("ns-otel-demo-namespace").inputs["metadata"]["labels"] == {"istio.io/rev": "1-30"}
-    assert run.outputs["tracedNamespaces"][0]["injectionLabel"] == "istio.io/rev=1-30"
+def test_revision_label_replaces_the_default_one(edge: Run) -> None:
+    assert edge.named("ns-plain-namespace").inputs["metadata"]["labels"] == {"istio.io/rev": "canary"}
+    assert edge.named("ns-payments-label").inputs["metadata"]["labels"] == {"istio.io/rev": "canary"}
+    assert {s["injectionLabel"] for s in edge.outputs["tracedNamespaces"]} == {"istio.io/rev=canary"}
 
 
 def test_override_telemetry_carries_the_mesh_tags_over(prod: Run) -> None:
@@ -53,41 +51,38 @@ def test_override_telemetry_carries_the_mesh_tags_over(prod: Run) -> None:
             {
                 "providers": [{"name": "signoz"}],
                 "randomSamplingPercentage": 10,
-                "customTags": MESH_TAGS | {"tenant": {"header": {"name": "x-tenant-id", "defaultValue": "unknown"}}},
+                "customTags": PROD_MESH_TAGS
+                | {"tenant": {"header": {"name": "x-tenant-id", "defaultValue": "unknown"}}},
             }
         ]
     }
     assert prod.maybe("ns-otel-demo-telemetry") is None
 
 
-def test_sampling_only_override_inherits_tags_and_tags_only_inherit_sampling() -> None:
-    settings = validate_settings(raw_settings("prod"))
-    sampling_only = settings.traced_namespaces[0].model_copy(update={"sampling_percent": 50.0})
-    assert namespace_telemetry_spec(sampling_only, settings) == {
-        "tracing": [{"providers": [{"name": "signoz"}], "randomSamplingPercentage": 50.0}]
-    }
-    tags_only = settings.traced_namespaces[1].model_copy(update={"sampling_percent": None})
-    spec = namespace_telemetry_spec(tags_only, settings)
-    assert spec is not None and "randomSamplingPercentage" not in spec["tracing"][0]
-    assert spec == {
-        "tracing": [
-            {
-                "providers": [{"name": "signoz"}],
-                "customTags": MESH_TAGS | {"tenant": {"header": {"name": "x-tenant-id", "defaultValue": "unknown"}}},
-            }
-        ]
-    }
+def test_each_override_sets_only_what_it_overrides(edge: Run) -> None:
+    """Sampling alone inherits the mesh tags; tags alone inherit the mesh sampling (and restate the
+    mesh tags, since a namespace Telemetry replaces the whole map)."""
+    [sampling_only] = edge.named("ns-search-telemetry").inputs["spec"]["tracing"]
+    assert sampling_only == {"providers": [{"name": "zipkin-signoz"}], "randomSamplingPercentage": 50}
+    [tags_only] = edge.named("ns-payments-telemetry").inputs["spec"]["tracing"]
+    assert "randomSamplingPercentage" not in tags_only
+    mesh_tags = edge.named("mesh-telemetry").inputs["spec"]["tracing"][0]["customTags"]
+    assert tags_only["customTags"] == mesh_tags | {"tenant": {"literal": {"value": "acme"}}}
+    assert edge.maybe("ns-plain-telemetry") is None
 
 
-def test_peer_authentication_override() -> None:
-    namespaces: list[Any] = ["a", {"name": "legacy", "mtlsMode": "PERMISSIVE"}]
-    run = run_stack("prod", {"tracedNamespaces": namespaces})
-    pa = run.named("ns-legacy-peer-authentication")
+def test_peer_authentication_override(edge: Run) -> None:
+    pa = edge.named("ns-legacy-peer-authentication")
     assert pa.inputs["metadata"] == {"name": "default", "namespace": "legacy"}
     assert pa.inputs["spec"] == {"mtls": {"mode": "PERMISSIVE"}}
-    assert run.maybe("ns-a-peer-authentication") is None
-    summary = {s["name"]: (s["mtlsMode"], s["samplingPercent"]) for s in run.outputs["tracedNamespaces"]}
-    assert summary == {"a": ("STRICT", 1), "legacy": ("PERMISSIVE", 1)}
+    assert edge.maybe("ns-plain-peer-authentication") is None
+    summary = {s["name"]: (s["mtlsMode"], s["samplingPercent"]) for s in edge.outputs["tracedNamespaces"]}
+    assert summary == {
+        "legacy": ("PERMISSIVE", 12.5),
+        "payments": ("STRICT", 12.5),
+        "search": ("STRICT", 50),
+        "plain": ("STRICT", 12.5),
+    }
 
 
 def test_everything_waits_for_the_mesh(prod: Run) -> None:
@@ -96,10 +91,12 @@ def test_everything_waits_for_the_mesh(prod: Run) -> None:
     assert "ns-checkout-label" in prod.named("ns-checkout-telemetry").dependency_names
 
 
-def test_adding_a_namespace_adds_only_its_resources(stack: str, shipped: Run) -> None:
-    current = raw_settings(stack)["tracedNamespaces"]
-    grown = run_stack(stack, {"tracedNamespaces": [*current, {"name": "payments", "samplingPercent": 5}]})
-    assert changed_resources(shipped, grown) == {
+def test_adding_a_namespace_adds_only_its_resources(dev: Run) -> None:
+    current = raw_settings("dev")["tracedNamespaces"]
+    grown = run_test_stack(
+        "dev", {"tracedNamespaces": [*current, {"name": "payments", "samplingPercent": 5}]}, previous=dev
+    )
+    assert changed_resources(dev, grown) == {
         "ns-payments": "added",
         "ns-payments-namespace": "added",
         "ns-payments-telemetry": "added",
@@ -128,9 +125,13 @@ def test_outputs_list_namespaces_and_those_needing_a_restart(dev: Run, prod: Run
         ([{"name": "a", "adopt": "yes"}], "mesh-tracing:tracedNamespaces[0].adopt"),
         ([{"name": "a", "sampling": 5}], "mesh-tracing:tracedNamespaces[0].sampling"),
         (["a", "a"], "mesh-tracing:tracedNamespaces[1].name"),
+        (
+            [{"name": "a", "customTags": {"cluster": {"literal": {"value": "x"}}}}],
+            'mesh-tracing:tracedNamespaces[0].customTags["cluster"]',
+        ),
     ],
 )
 def test_bad_entries_name_their_index(entries: list[Any], key: str) -> None:
     with pytest.raises(SettingsError) as caught:
-        run_stack("dev", {"tracedNamespaces": entries})
+        run_test_stack("dev", {"tracedNamespaces": entries})
     assert [p.key for p in caught.value.problems] == [key]

@@ -13,14 +13,15 @@ from chdb import session as chdb_session
 
 from components import naming
 from components.collector_config import RESOURCE_PROCESSOR, collector_config
-from components.settings import StackSettings, validate_settings
+from components.models import StackSettings
+from meshtools.cli import run_command
 from meshtools.verify import cli
 from meshtools.verify.clickhouse import TRACE_TABLE, wait_for_trace
 from meshtools.verify.cluster import ClusterError, KubeCluster
 from meshtools.verify.span import new_trace_id
-from tests import kube_objects as k
-from tests.conftest import raw_settings
-from tests.fake_apiserver import FakeApiServer, Request, serve
+from tests.conftest import TEST_STACKS, stack_settings
+from tests.support import kube_objects as k
+from tests.support.fake_apiserver import FakeApiServer, Request, serve
 
 SIGNOZ_TABLE_DDL = f"""
 CREATE TABLE {TRACE_TABLE} (
@@ -148,11 +149,14 @@ def deployed(api: FakeApiServer, settings: StackSettings, clickhouse: Any, *, he
 
 @pytest.fixture
 def dev_settings() -> StackSettings:
-    return validate_settings(raw_settings("dev"))
+    return stack_settings("dev")
 
 
-def run_cli(tmp_path: Path, api: FakeApiServer, *args: str) -> int:
-    return cli.main([*args, "--kubeconfig", str(api.kubeconfig(tmp_path))])
+def run_cli(tmp_path: Path, api: FakeApiServer, *args: str, context: str = "kind-test") -> int:
+    """The command as `make verify` runs it, against the test stacks; the kubeconfig holds the
+    context the dev test stack names (kubernetes:context)."""
+    argv = [*args, "--stacks-dir", str(TEST_STACKS), "--kubeconfig", str(api.kubeconfig(tmp_path, context))]
+    return run_command(cli.main, argv)
 
 
 def test_verify_passes_on_a_healthy_cluster(
@@ -216,7 +220,16 @@ def test_wrong_context_lists_the_available_ones(tmp_path: Path, capsys: pytest.C
     api = FakeApiServer(url="http://127.0.0.1:9")
     code = run_cli(tmp_path, api, "verify", "--stack", "dev", "--context", "prod-admin")
     assert code == 2
-    assert capsys.readouterr().err == "error: no kube context 'prod-admin'; available: fake\n"
+    assert capsys.readouterr().err == "error: no kube context 'prod-admin'; available: kind-test\n"
+
+
+def test_the_stacks_own_context_is_used(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The dev test stack names kind-test; a kubeconfig whose current context is another is not used."""
+    api = FakeApiServer(url="http://127.0.0.1:9")
+    assert run_cli(tmp_path, api, "verify", "--stack", "dev", context="laptop") == 2
+    assert capsys.readouterr().err == "error: no kube context 'kind-test'; available: laptop\n"
+    assert run_cli(tmp_path, api, "verify", "--stack", "dev", "--context", "laptop", context="laptop") == 2
+    assert "cluster of context 'laptop' at http://127.0.0.1:9 is unreachable" in capsys.readouterr().err
 
 
 def test_restart_is_a_dry_run_unless_applied(

@@ -9,16 +9,15 @@ from typing import Any
 
 import pytest
 
-from components.settings import validate_settings
 from meshtools.verify import checks
 from meshtools.verify.clickhouse import Arrival, arrival_query
 from meshtools.verify.restart import restart_patch
 from meshtools.verify.retention import set_retention
 from meshtools.verify.span import VERIFY_SERVICE, new_span_id, new_trace_id, verification_span
-from tests import kube_objects as k
-from tests.conftest import raw_settings
+from tests.conftest import stack_settings
+from tests.support import kube_objects as k
 
-DEV = validate_settings(raw_settings("dev"))
+DEV = stack_settings("dev")
 FQDN = "signoz-otel-collector.signoz.svc.cluster.local"
 
 

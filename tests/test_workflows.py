@@ -1,30 +1,30 @@
-"""The GitHub workflows: valid against GitHub's schema, and shaped as the README promises."""
+"""The GitHub workflows: valid against GitHub's schema, and their steps' shell run exactly as written.
+
+The plan step runs in a temporary git repository holding this project with a test stack as its
+`dev` stack, against a base branch; the comment step talks to a fake GitHub API on loopback.
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-WORKFLOWS = Path(__file__).resolve().parent.parent / ".github" / "workflows"
+from meshtools.plan import COMMENT_MARKER
+from meshtools.stacks import PROJECT_DIR
+from tests.conftest import TEST_STACKS
+from tests.support.fake_apiserver import FakeApiServer, Request, serve
+from tests.support.workflow import WORKFLOWS, load, run_step
 
-
-def load(name: str) -> dict[str, Any]:
-    document: dict[Any, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
-    document["on"] = document.pop(True, document.get("on"))  # YAML 1.1 reads the key `on` as true
-    return document
-
-
-def pulumi_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
-
-
-def run_commands(job: dict[str, Any]) -> list[str]:
-    return [str(s["run"]) for s in job["steps"] if "run" in s]
+PLAN_STEP = "Offline desired-state diff against the base branch"
+COMMENT_STEP = "Post or update this stack's plan comment"
+KUBECONFIG_STEP = "Kubeconfig for the stack's cluster"
 
 
 @pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
@@ -34,42 +34,200 @@ def test_valid_against_the_github_workflow_schema(name: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_preview_runs_per_stack_on_pull_requests_and_comments() -> None:
+def test_preview_runs_per_stack_after_the_tests_with_the_policy_pack() -> None:
     workflow = load("preview.yml")
     assert "pull_request" in workflow["on"]
     assert workflow["permissions"]["pull-requests"] == "write"
     preview = workflow["jobs"]["preview"]
     assert preview["needs"] == "test"
     assert preview["strategy"]["matrix"]["stack"] == ["dev", "prod"]
-    [step] = pulumi_steps(preview)
-    assert step["uses"] == "pulumi/actions@v7"
-    assert step["with"]["command"] == "preview"
-    assert step["with"]["stack-name"] == "${{ matrix.stack }}"
-    assert step["with"]["comment-on-pr"] is True
-    assert step["with"]["cloud-url"] == "${{ secrets.PULUMI_BACKEND_URL }}"
-    assert step["with"]["policyPacks"] == "policy"
-    assert step["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
+    assert any(s.get("run") == "make test" for s in workflow["jobs"]["test"]["steps"])
+    [pulumi] = [s for s in preview["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
+    assert (pulumi["with"]["command"], pulumi["with"]["policyPacks"]) == ("preview", "policy")
+    assert preview["steps"][0]["with"]["fetch-depth"] == 0, "the diff needs the base branch"
 
 
-def test_preview_installs_like_the_readme_and_posts_the_offline_plan() -> None:
-    jobs = load("preview.yml")["jobs"]
-    assert "make test" in run_commands(jobs["test"])
-    commands = "\n".join(run_commands(jobs["preview"]))
-    assert "make install" in commands
-    assert "make plan-diff STACK=${{ matrix.stack }} BASE=origin/${{ github.base_ref }}" in commands
-    assert "gh pr comment" in commands
-    checkout = jobs["preview"]["steps"][0]
-    assert checkout["with"]["fetch-depth"] == 0, "the diff needs the base branch"
-
-
-def test_deploy_runs_up_per_environment_with_prod_protected() -> None:
+def test_deploy_installs_the_runtime_only_and_never_cancels() -> None:
     workflow = load("deploy.yml")
     assert workflow["on"]["push"]["branches"] == ["main"]
     dev, prod = workflow["jobs"]["dev"], workflow["jobs"]["prod"]
-    assert prod["needs"] == "dev"
-    assert prod["environment"] == "production"
+    assert (prod["needs"], prod["environment"]) == ("dev", "production")
     for job, stack in ((dev, "dev"), (prod, "prod")):
-        [step] = pulumi_steps(job)
-        assert (step["uses"], step["with"]["command"], step["with"]["stack-name"]) == ("pulumi/actions@v7", "up", stack)
-        assert "make install" in run_commands(job)
+        [pulumi] = [s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
+        assert (pulumi["with"]["command"], pulumi["with"]["stack-name"], pulumi["with"]["policyPacks"]) == (
+            "up",
+            stack,
+            "policy",
+        )
+        assert any(s.get("run") == "make install" for s in job["steps"]), "runtime lock only, no test tools"
         assert job["concurrency"]["cancel-in-progress"] is False, "never cancel a running deployment"
+
+
+# --------------------------------------------------------------------------- the plan step, run
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo), *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This project's tracked files with the dev test stack as its `dev` stack, committed on `main`
+    and known as origin/main, as actions/checkout leaves a pull request's base."""
+    root = tmp_path_factory.mktemp("repo")
+    files = subprocess.run(["git", "ls-files"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
+    for name in files.stdout.split():
+        if (PROJECT_DIR / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(PROJECT_DIR / name, root / name)
+    shutil.copy2(TEST_STACKS / "Pulumi.dev.yaml", root / "Pulumi.dev.yaml")
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "base")
+    _git(root, "update-ref", "refs/remotes/origin/main", "HEAD")
+    (root / ".venv").symlink_to(PROJECT_DIR / ".venv")  # what `make install-dev` made, outside git
+    return root
+
+
+@pytest.fixture
+def stack_file(repo: Path) -> Iterator[Path]:
+    path = repo / "Pulumi.dev.yaml"
+    original = path.read_text()
+    yield path
+    path.write_text(original)
+    (repo / "plan-comment.md").unlink(missing_ok=True)
+
+
+def plan_step(repo: Path, base_ref: str = "main") -> tuple[int, str, str]:
+    context = {"matrix.stack": "dev", "github.base_ref": base_ref}
+    result = run_step("preview.yml", "preview", PLAN_STEP, cwd=repo, context=context, env={})
+    comment = repo / "plan-comment.md"
+    return result.code, comment.read_text() if comment.exists() else "", result.stderr
+
+
+def test_plan_step_with_no_change(repo: Path, stack_file: Path) -> None:
+    code, body, _ = plan_step(repo)
+    assert code == 0
+    assert body.splitlines()[0] == COMMENT_MARKER.format(stack="dev")
+    assert "No change to the desired state of `dev` against `origin/main`." in body
+
+
+def test_plan_step_with_a_change_posts_the_diff(repo: Path, stack_file: Path) -> None:
+    stack_file.write_text(stack_file.read_text().replace("samplingPercent: 100", "samplingPercent: 50"))
+    code, body, _ = plan_step(repo)
+    assert code == 0, "a changed desired state is what the step exists for, not a failure"
+    lines = body.splitlines()
+    assert lines[0] == COMMENT_MARKER.format(stack="dev")
+    assert "```diff" in lines
+    changed = [line.strip() for line in lines if line.startswith(("-  ", "+  "))]
+    assert changed == [
+        "-  samplingPercent: 100.0",
+        "+  samplingPercent: 50.0",
+        "-    samplingPercent: 100.0",
+        "+    samplingPercent: 50.0",
+        "-          randomSamplingPercentage: 100",
+        "+          randomSamplingPercentage: 50",
+    ], "the outputs and the mesh Telemetry, nothing else"
+
+
+@pytest.mark.parametrize(
+    ("edit", "base_ref", "message"),
+    [
+        (("samplingPercent: 100", "samplingPercent: 150"), "main", "mesh-tracing:samplingPercent: got 150"),
+        (("samplingPercent: 100", "samplingPercent: [100"), "main", "Pulumi.dev.yaml:"),
+        (None, "no-such-branch", "cannot read git revision 'origin/no-such-branch'"),
+    ],
+)
+def test_plan_step_fails_only_on_errors(
+    repo: Path, stack_file: Path, edit: tuple[str, str] | None, base_ref: str, message: str
+) -> None:
+    if edit is not None:
+        stack_file.write_text(stack_file.read_text().replace(*edit))
+    code, body, stderr = plan_step(repo, base_ref)
+    assert code == 2
+    assert message in stderr
+    assert "Traceback" not in stderr
+    assert body == "", "no comment body for a failed plan"
+
+
+# --------------------------------------------------------------------------- the comment step, run
+
+
+class FakeGitHub:
+    """Issue comments of one pull request, as the REST API serves and changes them."""
+
+    def __init__(self, comments: list[dict[str, Any]]) -> None:
+        self.comments = comments
+        self.api = FakeApiServer()
+        base = "/repos/acme/mesh/issues"
+        self.api.routes[("GET", f"{base}/7/comments")] = self.list
+        self.api.routes[("POST", f"{base}/7/comments")] = self.create
+        for comment in comments:
+            self.api.routes[("PATCH", f"{base}/comments/{comment['id']}")] = self.update
+
+    def list(self, request: Request) -> tuple[int, Any]:
+        page, size = int(request.query.get("page", 1)), int(request.query.get("per_page", 30))
+        return 200, self.comments[(page - 1) * size : page * size]
+
+    def create(self, request: Request) -> tuple[int, Any]:
+        comment = {"id": 100 + len(self.comments), "user": {"login": "github-actions[bot]"}}
+        comment["body"] = json.loads(request.body)["body"]
+        self.comments.append(comment)
+        self.api.routes[("PATCH", f"/repos/acme/mesh/issues/comments/{comment['id']}")] = self.update
+        return 201, comment
+
+    def update(self, request: Request) -> tuple[int, Any]:
+        comment_id = int(request.path.rsplit("/", 1)[-1])
+        [comment] = [c for c in self.comments if c["id"] == comment_id]
+        comment["body"] = json.loads(request.body)["body"]
+        return 200, comment
+
+
+def test_comment_step_keeps_one_comment_per_stack_and_touches_no_other(tmp_path: Path) -> None:
+    dev_marker, prod_marker = COMMENT_MARKER.format(stack="dev"), COMMENT_MARKER.format(stack="prod")
+    others = [
+        {"id": 1, "user": {"login": "alice"}, "body": f"{dev_marker}\nquoted by a person"},
+        {"id": 2, "user": {"login": "github-actions[bot]"}, "body": "#### :tropical_drink: `preview` on dev"},
+        {"id": 3, "user": {"login": "github-actions[bot]"}, "body": f"{prod_marker}\nprod plan"},
+    ]
+    untouched = json.loads(json.dumps(others))
+    github = FakeGitHub(json.loads(json.dumps(others)))
+    context = {"github.token": "t0ken", "github.event.pull_request.number": "7", "matrix.stack": "dev"}
+    with serve(github.api) as api:
+        env = {"GITHUB_API_URL": api.url, "GITHUB_REPOSITORY": "acme/mesh"}
+        for text in ("first plan", "second plan"):
+            (tmp_path / "plan-comment.md").write_text(f"{dev_marker}\n{text}\n")
+            (tmp_path / ".venv").unlink(missing_ok=True)
+            (tmp_path / ".venv").symlink_to(PROJECT_DIR / ".venv")
+            result = run_step(
+                "preview.yml",
+                "preview",
+                COMMENT_STEP,
+                cwd=tmp_path,
+                context=context,
+                env=env | {"PYTHONPATH": str(PROJECT_DIR)},
+            )
+            assert result.code == 0, result.stderr
+    assert github.comments[:3] == untouched
+    [ours] = github.comments[3:]
+    assert ours["body"] == f"{dev_marker}\nsecond plan\n"
+    assert {r.headers.get("authorization") for r in github.api.requests} == {"Bearer t0ken"}
+    assert [r.method for r in github.api.requests] == ["GET", "POST", "GET", "PATCH"]
+
+
+def test_kubeconfig_step_writes_the_file_and_exports_it(tmp_path: Path) -> None:
+    github_env = tmp_path / "github-env"
+    context = {"secrets[format('KUBECONFIG_{0}', matrix.stack)]": "apiVersion: v1\nkind: Config\n"}
+    result = run_step(
+        "preview.yml",
+        "preview",
+        KUBECONFIG_STEP,
+        cwd=tmp_path,
+        context=context,
+        env={"HOME": str(tmp_path), "GITHUB_ENV": str(github_env)},
+    )
+    assert result.code == 0, result.stderr
+    config = tmp_path / ".kube" / "config"
+    assert config.read_text() == "apiVersion: v1\nkind: Config\n"
+    assert oct(config.stat().st_mode & 0o777) == "0o600"
+    assert github_env.read_text() == f"KUBECONFIG={config}\n"

@@ -1,6 +1,7 @@
 """`make verify|restart|set-retention STACK=…`: prove tracing works, move workloads into the mesh,
 apply the trace retention. Reads the stack's settings from Pulumi.<stack>.yaml (no Pulumi CLI
-needed) and talks to the cluster of the current kube context (or --context)."""
+needed) and talks to the cluster the stack names (`kubernetes:context`), or the current kube
+context when it names none; `--context` overrides both."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from components import naming
 from components.collector_config import resource_attributes
 from components.istio_mesh import MESH_TELEMETRY_NAME, PEER_AUTHENTICATION_NAME
-from components.settings import SettingsError, StackSettings, validate_settings
-from meshtools.recording import settings_input
+from components.models import StackSettings
+from meshtools.cli import EXIT_ERROR, run_command
+from meshtools.stacks import PROJECT_DIR, load_stack
 from meshtools.verify import checks
 from meshtools.verify.checks import Check
 from meshtools.verify.clickhouse import wait_for_trace
@@ -178,7 +181,7 @@ def cmd_set_retention(args: argparse.Namespace, cluster: KubeCluster, settings: 
     api_key = os.environ.get("SIGNOZ_API_KEY", "")
     if not api_key:
         print("set SIGNOZ_API_KEY to an admin API key (SigNoz → Settings → API keys)", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     result = set_retention(_proxy_http(cluster, settings), api_key, settings.signoz.trace_retention_days)
     print(f"{result.message} (in effect: {result.hours_in_effect} h, status: {result.status or 'n/a'})")
     return 1 if result.status in {"error", "failed"} else 0
@@ -191,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m meshtools.verify.cli", description=__doc__)
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--stack", required=True)
+    parser.add_argument("--stacks-dir", type=Path, default=PROJECT_DIR, help="where Pulumi.<stack>.yaml lives")
     parser.add_argument("--context", help="kube context (default: the current one)")
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     parser.add_argument("--json", action="store_true", help="verify: machine-readable results")
@@ -198,18 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--poll-interval", type=float, default=3.0, help="verify: seconds between ClickHouse polls")
     parser.add_argument("--apply", action="store_true", help="restart: really restart (default: dry run)")
     args = parser.parse_args(argv)
-    try:
-        settings = validate_settings(settings_input(args.stack))
-    except (SettingsError, FileNotFoundError) as error:
-        print(f"stack {args.stack!r}: {error}", file=sys.stderr)
-        return 2
-    try:
-        cluster = KubeCluster.connect(args.context, args.kubeconfig)
-        return COMMANDS[args.command](args, cluster, settings)
-    except ClusterError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    stack = load_stack(args.stack, args.stacks_dir)
+    cluster = KubeCluster.connect(args.context or stack.kube_context, args.kubeconfig)
+    return COMMANDS[args.command](args, cluster, stack.settings)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

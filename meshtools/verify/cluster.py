@@ -16,11 +16,13 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from meshtools.cli import ToolError
+
 JSON = dict[str, Any]
 PLURALS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
 
 
-class ClusterError(Exception):
+class ClusterError(ToolError):
     """The cluster cannot be used at all: no kubeconfig, unknown context, unreachable, refused."""
 
 

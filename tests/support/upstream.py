@@ -9,7 +9,7 @@ from typing import Any
 
 from components.versions import ChartId, facts_version
 
-FACTS = Path(__file__).resolve().parent / "facts"
+FACTS = Path(__file__).resolve().parent.parent / "facts"
 
 
 @functools.cache

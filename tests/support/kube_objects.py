@@ -9,7 +9,7 @@ import yaml
 from components import naming
 from components.collector_config import collector_config
 from components.istio_mesh import istiod_values, mesh_telemetry_spec, peer_authentication_spec
-from components.settings import StackSettings
+from components.models import StackSettings
 
 JSON = dict[str, Any]
 

@@ -22,8 +22,8 @@ from pydantic import ValidationError
 
 from components.versions import CHARTS, ChartId, facts_version
 from meshtools.recording import Resource, Run
-from tests import upstream
-from tests.mesh_config import BUILT_IN_PROVIDERS, MeshConfig
+from tests.support import upstream
+from tests.support.mesh_config import BUILT_IN_PROVIDERS, MeshConfig
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 # Istio 1.30 supports Kubernetes 1.32 to 1.36.

@@ -1,0 +1,455 @@
+"""The typed shape of a stack's `mesh-tracing:` config: frozen pydantic models, enums and rules.
+
+Every knob a stack file can turn is declared here, so a typo or an out-of-range value fails the
+whole run before any resource is registered. Rules that relate two fields raise `FieldError`
+naming the one field at fault; rules that span sections live in `components.settings`.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Annotated, Literal, get_args
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from components.problems import MISSING, FieldError
+from components.versions import CHARTS, ChartId
+
+# Names Kubernetes reserves; traced namespaces may not use them (every `kube-` prefixed name is
+# Kubernetes' own, so the prefix is refused as a whole).
+KUBERNETES_SYSTEM_NAMESPACES = frozenset({"default"})
+KUBERNETES_RESERVED_PREFIX = "kube-"
+
+# Request/response headers whose value is a credential. A `header` custom tag copies the real value
+# into every sampled span (its `defaultValue` is only used when the header is absent), so these
+# are refused outright rather than "redacted".
+CREDENTIAL_HEADER_NAMES = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+        "api-key",
+        "x-auth-token",
+        "x-access-token",
+        "x-amz-security-token",
+        "x-goog-api-key",
+        "x-csrf-token",
+        "x-xsrf-token",
+    }
+)
+CREDENTIAL_HEADER_PATTERN = re.compile(r"(auth|cookie|token|api[-_]?key|secret|password|session)", re.I)
+
+
+def is_credential_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in CREDENTIAL_HEADER_NAMES or bool(CREDENTIAL_HEADER_PATTERN.search(lowered))
+
+
+# Environments that get production guard rails; the policy pack applies the same rule.
+PRODUCTION_ENVIRONMENTS = frozenset({"prod", "production", "prd"})
+
+
+def is_production(environment: str | None) -> bool:
+    return environment in PRODUCTION_ENVIRONMENTS
+
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+QUANTITY = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+ATTRIBUTE_KEY = r"^[A-Za-z_][A-Za-z0-9_.\-/]*$"
+TAG_NAME = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
+HOSTNAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+# What each pattern means, for error messages (pydantic would print the regular expression).
+PATTERN_MEANING = {
+    DNS_LABEL: "must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending alphanumeric",
+    QUANTITY: "must be a Kubernetes quantity such as 500m, 2, 512Mi or 20Gi",
+    ATTRIBUTE_KEY: "must be an attribute key: a letter or '_' first, then letters, digits, '_', '.', '-' or '/'",
+    TAG_NAME: "must be a tag name: a letter or '_' first, then letters, digits, '_', '.' or '-'",
+    HOSTNAME: "must be a lower-case DNS host name such as kiali.example.com",
+}
+
+DnsLabel = Annotated[str, StringConstraints(strict=True, pattern=DNS_LABEL, max_length=63)]
+NonEmptyStr = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=1024)]
+Quantity = Annotated[str, StringConstraints(strict=True, pattern=QUANTITY, max_length=32)]
+AttributeKey = Annotated[str, StringConstraints(strict=True, pattern=ATTRIBUTE_KEY, max_length=255)]
+TagName = Annotated[str, StringConstraints(strict=True, pattern=TAG_NAME, max_length=255)]
+Hostname = Annotated[str, StringConstraints(strict=True, pattern=HOSTNAME, max_length=253)]
+Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False, strict=True)]
+PositiveInt = Annotated[StrictInt, Field(ge=1, le=1000)]
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/:?#]+(:[0-9]{1,5})?(/[^\s]*)?$", value):
+        raise ValueError("must be an absolute http:// or https:// URL")
+    return value.rstrip("/")
+
+
+HttpUrl = Annotated[str, StringConstraints(strict=True, max_length=2048), AfterValidator(_http_url)]
+
+
+def _supported(chart: ChartId) -> AfterValidator:
+    """A chart version the version table lists (each listed version has conformance facts)."""
+
+    def check(version: str) -> str:
+        allowed = CHARTS[chart].versions
+        if version not in allowed:
+            raise ValueError(f"not a supported {CHARTS[chart].name} chart version; allowed: {', '.join(allowed)}")
+        return version
+
+    return AfterValidator(check)
+
+
+class MtlsMode(enum.StrEnum):
+    """PeerAuthentication `mtls.mode` values a stack may choose."""
+
+    STRICT = "STRICT"
+    PERMISSIVE = "PERMISSIVE"
+    DISABLE = "DISABLE"
+
+
+class TraceContext(enum.StrEnum):
+    """Zipkin provider `traceContextOption` (Istio >= 1.28)."""
+
+    B3 = "USE_B3"
+    B3_AND_W3C = "USE_B3_WITH_W3C_PROPAGATION"
+
+
+class ServiceType(enum.StrEnum):
+    LOAD_BALANCER = "LoadBalancer"
+    NODE_PORT = "NodePort"
+    CLUSTER_IP = "ClusterIP"
+
+
+class KialiAuthStrategy(enum.StrEnum):
+    ANONYMOUS = "anonymous"
+    TOKEN = "token"
+    OPENID = "openid"
+
+
+class PrometheusMode(enum.StrEnum):
+    """Where Kiali's graph reads Istio metrics from."""
+
+    EXTERNAL = "external"
+    DEPLOY = "deploy"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- custom tags
+
+
+class LiteralTag(_Model):
+    value: NonEmptyStr
+
+
+class EnvironmentTag(_Model):
+    name: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    default_value: str | None = None
+
+
+class HeaderTag(_Model):
+    name: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")]
+    default_value: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_credential(cls, name: str) -> str:
+        if is_credential_header(name):
+            raise ValueError(
+                "this header carries credentials: a header tag copies its real value into every sampled span "
+                "(defaultValue is only used when the header is missing). Remove the tag; the collector also "
+                "deletes credential attributes"
+            )
+        return name
+
+
+class CustomTag(_Model):
+    """One Telemetry `customTags` entry: exactly one of literal, environment or header."""
+
+    literal: LiteralTag | None = None
+    environment: EnvironmentTag | None = None
+    header: HeaderTag | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CustomTag:
+        chosen = [k for k in ("literal", "environment", "header") if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            raise FieldError((), chosen, "needs exactly one of literal, environment, header")
+        return self
+
+    def to_spec(self) -> dict[str, object]:
+        """The Telemetry CRD form (camelCase keys, unset fields left out)."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+CustomTags = dict[TagName, CustomTag]
+
+# Tag names the mesh-wide Telemetry always sets from `environment` and `cluster`.
+RESERVED_TAG_NAMES = frozenset({"environment", "cluster"})
+
+
+def _check_reserved_tags(tags: CustomTags | None) -> None:
+    for name in sorted(RESERVED_TAG_NAMES & set(tags or {})):
+        raise FieldError(("customTags", name), name, "reserved: set from mesh-tracing:environment/cluster")
+
+
+# --------------------------------------------------------------------------- sizing
+
+
+class ResourceList(_Model):
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+
+
+class Resources(_Model):
+    requests: ResourceList = ResourceList()
+    limits: ResourceList = ResourceList()
+
+    def to_values(self) -> dict[str, dict[str, str]]:
+        return {k: v for k, v in self.model_dump(exclude_none=True).items() if v}
+
+
+# --------------------------------------------------------------------------- istio
+
+
+class GatewaySettings(_Model):
+    enabled: StrictBool = False
+    namespace: DnsLabel = "istio-ingress"
+    service_type: ServiceType = ServiceType.LOAD_BALANCER
+
+
+class IstiodSettings(_Model):
+    autoscale_min: PositiveInt = 1
+    autoscale_max: PositiveInt = 5
+    resources: Resources = Resources(requests=ResourceList(cpu="500m", memory="2048Mi"))
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> IstiodSettings:
+        if self.autoscale_min > self.autoscale_max:
+            raise FieldError(
+                ("autoscaleMin",), self.autoscale_min, f"must not exceed autoscaleMax ({self.autoscale_max})"
+            )
+        return self
+
+
+class IstioSettings(_Model):
+    chart_version: Annotated[str, _supported(ChartId.ISTIOD)] = CHARTS[ChartId.ISTIOD].default_version
+    namespace: DnsLabel = "istio-system"
+    revision: DnsLabel | None = None
+    provider_name: DnsLabel = "signoz"
+    max_tag_length: Annotated[StrictInt, Field(ge=1, le=65536)] = 256
+    trace_context: TraceContext = TraceContext.B3_AND_W3C
+    custom_tags: CustomTags = {}
+    istiod: IstiodSettings = IstiodSettings()
+    gateway: GatewaySettings = GatewaySettings()
+
+    @model_validator(mode="after")
+    def _checks(self) -> IstioSettings:
+        _check_reserved_tags(self.custom_tags)
+        if self.gateway.enabled and self.gateway.namespace == self.namespace:
+            raise FieldError(
+                ("gateway", "namespace"), self.gateway.namespace, "must differ from istio.namespace (the control plane)"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------- signoz
+
+
+class CollectorAutoscaling(_Model):
+    enabled: StrictBool = False
+    min_replicas: PositiveInt = 2
+    max_replicas: PositiveInt = 6
+    target_cpu_percent: Annotated[StrictInt, Field(ge=1, le=100)] = 70
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> CollectorAutoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise FieldError(("minReplicas",), self.min_replicas, f"must not exceed maxReplicas ({self.max_replicas})")
+        return self
+
+
+class MemoryLimiter(_Model):
+    """memory_limiter percentages of the container memory limit (which must therefore be set)."""
+
+    limit_percent: Annotated[StrictInt, Field(ge=10, le=95)] = 80
+    spike_limit_percent: Annotated[StrictInt, Field(ge=1, le=50)] = 20
+
+    @model_validator(mode="after")
+    def _spike_below_limit(self) -> MemoryLimiter:
+        if self.spike_limit_percent >= self.limit_percent:
+            raise FieldError(
+                ("spikeLimitPercent",), self.spike_limit_percent, f"must be below limitPercent ({self.limit_percent})"
+            )
+        return self
+
+
+class CollectorSettings(_Model):
+    replicas: PositiveInt = 1
+    resources: Resources = Resources(
+        requests=ResourceList(cpu="100m", memory="256Mi"), limits=ResourceList(memory="512Mi")
+    )
+    autoscaling: CollectorAutoscaling = CollectorAutoscaling()
+    memory_limiter: MemoryLimiter = MemoryLimiter()
+    scrub_credential_attributes: StrictBool = True
+
+    @model_validator(mode="after")
+    def _limit_for_memory_limiter(self) -> CollectorSettings:
+        if self.resources.limits.memory is None:
+            raise FieldError(
+                ("resources", "limits", "memory"), MISSING, "required: memory_limiter sizes itself from it"
+            )
+        return self
+
+    @property
+    def min_available_replicas(self) -> int:
+        return self.autoscaling.min_replicas if self.autoscaling.enabled else self.replicas
+
+
+class ClickHouseSettings(_Model):
+    persistence_size: Quantity = "20Gi"
+    storage_class: DnsLabel | None = None
+    shards: Annotated[StrictInt, Field(ge=1, le=64)] = 1
+    replicas: Annotated[StrictInt, Field(ge=1, le=8)] = 1
+    zookeeper_replicas: Literal[1, 3, 5] = 1
+    resources: Resources = Resources(requests=ResourceList(cpu="100m", memory="200Mi"))
+
+    @model_validator(mode="after")
+    def _replication_needs_quorum(self) -> ClickHouseSettings:
+        if self.replicas > 1 and self.zookeeper_replicas < 3:
+            raise FieldError(
+                ("zookeeperReplicas",),
+                self.zookeeper_replicas,
+                f"must be 3 or 5 for a real quorum when replicas is {self.replicas}",
+            )
+        return self
+
+
+class SigNozSettings(_Model):
+    chart_version: Annotated[str, _supported(ChartId.SIGNOZ)] = CHARTS[ChartId.SIGNOZ].default_version
+    namespace: DnsLabel = "signoz"
+    collector: CollectorSettings = CollectorSettings()
+    clickhouse: ClickHouseSettings = ClickHouseSettings()
+    trace_retention_days: Annotated[StrictInt, Field(ge=1, le=3650)] = 15
+    ui_host: Hostname | None = None
+    external_url: HttpUrl | None = None
+    protect: StrictBool = False
+
+
+# --------------------------------------------------------------------------- kiali
+
+
+class OpenIdSettings(_Model):
+    issuer_uri: HttpUrl
+    client_id: NonEmptyStr
+    username_claim: NonEmptyStr = "sub"
+    scopes: list[NonEmptyStr] = ["openid", "profile", "email"]
+
+
+class KialiAuth(_Model):
+    strategy: KialiAuthStrategy = KialiAuthStrategy.TOKEN
+    openid: OpenIdSettings | None = None
+
+    @model_validator(mode="after")
+    def _openid_needs_settings(self) -> KialiAuth:
+        if self.strategy is KialiAuthStrategy.OPENID and self.openid is None:
+            raise FieldError(("openid",), MISSING, "required with strategy 'openid': {issuerUri, clientId}")
+        if self.strategy is not KialiAuthStrategy.OPENID and self.openid is not None:
+            raise FieldError(
+                ("openid",),
+                self.openid.model_dump(by_alias=True),
+                f"only used with strategy 'openid', not {self.strategy.value!r}",
+            )
+        return self
+
+
+class PrometheusSettings(_Model):
+    mode: PrometheusMode = PrometheusMode.DEPLOY
+    url: HttpUrl | None = None
+    chart_version: Annotated[str, _supported(ChartId.PROMETHEUS)] = CHARTS[ChartId.PROMETHEUS].default_version
+    retention: Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9]+[smhdwy]$")] = "7d"
+    persistence_size: Quantity = "8Gi"
+
+    @model_validator(mode="after")
+    def _url_matches_mode(self) -> PrometheusSettings:
+        if self.mode is PrometheusMode.EXTERNAL and self.url is None:
+            raise FieldError(("url",), MISSING, "required with mode 'external': the Prometheus HTTP API Kiali queries")
+        if self.mode is PrometheusMode.DEPLOY and self.url is not None:
+            raise FieldError(("url",), self.url, "only used with mode 'external'; mode 'deploy' sets it")
+        return self
+
+
+class KialiSettings(_Model):
+    enabled: StrictBool = True
+    chart_version: Annotated[str, _supported(ChartId.KIALI)] = CHARTS[ChartId.KIALI].default_version
+    auth: KialiAuth = KialiAuth()
+    prometheus: PrometheusSettings = PrometheusSettings()
+    ingress_host: Hostname | None = None
+    ingress_class: DnsLabel = "nginx"
+    signoz_url: HttpUrl | None = None
+
+
+# --------------------------------------------------------------------------- traced namespaces
+
+
+def _name_to_object(value: object) -> object:
+    return {"name": value} if isinstance(value, str) else value
+
+
+class TracedNamespaceSettings(_Model):
+    name: DnsLabel
+    adopt: StrictBool = False
+    sampling_percent: Percent | None = None
+    mtls_mode: MtlsMode | None = None
+    custom_tags: CustomTags | None = None
+
+    @model_validator(mode="after")
+    def _no_reserved_tags(self) -> TracedNamespaceSettings:
+        _check_reserved_tags(self.custom_tags)
+        return self
+
+
+TracedNamespaceItem = Annotated[TracedNamespaceSettings, BeforeValidator(_name_to_object)]
+
+
+# --------------------------------------------------------------------------- the stack
+
+
+class StackSettings(_Model):
+    environment: Annotated[DnsLabel, Field(description="the environment's name, e.g. dev or production")]
+    cluster: Annotated[DnsLabel, Field(description="the cluster's name, e.g. prod-eu-west-1")]
+    sampling_percent: Percent = 1.0
+    mtls_mode: MtlsMode = MtlsMode.PERMISSIVE
+    resource_attributes: dict[AttributeKey, NonEmptyStr] = {}
+    istio: IstioSettings = IstioSettings()
+    signoz: SigNozSettings = SigNozSettings()
+    kiali: KialiSettings = KialiSettings()
+    traced_namespaces: list[TracedNamespaceItem] = []
+
+
+def first_model(annotation: object) -> type[BaseModel] | None:
+    """The pydantic model inside a field annotation (through Optional, list, dict, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = first_model(arg)
+        if found is not None:
+            return found
+    return None

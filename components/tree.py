@@ -1,0 +1,38 @@
+"""Two helpers over JSON-like trees (dicts, lists, scalars): rewrite one, or read a path in one.
+
+Helm values, custom-resource specs, API objects and policy inputs are all such trees; the program,
+the tools and the policy pack share these two so each walk is written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+DESCEND: Any = object()
+"""What a `rewrite` visitor returns to leave a node as it is and rewrite its children."""
+
+
+def rewrite(value: Any, visit: Callable[[Any], Any]) -> Any:
+    """A copy of `value` where each node is replaced by `visit(node)`, top down; where the visitor
+    returns DESCEND, mappings and lists are rebuilt from their rewritten children."""
+    replaced = visit(value)
+    if replaced is not DESCEND:
+        return replaced
+    if isinstance(value, Mapping):
+        return {key: rewrite(item, visit) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rewrite(item, visit) for item in value]
+    return value
+
+
+def dig(node: Any, *path: str | int) -> Any:
+    """The value at `path` (mapping keys and list indexes), or None where the path does not exist."""
+    for key in path:
+        if isinstance(node, Mapping) and isinstance(key, str):
+            node = node.get(key)
+        elif isinstance(node, list) and isinstance(key, int) and -len(node) <= key < len(node):
+            node = node[key]
+        else:
+            return None
+    return node

@@ -1,0 +1,50 @@
+"""Run the policy pack's own validators over a recorded run, as `pulumi preview --policy-pack` would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    Secret,
+    StackValidationArgs,
+)
+
+from meshtools.recording import Resource, Run
+from policy.mesh_policies import Rule
+
+
+def _options(resource: Resource) -> PolicyResourceOptions:
+    return PolicyResourceOptions(
+        protect=resource.protect,
+        ignore_changes=list(resource.ignore_changes),
+        delete_before_replace=None,
+        aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+        additional_secret_outputs=[],
+    )
+
+
+def _props(resource: Resource) -> dict[str, Any]:
+    """Inputs as the policy SDK hands them over: secret properties wrapped in `Secret`."""
+    return {k: Secret(v) if k in resource.secret_inputs else v for k, v in resource.inputs.items()}
+
+
+def violations(rule: Rule, run: Run) -> list[str]:
+    """Run the exact validator the pack registers over every recorded resource."""
+    found: list[str] = []
+
+    def report(message: str, urn: str | None = None) -> None:
+        found.append(message)
+
+    if rule.resource_check is not None:
+        validate = rule.resource_validator()
+        for r in run:
+            validate(ResourceValidationArgs(r.type, _props(r), r.urn, r.name, _options(r), None), report)
+    else:
+        resources = [PolicyResource(r.type, _props(r), r.urn, r.name, _options(r), None, None, [], {}) for r in run]
+        rule.stack_validator()(StackValidationArgs(resources), report)
+    return found

@@ -1,0 +1,102 @@
+"""Every command fails cleanly on a bad stack file: one message naming the key (or file and line), exit 2.
+
+Each case is a whole stack file as a user might leave it; each command reads it the way it would in
+real use. No traceback may reach the user for an expected failure.
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from benchmarks import bench_program
+from meshtools import deploy, plan
+from meshtools.cli import EXIT_ERROR, run_command
+from meshtools.verify import cli as verify
+
+VALID = """config:
+  mesh-tracing:environment: dev
+  mesh-tracing:cluster: c1
+"""
+
+CASES = {
+    "typo'd key": (VALID + "  mesh-tracing:samplngPercent: 5\n", "mesh-tracing:samplngPercent: got 5 — unknown key"),
+    "wrong enum": (VALID + "  mesh-tracing:mtlsMode: STRCT\n", "mesh-tracing:mtlsMode: got 'STRCT' — Input should be"),
+    "non-number": (VALID + "  mesh-tracing:samplingPercent: lots\n", "mesh-tracing:samplingPercent: got 'lots'"),
+    "bad nested value": (
+        VALID + "  mesh-tracing:signoz:\n    collector:\n      replicas: 0\n",
+        "mesh-tracing:signoz.collector.replicas: got 0 — Input should be greater than or equal to 1",
+    ),
+    "min > max": (
+        VALID + "  mesh-tracing:istio:\n    istiod: {autoscaleMin: 3, autoscaleMax: 1}\n",
+        "mesh-tracing:istio.istiod.autoscaleMin: got 3 — must not exceed autoscaleMax (1)",
+    ),
+    "misspelt namespace": (
+        "config:\n  meshtracing:environment: dev\n  mesh-tracing:cluster: c1\n",
+        "meshtracing:environment: got 'dev' — unknown config namespace 'meshtracing'; did you mean",
+    ),
+    "invalid YAML": (VALID + "  mesh-tracing:samplingPercent: [5\n", "Pulumi.broken.yaml:5:1: not valid YAML"),
+}
+
+
+def _fake_pulumi(directory: Path) -> None:
+    fake = directory / "bin" / "pulumi"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+
+
+def commands(stacks: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[Callable[..., int], list[str]]]:
+    _fake_pulumi(stacks)
+    monkeypatch.setenv("PATH", f"{stacks / 'bin'}")
+    monkeypatch.setattr(deploy, "PROJECT_DIR", stacks)
+    where = ["--stacks-dir", str(stacks)]
+    return {
+        "plan": (plan.main, ["render", "--stack", "broken", *where]),
+        "verify": (verify.main, ["verify", "--stack", "broken", *where]),
+        "restart": (verify.main, ["restart", "--stack", "broken", *where]),
+        "set-retention": (verify.main, ["set-retention", "--stack", "broken", *where]),
+        "bench": (bench_program.main, ["--stack", "broken", *where]),
+        "deploy": (deploy.main, ["up", "--stack", "broken"]),
+    }
+
+
+def _run(main: Callable[[Sequence[str] | None], int], argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert run_command(main, argv) == EXIT_ERROR
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    return captured.err
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_command_names_the_problem_and_exits_2(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content, expected = CASES[case]
+    (tmp_path / "Pulumi.broken.yaml").write_text(content)
+    for name, (main, argv) in commands(tmp_path, monkeypatch).items():
+        err = _run(main, argv, capsys)
+        assert expected in err, f"{name}: {err}"
+
+
+def test_an_unknown_stack_lists_the_stack_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "Pulumi.dev.yaml").write_text(VALID)
+    (tmp_path / "Pulumi.prod.yaml").write_text(VALID)
+    for name, (main, argv) in commands(tmp_path, monkeypatch).items():
+        err = _run(main, [a if a != "broken" else "staging" for a in argv], capsys)
+        assert f"no stack 'staging': {tmp_path}/Pulumi.staging.yaml does not exist" in err, name
+        assert "(stack files in" in err and "Pulumi.dev.yaml, Pulumi.prod.yaml)" in err, name
+
+
+def test_a_production_stack_must_name_its_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "Pulumi.broken.yaml").write_text(VALID.replace("environment: dev", "environment: production"))
+    for name, (main, argv) in commands(tmp_path, monkeypatch).items():
+        err = _run(main, argv, capsys)
+        assert "kubernetes:context: got <missing> — required: 'production' is a production environment" in err, name
