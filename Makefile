@@ -9,10 +9,11 @@ ARGS   ?=
 # made by another Python is noticed and rebuilt.
 PYVER  := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo none)
 LOCKS  := requirements
+CHECK_VENV := .venv-runtime-check
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-tools install-dev test lint typecheck unit golden up preview destroy plan plan-diff \
-        verify restart set-retention bench facts lock clean
+        verify restart set-retention bench facts lock check-runtime clean
 
 ## help: list the targets
 help:
@@ -97,6 +98,14 @@ lock: $(DEV)
 	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes --extra tools -o $(LOCKS)/tools.txt
 	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes --extra dev -o $(LOCKS)/dev.txt
 
+## check-runtime: a fresh runtime-only virtualenv imports the program and the policy pack (CI runs it)
+check-runtime:
+	@rm -rf $(CHECK_VENV) && $(PYTHON) -m venv $(CHECK_VENV)
+	@$(CHECK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCKS)/runtime.txt
+	@$(CHECK_VENV)/bin/python -m scripts.check_runtime
+	@echo "runtime virtualenv: $$(du -sh $(CHECK_VENV) | cut -f1)"
+	@rm -rf $(CHECK_VENV)
+
 ## clean: remove the virtualenv and caches
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECK_VENV) .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,80 @@
+"""The lock files match pyproject.toml, and the runtime lock holds everything the program imports.
+
+`make check-runtime` proves the same in a real runtime-only virtualenv (slower; CI runs it); this
+test catches a forgotten `make lock` or a new import on every run.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+import pytest
+
+from meshtools.stacks import PROJECT_DIR
+
+LOCKS = PROJECT_DIR / "requirements"
+_PINNED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", re.M)
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked(tier: str) -> set[str]:
+    return {_normal(name) for name in _PINNED.findall((LOCKS / f"{tier}.txt").read_text())}
+
+
+def declared() -> dict[str, set[str]]:
+    project = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["project"]
+    name = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+    def names(requirements: list[str]) -> set[str]:
+        return {_normal(m.group(1)) for r in requirements if (m := name.match(r))}
+
+    tiers = {"runtime": names(project["dependencies"])}
+    for extra, requirements in project["optional-dependencies"].items():
+        tiers[extra] = tiers["runtime"] | names(requirements)
+    return tiers
+
+
+@pytest.mark.parametrize("tier", ["runtime", "tools", "dev"])
+def test_each_lock_file_pins_what_pyproject_declares(tier: str) -> None:
+    missing = declared()[tier] - locked(tier)
+    assert not missing, f"requirements/{tier}.txt lacks {sorted(missing)}: run `make lock`"
+
+
+def test_the_runtime_lock_holds_no_test_or_lint_tool() -> None:
+    assert locked("runtime").isdisjoint({"pytest", "hypothesis", "mypy", "ruff", "chdb", "kubernetes"})
+    assert locked("runtime") <= locked("tools") <= locked("dev")
+
+
+def _third_party_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found - set(sys.stdlib_module_names) - {"components", "policy", "__future__"}
+
+
+def test_the_program_and_the_policy_pack_import_only_runtime_packages() -> None:
+    sources = [
+        PROJECT_DIR / "__main__.py",
+        *(PROJECT_DIR / "components").glob("*.py"),
+        *(PROJECT_DIR / "policy").glob("*.py"),
+    ]
+    imports = set().union(*(_third_party_imports(p) for p in sources))
+    distributions = packages_distributions()
+    runtime = locked("runtime")
+    outside = {
+        name: dists
+        for name in sorted(imports)
+        if not (dists := {_normal(d) for d in distributions.get(name, [])}) & runtime
+    }
+    assert imports and not outside, f"imported by the program or the policy pack but not in the runtime lock: {outside}"
