@@ -13,6 +13,7 @@ CHECK_VENV := .venv-runtime-check
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-tools install-dev test lint typecheck unit golden up preview destroy plan plan-diff \
+        manifests charts charts-offline \
         verify restart set-retention bench facts lock check-runtime clean
 
 ## help: list the targets
@@ -60,8 +61,13 @@ lint: $(DEV)
 typecheck: $(DEV)
 	$(BIN)/mypy
 
-unit: $(DEV)
+unit: $(DEV) charts-offline
 	$(BIN)/pytest
+
+# The tests render the pinned charts: from the mirror when MESH_TRACING_CHART_MIRROR names one,
+# else from .charts/, filled by `make charts` on first use.
+charts-offline: $(DEV)
+	@if [ -z "$$MESH_TRACING_CHART_MIRROR" ]; then $(MAKE) --no-print-directory charts; fi
 
 ## golden: regenerate tests/golden/ from tests/stacks/ (review the diff; the tests never write it)
 golden: $(DEV)
@@ -75,7 +81,15 @@ up preview destroy: $(RUNTIME)
 plan: $(DEV)
 	@$(BIN)/python -m meshtools.plan render --stack $(STACK)
 
-## plan-diff: diff of the desired state against BASE (exit 0 no change, 1 change, 2 error)
+## manifests: every Kubernetes object STACK will create, charts rendered offline (secrets masked)
+manifests: $(DEV)
+	@$(BIN)/python -m meshtools.manifests --stack $(STACK)
+
+## charts: download the pinned charts into .charts/, each checked against its repository's digest
+charts: $(DEV)
+	@$(BIN)/python -m meshtools.charts $(if $(filter command line,$(origin STACK)),--stack $(STACK))
+
+## plan-diff: diff of the desired state and the rendered objects against BASE (exit 0 none, 1 change, 2 error)
 plan-diff: $(DEV)
 	@$(BIN)/python -m meshtools.plan diff --stack $(STACK) --base $(BASE)
 

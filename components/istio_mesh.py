@@ -131,6 +131,7 @@ class IstioMesh(pulumi.ComponentResource):
             release_name=naming.ISTIO_BASE_RELEASE,
             namespace=system_ns.metadata.name,
             values=base_values(settings),
+            repository=settings.chart_repository,
             opts=child,
         )
         self.istiod = helm_release(
@@ -140,6 +141,7 @@ class IstioMesh(pulumi.ComponentResource):
             release_name=naming.ISTIOD_RELEASE,
             namespace=system_ns.metadata.name,
             values=istiod_values(settings),
+            repository=settings.chart_repository,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.base]),
         )
         # CRDs come from base; the validating webhook is served by istiod.
@@ -169,6 +171,7 @@ class IstioMesh(pulumi.ComponentResource):
                 release_name=naming.GATEWAY_RELEASE,
                 namespace=gateway_ns.metadata.name,
                 values=gateway_values(settings),
+                repository=settings.chart_repository,
                 # Gateway pods are filled in by istiod's injector (image: auto).
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.istiod]),
             )

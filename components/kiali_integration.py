@@ -130,6 +130,7 @@ class KialiIntegration(pulumi.ComponentResource):
                 release_name=naming.PROMETHEUS_RELEASE,
                 namespace=istio_namespace,
                 values=prometheus_values(settings),
+                repository=settings.chart_repository,
                 opts=child,
             )
             waits_for.append(prometheus)
@@ -155,6 +156,7 @@ class KialiIntegration(pulumi.ComponentResource):
             release_name=naming.KIALI_RELEASE,
             namespace=istio_namespace,
             values=kiali_values(settings, signing_key),
+            repository=settings.chart_repository,
             opts=pulumi.ResourceOptions(parent=self, depends_on=waits_for),
         )
 

@@ -35,18 +35,23 @@ def helm_release(
     release_name: str,
     namespace: pulumi.Input[str],
     values: Mapping[str, Any],
+    repository: str | None,
     opts: pulumi.ResourceOptions,
 ) -> k8s.helm.v3.Release:
+    """A pinned release. `repository` replaces the table's (an internal mirror); an `oci://` one is
+    addressed by chart reference, as Helm takes OCI charts."""
     pinned = CHARTS[chart]
     if version not in pinned.versions:
         raise ValueError(f"{chart} {version} is not in the version table ({', '.join(pinned.versions)})")
+    source = repository or pinned.repository
+    oci = source.startswith("oci://")
     return k8s.helm.v3.Release(
         resource_name,
         k8s.helm.v3.ReleaseArgs(
             name=release_name,
-            chart=pinned.name,
+            chart=f"{source}/{pinned.name}" if oci else pinned.name,
             version=version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pinned.repository),
+            repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=source),
             namespace=namespace,
             values=dict(values),
             timeout=HELM_TIMEOUT_SECONDS,

@@ -102,6 +102,15 @@ def _http_url(value: str) -> str:
 HttpUrl = Annotated[str, StringConstraints(strict=True, max_length=2048), AfterValidator(_http_url)]
 
 
+def _chart_repository(value: str) -> str:
+    if not re.match(r"^(https?|oci)://[^\s/?#]+(/[^\s?#]*)?$", value):
+        raise ValueError("must be a Helm repository URL: https://… (or http://…), or an OCI registry path oci://…")
+    return value.rstrip("/")
+
+
+ChartRepository = Annotated[str, StringConstraints(strict=True, max_length=2048), AfterValidator(_chart_repository)]
+
+
 def _supported(chart: ChartId) -> AfterValidator:
     """A chart version the version table lists (each listed version has conformance facts)."""
 
@@ -442,6 +451,9 @@ class StackSettings(_Model):
     signoz: SigNozSettings = SigNozSettings()
     kiali: KialiSettings = KialiSettings()
     traced_namespaces: list[TracedNamespaceItem] = []
+    # Air-gapped sites: every release comes from this internal repository (same chart names and
+    # versions) instead of the public repositories of the version table.
+    chart_repository: ChartRepository | None = None
 
 
 def first_model(annotation: object) -> type[BaseModel] | None:

@@ -123,6 +123,7 @@ class SigNozStack(pulumi.ComponentResource):
             release_name=naming.SIGNOZ_RELEASE,
             namespace=ns.metadata.name,
             values=signoz_values(settings, clickhouse_password),
+            repository=settings.chart_repository,
             opts=keep,
         )
         pdb_spec = collector_pdb_spec(settings)

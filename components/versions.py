@@ -25,20 +25,31 @@ class Chart:
     repository: str
     name: str
     versions: tuple[str, ...]
+    # The folder a local chart mirror keeps it under (`<folder>/<version>/<name>`): charts released
+    # together share one (Istio's base, istiod and gateway live under istio/<version>/).
+    mirror_folder: str = ""
+
+    @property
+    def folder(self) -> str:
+        return self.mirror_folder or self.name
 
     @property
     def default_version(self) -> str:
         return self.versions[0]
 
 
+# The Kubernetes versions Istio 1.30 supports; objects are validated for each, and charts are
+# rendered offline as for the oldest.
+KUBERNETES_VERSIONS = ("1.32.0", "1.33.0", "1.34.0", "1.35.0", "1.36.0")
+
 _ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
 # Istio publishes base, istiod and gateway with one version; a stack selects it once (istio.chartVersion).
 ISTIO_VERSIONS = ("1.30.5",)
 
 CHARTS: dict[ChartId, Chart] = {
-    ChartId.ISTIO_BASE: Chart(_ISTIO_REPO, "base", ISTIO_VERSIONS),
-    ChartId.ISTIOD: Chart(_ISTIO_REPO, "istiod", ISTIO_VERSIONS),
-    ChartId.ISTIO_GATEWAY: Chart(_ISTIO_REPO, "gateway", ISTIO_VERSIONS),
+    ChartId.ISTIO_BASE: Chart(_ISTIO_REPO, "base", ISTIO_VERSIONS, "istio"),
+    ChartId.ISTIOD: Chart(_ISTIO_REPO, "istiod", ISTIO_VERSIONS, "istio"),
+    ChartId.ISTIO_GATEWAY: Chart(_ISTIO_REPO, "gateway", ISTIO_VERSIONS, "istio"),
     ChartId.SIGNOZ: Chart("https://charts.signoz.io", "signoz", ("0.131.0",)),
     ChartId.KIALI: Chart("https://kiali.org/helm-charts", "kiali-server", ("2.29.0",)),
     ChartId.PROMETHEUS: Chart("https://prometheus-community.github.io/helm-charts", "prometheus", ("29.27.0",)),

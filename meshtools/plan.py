@@ -1,10 +1,12 @@
-"""`make plan STACK=…` / `make plan-diff STACK=… BASE=…`: the desired state, offline.
+"""`make plan STACK=…` / `make plan-diff STACK=… BASE=…`: the desired state and what the cluster
+receives, offline.
 
 `helm.v3.Release` previews show values only, hide every value of a release that holds a secret, and
-need a cluster and credentials. This command evaluates the program under mocks (the same engine
-as the tests) and prints every Helm release (chart, version, namespace, values), custom resource
-and Kubernetes object as deterministic YAML, secrets masked. `diff` evaluates the program of
-another git revision the same way and prints a unified diff.
+need a cluster and credentials. `render` evaluates the program under mocks (the same engine as the
+tests) and prints every Helm release (chart, version, namespace, values), custom resource and
+Kubernetes object as deterministic YAML, secrets masked. `diff` does the same for another git
+revision and prints two unified diffs: the desired state, and the rendered objects
+(`meshtools.manifests`) with one line per workload the change restarts.
 
 Exit codes: 0 no change, 1 change (diff only), 2 error (unknown stack, invalid config or YAML,
 a git revision that cannot be read).
@@ -14,92 +16,63 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import subprocess
 import sys
 import tarfile
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from components.kube import COMPONENT_TYPE_PREFIX, HELM_RELEASE_TYPE
-from components.tree import DESCEND, rewrite
-from meshtools.cli import EXIT_CHANGED, EXIT_OK, UsageError, run_command
-from meshtools.recording import PROGRAM, Resource, Run, run_stack
+from meshtools import manifests
+from meshtools.cli import EXIT_CHANGED, EXIT_OK, ToolError, UsageError, run_command
+from meshtools.desired import desired_state, to_yaml
+from meshtools.recording import PROGRAM, run_stack
 from meshtools.stacks import PROJECT_DIR
 
-MASK = "[secret]"
 # The hidden first line that identifies this tool's PR comment for a stack.
 COMMENT_MARKER = "<!-- mesh-tracing plan-diff: {stack} -->"
 COMMENT_LIMIT = 60_000  # GitHub refuses comment bodies over 65,536 characters
 
 
-def mask(value: Any, secrets: set[str]) -> Any:
-    """`value` with every string that contains a known secret replaced by MASK."""
+@dataclass
+class Views:
+    """A stack at one revision: its desired state, and its rendered objects when charts are at hand."""
 
-    def visit(node: Any) -> Any:
-        if isinstance(node, str) and any(secret and secret in node for secret in secrets):
-            return MASK
-        return DESCEND
+    plan: str
+    objects: list[manifests.Manifest] | None
+    notes: list[str] = field(default_factory=list)
 
-    return rewrite(value, visit)
+    def as_json(self) -> dict[str, Any]:
+        objects = None if self.objects is None else [{"origin": m.origin, "object": m.object} for m in self.objects]
+        return {"plan": self.plan, "objects": objects, "notes": self.notes}
 
-
-def describe(resource: Resource, run: Run) -> dict[str, Any]:
-    inputs: dict[str, Any] = {}
-    for key, value in sorted(resource.inputs.items()):
-        masked = mask(value, run.secret_values)
-        if key in resource.secret_inputs and masked == value:
-            masked = MASK  # secret, but no known secret value inside: hide all of it
-        inputs[key] = masked
-    entry: dict[str, Any] = {"type": resource.type, "parent": resource.parent_name}
-    if resource.dependencies:
-        entry["dependsOn"] = sorted(resource.dependency_names)
-    if resource.protect:
-        entry["protect"] = True
-    if resource.type == HELM_RELEASE_TYPE:
-        entry["release"] = {k: inputs.pop(k) for k in ("name", "namespace", "chart", "version") if k in inputs}
-        entry["repository"] = inputs.pop("repositoryOpts", {}).get("repo")
-        entry["values"] = inputs.pop("values", {})
-        inputs.pop("compat", None)  # added by the SDK, constant
-    if inputs:
-        entry["inputs"] = inputs
-    return entry
-
-
-def desired_state(stack: str, run: Run) -> dict[str, Any]:
-    resources = {
-        r.name: describe(r, run)
-        for r in sorted(run, key=lambda r: r.name)
-        if not r.type.startswith(COMPONENT_TYPE_PREFIX)
-    }
-    outputs = {
-        k: MASK if k in run.secret_outputs else mask(v, run.secret_values) for k, v in sorted(run.outputs.items())
-    }
-    return {"stack": stack, "resources": resources, "outputs": outputs}
-
-
-def to_yaml(document: Any) -> str:
-    return yaml.safe_dump(document, sort_keys=True, default_flow_style=False, width=100)
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Views:
+        objects = data["objects"]
+        found = None if objects is None else [manifests.Manifest(o["origin"], o["object"]) for o in objects]
+        return cls(data["plan"], found, data["notes"])
 
 
 def render(stack: str, stacks_dir: Path = PROJECT_DIR, program: Path = PROGRAM) -> str:
     return to_yaml(desired_state(stack, run_stack(stack, stacks_dir=stacks_dir, program=program)))
 
 
-@dataclass(frozen=True)
-class Rendered:
-    text: str
-    note: str = ""
+def views(stack: str, stacks_dir: Path, program: Path) -> Views:
+    state = desired_state(stack, run_stack(stack, stacks_dir=stacks_dir, program=program))
+    try:
+        rendered = manifests.stack_manifests(state)
+    except ToolError as error:
+        return Views(to_yaml(state), None, [f"rendered objects not compared: {error}"])
+    return Views(to_yaml(state), rendered.objects, rendered.notes)
 
 
-def render_at_revision(stack: str, revision: str, project_dir: Path = PROJECT_DIR) -> Rendered:
-    """The desired state of `revision`: its program and stack file, evaluated by this engine in a
-    fresh process that imports that revision's `components` package."""
+def views_at_revision(stack: str, revision: str, project_dir: Path = PROJECT_DIR) -> Views:
+    """The stack at `revision`: its program and stack file, evaluated by this engine in a fresh
+    process that imports that revision's `components` package."""
     archive = subprocess.run(
         ["git", "-C", str(project_dir), "archive", "--format=tar", revision],
         capture_output=True,
@@ -111,7 +84,7 @@ def render_at_revision(stack: str, revision: str, project_dir: Path = PROJECT_DI
         with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
             tar.extractall(tmp, filter="data")
         if not (Path(tmp) / f"Pulumi.{stack}.yaml").exists():
-            return Rendered("", f"stack {stack} does not exist at {revision}: everything is new")
+            return Views("", [], [f"stack {stack} does not exist at {revision}: everything is new"])
         result = subprocess.run(
             [sys.executable, "-m", "meshtools.plan", "render", "--stack", stack, "--revision-dir", tmp],
             cwd=PROJECT_DIR,
@@ -120,36 +93,84 @@ def render_at_revision(stack: str, revision: str, project_dir: Path = PROJECT_DI
             check=False,
         )
     if result.returncode != 0:
-        reason = result.stderr.strip().splitlines()
-        return Rendered("", f"the desired state at {revision} could not be evaluated ({' '.join(reason[:3])})")
-    return Rendered(result.stdout)
+        reason = " ".join(result.stderr.strip().splitlines()[:3])
+        return Views("", None, [f"the desired state at {revision} could not be evaluated ({reason})"])
+    return Views.from_json(json.loads(result.stdout))
 
 
-def diff(stack: str, base: str, project_dir: Path = PROJECT_DIR) -> tuple[str, bool, str]:
-    """(unified diff, whether anything changed, a note about the base) for the working tree."""
-    after = render(stack, project_dir, project_dir / "__main__.py")
-    before = render_at_revision(stack, base, project_dir)
-    lines = list(
+def _unified(before: str, after: str, stack: str, base: str) -> str:
+    return "".join(
         difflib.unified_diff(
-            before.text.splitlines(keepends=True),
+            before.splitlines(keepends=True),
             after.splitlines(keepends=True),
             f"{stack}@{base}",
             f"{stack}@working-tree",
         )
     )
-    return "".join(lines), bool(lines), before.note
 
 
-def comment_body(stack: str, base: str, text: str, changed: bool, note: str) -> str:
+@dataclass
+class Review:
+    plan_diff: str
+    manifest_diff: str
+    restarts: list[str]
+    notes: list[str]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.plan_diff or self.manifest_diff)
+
+
+def diff(stack: str, base: str, project_dir: Path = PROJECT_DIR) -> Review:
+    after = views(stack, project_dir, project_dir / "__main__.py")
+    before = views_at_revision(stack, base, project_dir)
+    notes = list(dict.fromkeys([*before.notes, *after.notes]))
+    if before.objects is None or after.objects is None:
+        return Review(_unified(before.plan, after.plan, stack, base), "", [], notes)
+    return Review(
+        _unified(before.plan, after.plan, stack, base),
+        _unified(
+            manifests.to_stream(manifests.Manifests(before.objects)),
+            manifests.to_stream(manifests.Manifests(after.objects)),
+            stack,
+            base,
+        ),
+        manifests.workload_changes(before.objects, after.objects),
+        notes,
+    )
+
+
+def report(stack: str, base: str, review: Review) -> str:
+    """The plain-text diff `make plan-diff` prints."""
+    if not review.changed:
+        return f"no changes to the desired state of {stack} since {base}\n"
+    parts = [review.plan_diff or f"(the desired state of {stack} is unchanged; only rendered objects differ)\n"]
+    if review.restarts:
+        parts.append("\n# rendered objects\n" + "".join(f"# {line}\n" for line in review.restarts))
+        parts.append(review.manifest_diff)
+    return "".join(parts)
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "\n… (cut; run `make plan-diff`)\n"
+
+
+def comment_body(stack: str, base: str, review: Review) -> str:
     """The PR comment for one stack; its first line is the hidden marker that finds it again."""
     lines = [COMMENT_MARKER.format(stack=stack), f"### Desired state: `{stack}` (offline plan, secrets masked)", ""]
-    if note:
-        lines += [f"> {note}", ""]
-    if not changed:
+    lines += [f"> {note}" for note in review.notes] + ([""] if review.notes else [])
+    if not review.changed:
         lines.append(f"No change to the desired state of `{stack}` against `{base}`.")
+        return "\n".join(lines) + "\n"
+    budget = COMMENT_LIMIT // 2
+    if review.plan_diff:
+        lines += ["```diff", _bounded(review.plan_diff, budget).rstrip("\n"), "```"]
     else:
-        shown = text if len(text) <= COMMENT_LIMIT else text[:COMMENT_LIMIT] + "\n… (cut; run `make plan-diff`)\n"
-        lines += ["```diff", shown.rstrip("\n"), "```"]
+        lines.append("The desired state is unchanged; only the rendered objects differ.")
+    if review.restarts:
+        lines += ["", "#### Rendered objects", "", *[f"- {line}" for line in review.restarts], ""]
+        lines += ["<details><summary>object-level diff</summary>", "", "```diff"]
+        lines += [_bounded(review.manifest_diff, budget).rstrip("\n"), "```", "", "</details>"]
     return "\n".join(lines) + "\n"
 
 
@@ -174,19 +195,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     compare.add_argument("--comment", type=Path, help="also write the PR comment body (markdown) here")
     args = parser.parse_args(argv)
     if args.command == "render":
-        if args.revision_dir is not None:
-            _use_revision(args.revision_dir.resolve())
-            sys.stdout.write(render(args.stack, args.revision_dir, args.revision_dir / "__main__.py"))
+        if args.revision_dir is not None:  # the base side of `diff`, in its own process
+            directory = args.revision_dir.resolve()
+            _use_revision(directory)
+            json.dump(views(args.stack, directory, directory / "__main__.py").as_json(), sys.stdout)
         else:
             sys.stdout.write(render(args.stack, args.stacks_dir.resolve()))
         return EXIT_OK
-    text, changed, note = diff(args.stack, args.base, args.project_dir.resolve())
-    if note:
+    review = diff(args.stack, args.base, args.project_dir.resolve())
+    for note in review.notes:
         sys.stderr.write(f"note: {note}\n")
-    sys.stdout.write(text if changed else f"no changes to the desired state of {args.stack} since {args.base}\n")
+    sys.stdout.write(report(args.stack, args.base, review))
     if args.comment is not None:
-        args.comment.write_text(comment_body(args.stack, args.base, text, changed, note))
-    return EXIT_CHANGED if changed else EXIT_OK
+        args.comment.write_text(comment_body(args.stack, args.base, review))
+    return EXIT_CHANGED if review.changed else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -66,13 +66,19 @@ def test_exit_codes(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     stack_file = repo / "Pulumi.dev.yaml"
     stack_file.write_text(stack_file.read_text().replace("mtlsMode: PERMISSIVE", "mtlsMode: STRICT"))
     assert run_command(plan.main, diff_command(repo)) == EXIT_CHANGED
-    assert [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith(("-  ", "+  "))] == [
+    desired, _, rendered = capsys.readouterr().out.partition("\n# rendered objects\n")
+    assert [ln for ln in desired.splitlines() if ln.startswith(("-  ", "+  "))] == [
         "-  mtlsMode: PERMISSIVE",
         "+  mtlsMode: STRICT",
         "-    mtlsMode: PERMISSIVE",
         "+    mtlsMode: STRICT",
         "-          mode: PERMISSIVE",
         "+          mode: STRICT",
+    ]
+    assert rendered.splitlines()[0] == "# no workload restarts", "mTLS reaches proxies over xDS"
+    assert [ln for ln in rendered.splitlines() if ln.startswith(("-  ", "+  "))] == [
+        "-    mode: PERMISSIVE",
+        "+    mode: STRICT",
     ]
 
 
@@ -109,7 +115,11 @@ def test_an_unknown_stack_names_the_stacks_that_exist(capsys: pytest.CaptureFixt
 
 
 def test_the_comment_body_starts_with_its_marker_and_is_bounded() -> None:
-    body = plan.comment_body("prod", "origin/main", "+x\n" * 40_000, True, "")
+    review = plan.Review(
+        "+x\n" * 40_000, "+y\n" * 40_000, ["will restart: Deployment a/b (its pod template changes)"], []
+    )
+    body = plan.comment_body("prod", "origin/main", review)
     assert body.startswith("<!-- mesh-tracing plan-diff: prod -->\n")
     assert len(body) < 65_536, "GitHub's limit for a comment"
-    assert "… (cut; run `make plan-diff`)" in body
+    assert body.count("… (cut; run `make plan-diff`)") == 2
+    assert "- will restart: Deployment a/b (its pod template changes)" in body

@@ -13,10 +13,13 @@ from pulumi_policy import EnforcementLevel
 from components.kube import PEER_AUTHENTICATION_TYPE, TELEMETRY_TYPE
 from components.models import MtlsMode, is_production
 from components.problems import SettingsError
+from meshtools.desired import desired_state
+from meshtools.manifests import stack_manifests
 from meshtools.recording import Run, changed_resources, run_stack
 from meshtools.stacks import load_stack
 from policy.mesh_policies import RULES
 from tests.conftest import SHIPPED_STACK_NAMES, shipped_run
+from tests.support import rendered
 from tests.support.conformance import check_run
 from tests.support.policy import violations
 
@@ -95,3 +98,11 @@ def test_a_second_run_changes_nothing(name: str) -> None:
     """What a second `pulumi up` compares: same inputs and options, generated values kept from state."""
     run: Run = shipped_run(name)
     assert changed_resources(run, run_stack(name, previous=run)) == {}
+
+
+def test_what_the_cluster_receives_conforms_and_carries_spans_to_the_collector(name: str) -> None:
+    """The charts rendered with this stack's values: valid objects, CRs valid against their CRDs
+    (CEL rules included), and the Zipkin path from the mesh config to the collector's pipeline."""
+    objects = stack_manifests(desired_state(name, shipped_run(name)), full_crds=True).objects
+    findings = rendered.check(name, load_stack(name).settings, objects)
+    assert findings.problems == []

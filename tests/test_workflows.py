@@ -116,10 +116,11 @@ def test_plan_step_with_a_change_posts_the_diff(repo: Path, stack_file: Path) ->
     stack_file.write_text(stack_file.read_text().replace("samplingPercent: 100", "samplingPercent: 50"))
     code, body, _ = plan_step(repo)
     assert code == 0, "a changed desired state is what the step exists for, not a failure"
-    lines = body.splitlines()
+    desired, _, rendered = body.partition("#### Rendered objects")
+    lines = desired.splitlines()
     assert lines[0] == COMMENT_MARKER.format(stack="dev")
     assert "```diff" in lines
-    changed = [line.strip() for line in lines if line.startswith(("-  ", "+  "))]
+    changed = [line for line in lines if line.startswith(("-  ", "+  "))]
     assert changed == [
         "-  samplingPercent: 100.0",
         "+  samplingPercent: 50.0",
@@ -128,6 +129,11 @@ def test_plan_step_with_a_change_posts_the_diff(repo: Path, stack_file: Path) ->
         "-          randomSamplingPercentage: 100",
         "+          randomSamplingPercentage: 50",
     ], "the outputs and the mesh Telemetry, nothing else"
+    assert "- no workload restarts" in rendered.splitlines(), "sampling reaches running proxies over xDS"
+    assert [line for line in rendered.splitlines() if line.startswith(("-  ", "+  "))] == [
+        "-    randomSamplingPercentage: 100",
+        "+    randomSamplingPercentage: 50",
+    ]
 
 
 @pytest.mark.parametrize(

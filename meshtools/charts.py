@@ -1,0 +1,140 @@
+"""Where the pinned charts come from for offline rendering: a local mirror or a verified cache.
+
+- MESH_TRACING_CHART_MIRROR points at a folder laid out `<folder>/<version>/<chart>` (a chart
+  directory or `<chart>-<version>.tgz`), e.g. an air-gapped site's copy of the upstream charts.
+- Otherwise `make charts` downloads each pinned chart from its repository into .charts/ (git-ignored),
+  checking every archive against the sha256 digest in the repository's index.yaml.
+
+Where a mirror holds the version the conformance facts were derived from instead of the pinned one
+(Istio 1.30.3 for 1.30.5), that version is rendered and the substitution reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.versions import CHARTS, ChartId, facts_version
+from meshtools.cli import EXIT_OK, ToolError, run_command
+from meshtools.stacks import PROJECT_DIR, load_stack
+
+MIRROR_ENV = "MESH_TRACING_CHART_MIRROR"
+CACHE = PROJECT_DIR / ".charts"
+
+
+@dataclass(frozen=True)
+class ChartSource:
+    path: Path
+    version: str  # the version at `path`; differs from the pinned one when the mirror lacks it
+    note: str = ""
+
+
+def _in_folder(folder: Path, name: str, version: str) -> Path | None:
+    for candidate in (folder / name, folder / f"{name}-{version}.tgz"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def locate(chart: ChartId, version: str, mirror: Path | None = None, cache: Path = CACHE) -> ChartSource:
+    """The chart to render for `chart` at the pinned `version`."""
+    pinned = CHARTS[chart]
+    mirror = mirror if mirror is not None else _mirror_from_env()
+    if mirror is not None:
+        for candidate in dict.fromkeys((version, facts_version(chart, version))):
+            found = _in_folder(mirror / pinned.folder / candidate, pinned.name, candidate)
+            if found is not None:
+                note = (
+                    "" if candidate == version else f"{pinned.name} {candidate} rendered for pinned {version} (mirror)"
+                )
+                return ChartSource(found, candidate, note)
+        raise ToolError(
+            f"the chart mirror {mirror} has no {pinned.folder}/{version}/{pinned.name} "
+            f"(nor {pinned.folder}/{facts_version(chart, version)}/{pinned.name})"
+        )
+    cached = cache / f"{pinned.name}-{version}.tgz"
+    if cached.exists():
+        return ChartSource(cached, version)
+    raise ToolError(
+        f"chart {pinned.name} {version} is not available offline: run `make charts` (downloads and verifies "
+        f"it into {cache}) or set {MIRROR_ENV} to a local chart mirror"
+    )
+
+
+def _mirror_from_env() -> Path | None:
+    value = os.environ.get(MIRROR_ENV)
+    if not value:
+        return None
+    mirror = Path(value).expanduser().resolve()
+    if not mirror.is_dir():
+        raise ToolError(f"{MIRROR_ENV}={value}: not a directory")
+    return mirror
+
+
+# --------------------------------------------------------------------------- make charts
+
+
+def _get(url: str) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            data: bytes = response.read()
+            return data
+    except (urllib.error.URLError, OSError) as error:
+        raise ToolError(f"cannot download {url}: {error}") from None
+
+
+def index_entry(repository: str, name: str, version: str) -> dict[str, Any]:
+    """The index.yaml entry of one chart version (its `digest` and `urls`)."""
+    index = yaml.safe_load(_get(f"{repository.rstrip('/')}/index.yaml")) or {}
+    for entry in (index.get("entries") or {}).get(name) or []:
+        if str(entry.get("version")) == version:
+            return dict(entry)
+    raise ToolError(f"{repository} lists no {name} {version}")
+
+
+def download(chart: ChartId, version: str, repository: str, cache: Path = CACHE) -> Path:
+    """Fetch one archive into the cache, keeping it only when its sha256 equals the index digest."""
+    name = CHARTS[chart].name
+    entry = index_entry(repository, name, version)
+    digest, urls = str(entry.get("digest", "")), entry.get("urls") or []
+    if not digest or not urls:
+        raise ToolError(f"{repository}: the index entry of {name} {version} has no digest or url")
+    # Relative urls resolve against the repository, as helm resolves them.
+    url = urllib.parse.urljoin(repository.rstrip("/") + "/", str(urls[0]))
+    data = _get(url)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != digest.removeprefix("sha256:"):
+        raise ToolError(f"{url}: sha256 {actual} does not match the index digest {digest}; not kept")
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / f"{name}-{version}.tgz"
+    target.write_bytes(data)
+    return target
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make charts", description=__doc__)
+    parser.add_argument("--stack", help="use this stack's chartRepository (an internal repository) if it sets one")
+    parser.add_argument("--stacks-dir", type=Path, default=PROJECT_DIR)
+    args = parser.parse_args(argv)
+    internal = load_stack(args.stack, args.stacks_dir).settings.chart_repository if args.stack else None
+    for chart_id, chart in CHARTS.items():
+        for version in chart.versions:
+            repository = internal or chart.repository
+            path = download(chart_id, version, repository)
+            print(f"{chart.name} {version}: verified, {path.relative_to(PROJECT_DIR)} (from {repository})")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(run_command(main))

@@ -1,0 +1,255 @@
+"""Check what the charts make of the program's values: the rendered objects, not just the inputs.
+
+The value-path checks in conformance.py cannot see a template that drops a value, a value of the
+wrong type, or a port that never reaches a Service. These checks read the rendered stream
+(`meshtools.manifests`, CRDs whole):
+
+- every built-in object validates against the Kubernetes API schemas of every supported version;
+- every custom resource validates against its CRD from the same stream: the OpenAPI schema and the
+  CEL rules (`x-kubernetes-validations`, evaluated with cel-python). A rule that calls a function of
+  Kubernetes' own CEL libraries is listed as not evaluated, never passed silently;
+- the data path holds end to end: istiod's mesh ConfigMap names a Zipkin provider whose host and
+  port are a rendered Service port, which reaches a collector whose rendered config receives
+  `zipkin` on that port in its traces pipeline, behind memory_limiter; Kiali's rendered config reads
+  the Prometheus the stack uses.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import celpy
+import yaml
+from celpy.adapter import json_to_cel
+from celpy.celtypes import BoolType
+from celpy.evaluation import CELEvalError
+
+from components import naming
+from components.kiali_integration import prometheus_url
+from components.models import StackSettings
+from components.tree import dig
+from components.versions import KUBERNETES_VERSIONS
+from meshtools.manifests import Manifest
+from tests.support import kubernetes_schema
+from tests.support.conformance import schema_problems
+
+# Functions of Kubernetes' CEL libraries (URLs, quantities, IPs, CIDRs, format, lists, regex,
+# authorizer) that cel-python does not implement.
+KUBERNETES_CEL_FUNCTIONS = (
+    "isURL", "url", "quantity", "isQuantity", "ip", "isIP", "cidr", "isCIDR", "format", "isSorted",
+    "sum", "indexOf", "lastIndexOf", "reverse", "find", "findAll", "authorizer", "semver", "isSemver",
+)  # fmt: skip
+_KUBERNETES_CALL = re.compile(r"(?<![\w.])(?:\.)?(" + "|".join(KUBERNETES_CEL_FUNCTIONS) + r")\s*\(")
+
+
+@dataclass(frozen=True)
+class Rule:
+    rule: str
+    message: str
+
+
+@dataclass
+class Findings:
+    problems: list[str]
+    not_evaluated: list[str]
+
+
+def by_kind(objects: Iterable[Manifest], kind: str) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(m.key[0], m.key[2]): m.object for m in objects if m.key[1] == kind}
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+@functools.cache
+def _kubernetes_errors(version: str, document: str) -> tuple[tuple[str, str], ...]:
+    return tuple(kubernetes_schema.errors(json.loads(document), version))
+
+
+def kubernetes_problems(stack: str, objects: Iterable[Manifest]) -> list[str]:
+    problems = []
+    for manifest in objects:
+        obj = manifest.object
+        if not kubernetes_schema.has_schema(str(obj.get("apiVersion")), str(obj.get("kind"))):
+            continue
+        document = json.dumps(obj, sort_keys=True)
+        for version in KUBERNETES_VERSIONS:
+            problems += [
+                f"{stack}: {manifest.title} (Kubernetes {version}): {path}: {message}"
+                for path, message in _kubernetes_errors(version, document)
+            ]
+    return problems
+
+
+def _crd_versions(objects: Iterable[Manifest]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) → the served version's schema, from every CRD in the stream."""
+    found = {}
+    for crd in by_kind(objects, "CustomResourceDefinition").values():
+        spec = crd.get("spec") or {}
+        for served in spec.get("versions") or []:
+            if served.get("served", True):
+                schema = dig(served, "schema", "openAPIV3Schema") or {}
+                found[(f"{spec['group']}/{served['name']}", dig(spec, "names", "kind"))] = schema
+    return found
+
+
+def custom_resource_problems(stack: str, objects: list[Manifest]) -> Findings:
+    findings = Findings([], [])
+    schemas = _crd_versions(objects)
+    for manifest in objects:
+        obj = manifest.object
+        key = (str(obj.get("apiVersion")), str(obj.get("kind")))
+        if kubernetes_schema.has_schema(*key):
+            continue
+        schema = schemas.get(key)
+        where = f"{stack}: {manifest.title} ({key[0]})"
+        if schema is None:
+            findings.problems.append(f"{where}: no CRD in the stack serves {key[0]} {key[1]}")
+            continue
+        body = {k: v for k, v in obj.items() if k not in {"apiVersion", "kind", "metadata"}}
+        findings.problems += schema_problems(schema, body, where)
+        for path, rule, value in rules_at(schema, body, ""):
+            evaluated = evaluate(rule, value)
+            if evaluated is None:
+                findings.not_evaluated.append(f"{where}: {path or '<root>'}: {rule.rule}")
+            elif evaluated is not True:
+                findings.problems.append(f"{where}: {path or '<root>'}: {rule.message} ({evaluated})")
+    return findings
+
+
+# --------------------------------------------------------------------------- CEL
+
+
+def rules_at(schema: dict[str, Any], value: Any, path: str) -> Iterator[tuple[str, Rule, Any]]:
+    """Every CEL rule with the value it applies to (`self`), walking schema and object together."""
+    for rule in schema.get("x-kubernetes-validations") or []:
+        yield path, Rule(rule["rule"], rule.get("message") or f"failed rule: {rule['rule']}"), value
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            child = properties.get(key) or (extra if isinstance(extra, dict) else None)
+            if child is not None:
+                yield from rules_at(child, item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            yield from rules_at(schema["items"], item, f"{path}[{index}]")
+
+
+@functools.cache
+def _program(rule: str) -> celpy.Runner:
+    environment = celpy.Environment()
+    return environment.program(environment.compile(rule))
+
+
+def evaluate(rule: Rule, value: Any) -> bool | str | None:
+    """True when the rule holds, a reason when it does not, None when it cannot be evaluated here
+    (Kubernetes-only functions, or a transition rule that needs the old object)."""
+    if _KUBERNETES_CALL.search(rule.rule) or "oldSelf" in rule.rule:
+        return None
+    try:
+        result = _program(rule.rule).evaluate({"self": json_to_cel(value)})
+    except CELEvalError as error:
+        return f"evaluation error: {error.args[0] if error.args else error}"
+    return True if result == BoolType(True) else "the rule is false"
+
+
+# --------------------------------------------------------------------------- the data path
+
+
+def _service_port(services: dict[tuple[str, str], dict[str, Any]], host: str, port: int) -> dict[str, Any] | None:
+    """The Service port a `name.namespace.svc.<domain>` host and port resolve to."""
+    parts = host.split(".")
+    if len(parts) < 3 or parts[2] != "svc":
+        return None
+    service = services.get((parts[1], parts[0]))
+    return next((p for p in dig(service, "spec", "ports") or [] if p.get("port") == port), None)
+
+
+def _workload_config(objects: list[Manifest], namespace: str, selector: dict[str, str]) -> dict[str, Any] | None:
+    """The collector config file of the Deployment a Service selects (through its mounted ConfigMap)."""
+    configmaps = by_kind(objects, "ConfigMap")
+    for (ns, _), deployment in by_kind(objects, "Deployment").items():
+        labels = dig(deployment, "spec", "template", "metadata", "labels") or {}
+        if ns != namespace or not selector or not selector.items() <= labels.items():
+            continue
+        for volume in dig(deployment, "spec", "template", "spec", "volumes") or []:
+            configmap = configmaps.get((ns, str(dig(volume, "configMap", "name"))))
+            for text in (dig(configmap, "data") or {}).values():
+                config = yaml.safe_load(text) if isinstance(text, str) else None
+                if isinstance(config, dict) and dig(config, "service", "pipelines"):
+                    return config
+    return None
+
+
+def data_path_problems(stack: str, settings: StackSettings, objects: list[Manifest]) -> list[str]:
+    istio = settings.istio
+    where = f"{stack}: rendered"
+    configmaps, services = by_kind(objects, "ConfigMap"), by_kind(objects, "Service")
+    mesh_map = configmaps.get((istio.namespace, naming.mesh_configmap_name(istio)))
+    if mesh_map is None:
+        return [f"{where}: no mesh ConfigMap {istio.namespace}/{naming.mesh_configmap_name(istio)}"]
+    mesh = yaml.safe_load(dig(mesh_map, "data", "mesh") or "") or {}
+    problems = []
+    tracing = dig(mesh, "defaultProviders", "tracing") or []
+    if tracing != [istio.provider_name] or "prometheus" not in (dig(mesh, "defaultProviders", "metrics") or []):
+        problems.append(f"{where}: mesh defaultProviders are {dig(mesh, 'defaultProviders')}")
+    providers = {p.get("name"): p for p in mesh.get("extensionProviders") or []}
+    zipkin = dig(providers.get(istio.provider_name), "zipkin")
+    if not isinstance(zipkin, dict):
+        return [*problems, f"{where}: the mesh config has no zipkin provider {istio.provider_name!r}"]
+    host, port = str(zipkin.get("service")), zipkin.get("port")
+    service_port = _service_port(services, host, int(port or 0))
+    if service_port is None:
+        return [*problems, f"{where}: the zipkin provider points at {host}:{port}, which no rendered Service exposes"]
+    namespace, name = host.split(".")[1], host.split(".", maxsplit=1)[0]
+    selector = dig(services[(namespace, name)], "spec", "selector") or {}
+    config = _workload_config(objects, namespace, selector)
+    if config is None:
+        return [*problems, f"{where}: Service {namespace}/{name} selects no workload with a collector config"]
+    target = service_port.get("targetPort")
+    receiver = dig(config, "receivers", "zipkin") or {}
+    traces = dig(config, "service", "pipelines", "traces") or {}
+    if "zipkin" not in (traces.get("receivers") or []):
+        problems.append(f"{where}: the collector's traces pipeline receives {traces.get('receivers')}, not zipkin")
+    if not str(receiver.get("endpoint", "")).startswith("0.0.0.0:") or not str(receiver.get("endpoint")).endswith(
+        f":{port}"
+    ):
+        problems.append(f"{where}: the zipkin receiver listens on {receiver.get('endpoint')}, not 0.0.0.0:{port}")
+    if target not in (port, "zipkin"):
+        problems.append(f"{where}: Service {namespace}/{name} port {port} targets {target}")
+    if (traces.get("processors") or [None])[0] != "memory_limiter":
+        problems.append(
+            f"{where}: the collector's traces processors start with {(traces.get('processors') or [None])[0]}"
+        )
+    return problems + _kiali_problems(where, settings, objects)
+
+
+def _kiali_problems(where: str, settings: StackSettings, objects: list[Manifest]) -> list[str]:
+    if not settings.kiali.enabled:
+        return []
+    config_map = by_kind(objects, "ConfigMap").get((settings.istio.namespace, naming.kiali_service_name()))
+    config = yaml.safe_load(dig(config_map, "data", "config.yaml") or "") or {}
+    wanted = prometheus_url(settings)
+    seen = dig(config, "external_services", "prometheus", "url")
+    if seen != wanted:
+        return [f"{where}: Kiali reads Prometheus at {seen}, not {wanted}"]
+    if ".svc." in wanted:  # in-cluster: the Service must exist in this stack or be the external one named
+        host_port = wanted.split("//", 1)[1].split("/", 1)[0]
+        host, _, port = host_port.partition(":")
+        deployed = _service_port(by_kind(objects, "Service"), host, int(port or 80)) is not None
+        if not deployed and settings.kiali.prometheus.url is None:
+            return [f"{where}: Kiali reads Prometheus at {wanted}, which no rendered Service exposes"]
+    return []
+
+
+def check(stack: str, settings: StackSettings, objects: list[Manifest]) -> Findings:
+    """Every check above over one rendered stack."""
+    crs = custom_resource_problems(stack, objects)
+    problems = kubernetes_problems(stack, objects) + crs.problems + data_path_problems(stack, settings, objects)
+    return Findings(problems, crs.not_evaluated)

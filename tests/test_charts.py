@@ -1,0 +1,89 @@
+"""Chart sources: a verified download from a repository's index, or a local mirror with version fallback."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.versions import CHARTS, ChartId
+from meshtools import charts
+from meshtools.cli import ToolError
+from tests.support.fake_apiserver import FakeApiServer, serve
+
+KIALI = CHARTS[ChartId.KIALI]
+
+
+def archive(name: str, version: str) -> bytes:
+    """A minimal chart archive, as `helm package` lays it out."""
+    chart = yaml.safe_dump({"apiVersion": "v2", "name": name, "version": version}).encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo(f"{name}/Chart.yaml")
+        info.size = len(chart)
+        tar.addfile(info, io.BytesIO(chart))
+    return buffer.getvalue()
+
+
+def repository(api: FakeApiServer, data: bytes, digest: str, url: str) -> None:
+    version = KIALI.default_version
+    entry: dict[str, Any] = {"name": KIALI.name, "version": version, "digest": digest, "urls": [url]}
+    api.routes[("GET", "/charts/index.yaml")] = (
+        200,
+        yaml.safe_dump({"apiVersion": "v1", "entries": {KIALI.name: [entry]}}).encode(),
+    )
+    api.routes[("GET", f"/charts/{KIALI.name}-{version}.tgz")] = (200, data)
+
+
+def test_download_keeps_an_archive_whose_digest_matches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(charts.MIRROR_ENV, raising=False)
+    data = archive(KIALI.name, KIALI.default_version)
+    with serve(FakeApiServer()) as api:
+        # A relative url, resolved against the repository as helm resolves it.
+        repository(api, data, hashlib.sha256(data).hexdigest(), f"{KIALI.name}-{KIALI.default_version}.tgz")
+        path = charts.download(ChartId.KIALI, KIALI.default_version, f"{api.url}/charts", cache=tmp_path)
+    assert path.read_bytes() == data
+    assert charts.locate(ChartId.KIALI, KIALI.default_version, mirror=None, cache=tmp_path).path == path
+
+
+def test_download_refuses_an_archive_whose_digest_differs(tmp_path: Path) -> None:
+    data = archive(KIALI.name, KIALI.default_version)
+    with serve(FakeApiServer()) as api:
+        repository(api, data, "0" * 64, f"{api.url}/charts/{KIALI.name}-{KIALI.default_version}.tgz")
+        with pytest.raises(ToolError, match=r"does not match the index digest 0{64}; not kept"):
+            charts.download(ChartId.KIALI, KIALI.default_version, f"{api.url}/charts", cache=tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_unlisted_version_is_named(tmp_path: Path) -> None:
+    with serve(FakeApiServer()) as api:
+        repository(api, b"", "0" * 64, "x.tgz")
+        with pytest.raises(ToolError, match=r"lists no kiali-server 9.9.9"):
+            charts.download(ChartId.KIALI, "9.9.9", f"{api.url}/charts", cache=tmp_path)
+
+
+def test_a_mirror_without_the_pinned_version_renders_the_facts_version(tmp_path: Path) -> None:
+    istiod = CHARTS[ChartId.ISTIOD]
+    (tmp_path / "istio" / "1.30.3" / "istiod").mkdir(parents=True)
+    found = charts.locate(ChartId.ISTIOD, istiod.default_version, mirror=tmp_path)
+    assert (found.path, found.version) == (tmp_path / "istio" / "1.30.3" / "istiod", "1.30.3")
+    assert found.note == f"istiod 1.30.3 rendered for pinned {istiod.default_version} (mirror)"
+    (tmp_path / "kiali-server" / KIALI.default_version).mkdir(parents=True)
+    (tmp_path / "kiali-server" / KIALI.default_version / f"kiali-server-{KIALI.default_version}.tgz").write_bytes(b"")
+    assert charts.locate(ChartId.KIALI, KIALI.default_version, mirror=tmp_path).note == ""
+
+
+def test_missing_charts_say_how_to_get_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(charts.MIRROR_ENV, raising=False)
+    with pytest.raises(ToolError, match=r"run `make charts`.*or set MESH_TRACING_CHART_MIRROR"):
+        charts.locate(ChartId.SIGNOZ, CHARTS[ChartId.SIGNOZ].default_version, cache=tmp_path)
+    with pytest.raises(ToolError, match=r"the chart mirror .* has no signoz/"):
+        charts.locate(ChartId.SIGNOZ, CHARTS[ChartId.SIGNOZ].default_version, mirror=tmp_path)
+    monkeypatch.setenv(charts.MIRROR_ENV, str(tmp_path / "nope"))
+    with pytest.raises(ToolError, match=r"MESH_TRACING_CHART_MIRROR=.*nope: not a directory"):
+        charts.locate(ChartId.SIGNOZ, CHARTS[ChartId.SIGNOZ].default_version)

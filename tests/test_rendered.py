@@ -1,0 +1,236 @@
+"""What the cluster receives: the pinned charts rendered with each test stack's exact values.
+
+The charts come from the local mirror (MESH_TRACING_CHART_MIRROR) or `make charts`; both renderers
+(a helm binary, the embedded engine) give the same objects.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from meshtools import helm, manifests
+from meshtools.charts import locate
+from meshtools.cli import ToolError
+from meshtools.desired import desired_state
+from meshtools.manifests import Manifest
+from meshtools.recording import Run
+from tests.conftest import TEST_STACK_NAMES, raw_settings, run_test_stack, stack_run, stack_settings
+from tests.support.rendered import Rule, by_kind, check, evaluate
+
+Edit = Callable[[dict[str, Any]], None]
+
+
+@functools.cache
+def rendered(stack: str) -> tuple[Manifest, ...]:
+    return tuple(_render(stack_run(stack)))
+
+
+def _render(run: Run) -> list[Manifest]:
+    return manifests.stack_manifests(desired_state("test", run), full_crds=True).objects
+
+
+@pytest.mark.parametrize("stack", TEST_STACK_NAMES)
+def test_every_rendered_object_conforms_and_the_data_path_holds(stack: str) -> None:
+    findings = check(stack, stack_settings(stack), list(rendered(stack)))
+    assert findings.problems == []
+    assert findings.not_evaluated == [], "the Telemetry and PeerAuthentication rules are plain CEL"
+
+
+def test_the_stream_holds_what_a_reviewer_looks_for() -> None:
+    objects = rendered("prod")
+    titles = {m.title for m in objects}
+    assert {
+        "Deployment istio-system/istiod",
+        "ConfigMap istio-system/istio",
+        "Deployment signoz/signoz-otel-collector",
+        "ConfigMap signoz/signoz-otel-collector",
+        "Service signoz/signoz-otel-collector",
+        "ConfigMap istio-system/kiali",
+        "Telemetry istio-system/mesh-default",
+    } <= titles
+    [secret] = [m for m in objects if m.title == "Secret istio-system/kiali"]
+    assert secret.object["stringData"] == {"oidc-secret": "[secret]"}
+
+
+def test_the_revision_reaches_the_rendered_mesh_config(edge: Run) -> None:
+    titles = {m.title for m in rendered("edge")}
+    assert {"ConfigMap istio-system/istio-canary", "Deployment istio-system/istiod-canary"} <= titles
+
+
+# --------------------------------------------------------------------------- the checks can fail
+
+
+def mutated(stack: str, kind: str, name: str, edit: Edit) -> list[Manifest]:
+    objects = [Manifest(m.origin, copy.deepcopy(m.object)) for m in rendered(stack)]
+    [target] = [m for m in objects if m.key[1] == kind and m.key[2] == name]
+    edit(target.object)
+    return objects
+
+
+def problems_of(stack: str, objects: list[Manifest]) -> list[str]:
+    return check(stack, stack_settings(stack), objects).problems
+
+
+def _collector_config(edit: Callable[[dict[str, Any]], None]) -> Edit:
+    def change(configmap: dict[str, Any]) -> None:
+        config = yaml.safe_load(configmap["data"]["otel-collector-config.yaml"])
+        edit(config)
+        configmap["data"]["otel-collector-config.yaml"] = yaml.safe_dump(config)
+
+    return change
+
+
+def test_a_pipeline_without_zipkin_is_caught() -> None:
+    def drop(config: dict[str, Any]) -> None:
+        config["service"]["pipelines"]["traces"]["receivers"].remove("zipkin")
+
+    objects = mutated("dev", "ConfigMap", "signoz-otel-collector", _collector_config(drop))
+    assert problems_of("dev", objects) == [
+        "dev: rendered: the collector's traces pipeline receives ['otlp', 'jaeger'], not zipkin"
+    ]
+
+
+def test_a_receiver_on_localhost_is_caught() -> None:
+    def localhost(config: dict[str, Any]) -> None:
+        config["receivers"]["zipkin"]["endpoint"] = "localhost:9411"
+
+    objects = mutated("dev", "ConfigMap", "signoz-otel-collector", _collector_config(localhost))
+    assert problems_of("dev", objects) == [
+        "dev: rendered: the zipkin receiver listens on localhost:9411, not 0.0.0.0:9411"
+    ]
+
+
+def test_a_port_missing_from_the_service_is_caught() -> None:
+    def close(service: dict[str, Any]) -> None:
+        service["spec"]["ports"] = [p for p in service["spec"]["ports"] if p["port"] != 9411]
+
+    objects = mutated("prod", "Service", "signoz-otel-collector", close)
+    assert problems_of("prod", objects) == [
+        "prod: rendered: the zipkin provider points at signoz-otel-collector.signoz.svc.cluster.local:9411, "
+        "which no rendered Service exposes"
+    ]
+
+
+def test_kiali_reading_another_prometheus_is_caught() -> None:
+    def elsewhere(configmap: dict[str, Any]) -> None:
+        config = yaml.safe_load(configmap["data"]["config.yaml"])
+        config["external_services"]["prometheus"]["url"] = "http://prometheus.istio-system:9090"
+        configmap["data"]["config.yaml"] = yaml.safe_dump(config)
+
+    objects = mutated("dev", "ConfigMap", "kiali", elsewhere)
+    assert problems_of("dev", objects) == [
+        "dev: rendered: Kiali reads Prometheus at http://prometheus.istio-system:9090, not "
+        "http://prometheus-server.istio-system.svc.cluster.local:80"
+    ]
+
+
+def test_a_bad_field_of_a_rendered_object_is_caught_for_every_kubernetes_version() -> None:
+    def misspell(deployment: dict[str, Any]) -> None:
+        deployment["spec"]["replica"] = deployment["spec"].pop("replicas", 1)
+
+    problems = problems_of("dev", mutated("dev", "Deployment", "istiod", misspell))
+    assert [p.split(": ", 2)[1] for p in problems] == [
+        f"Deployment istio-system/istiod (Kubernetes 1.3{minor}.0)" for minor in range(2, 7)
+    ]
+    assert all("'replica' was unexpected" in p for p in problems)
+
+
+def test_cel_rules_of_the_crds_are_evaluated() -> None:
+    def both(telemetry: dict[str, Any]) -> None:
+        telemetry["spec"]["selector"] = {"matchLabels": {"app": "web"}}
+        telemetry["spec"]["targetRefs"] = [{"kind": "Gateway", "group": "gateway.networking.k8s.io", "name": "g"}]
+
+    problems = problems_of("prod", mutated("prod", "Telemetry", "mesh-default", both))
+    assert problems == [
+        "prod: Telemetry istio-system/mesh-default (telemetry.istio.io/v1): spec: only one of targetRefs or "
+        "selector can be set (the rule is false)"
+    ]
+
+    def port_level(policy: dict[str, Any]) -> None:
+        policy["spec"]["portLevelMtls"] = {"http": {"mode": "DISABLE"}}
+
+    problems = problems_of("prod", mutated("prod", "PeerAuthentication", "default", port_level))
+    assert [p.split(": ", 3)[2] for p in problems] == ["spec", "spec.portLevelMtls"]
+    assert "portLevelMtls requires selector (the rule is false)" in problems[0]
+    assert "port must be between 1-65535 (evaluation error:" in problems[1]
+
+
+def test_kubernetes_only_cel_functions_are_listed_not_passed() -> None:
+    assert evaluate(Rule("isURL(self) ? url(self).getScheme() == 'https' : false", "m"), "https://x") is None
+    assert evaluate(Rule("self.size() <= 3", "m"), "abcd") == "the rule is false"
+    assert evaluate(Rule("self.size() <= 3", "m"), "abc") is True
+
+
+# --------------------------------------------------------------------------- the two engines
+
+
+@pytest.mark.skipif(
+    shutil.which("helm") is None, reason="no helm binary on PATH to compare with (GitHub runners have one)"
+)
+def test_the_helm_binary_and_the_embedded_engine_render_the_same_objects() -> None:
+    state = desired_state("dev", stack_run("dev"))
+    for entry in (e for e in state["resources"].values() if "release" in e):
+        release = entry["release"]
+        source = locate(manifests.chart_of(entry), str(release["version"]))
+        args = (source.path, entry["values"], release["name"], release["namespace"])
+        cli = sorted(
+            (d.source, yaml.safe_dump(d.object)) for d in helm.CliEngine(str(shutil.which("helm"))).render(*args)
+        )
+        sdk = sorted((d.source, yaml.safe_dump(d.object)) for d in helm.SdkEngine().render(*args))
+        assert cli == sdk, release["name"]
+
+
+def test_the_engine_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(helm.ENGINE_ENV, "sdk")
+    assert helm.engine().name == "helm-python-sdk"
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv(helm.ENGINE_ENV, "auto")
+    assert helm.engine().name == "helm-python-sdk", "no helm binary: the embedded engine"
+    monkeypatch.setenv(helm.ENGINE_ENV, "cli")
+    with pytest.raises(ToolError, match="there is no `helm` on PATH"):
+        helm.engine()
+
+
+def test_workloads_by_kind_are_found() -> None:
+    assert ("signoz", "signoz-otel-collector") in by_kind(rendered("dev"), "Deployment")
+
+
+# --------------------------------------------------------------------------- what a change restarts
+
+
+def restarts_after(overrides: dict[str, Any]) -> list[str]:
+    return manifests.workload_changes(rendered("dev"), _render(run_test_stack("dev", overrides)))
+
+
+def test_sampling_and_mtls_restart_nothing() -> None:
+    assert restarts_after({"samplingPercent": 7}) == ["no workload restarts"]
+    assert restarts_after({"mtlsMode": "STRICT"}) == ["no workload restarts"]
+
+
+def test_a_resource_attribute_restarts_the_collector() -> None:
+    assert restarts_after({"resourceAttributes": {"team": "payments"}}) == [
+        "will restart: Deployment signoz/signoz-otel-collector (its pod template changes)"
+    ]
+
+
+def test_a_mesh_config_change_is_applied_without_a_restart() -> None:
+    istio = raw_settings("dev")["istio"] | {"maxTagLength": 1024}
+    lines = restarts_after({"istio": istio})
+    assert lines[0] == "no workload restarts"
+    # The mesh ConfigMap, and the chart's copy of its values; istiod mounts neither, it watches them.
+    assert [line.split(" — ")[0] for line in lines[1:]] == [
+        "changes without a restart: ConfigMap istio-system/istio",
+        "changes without a restart: ConfigMap istio-system/values",
+    ]
+
+
+def test_new_and_removed_workloads_are_named() -> None:
+    lines = restarts_after({"kiali": {"enabled": False}})
+    assert lines == ["will stop: Deployment istio-system/kiali", "will stop: Deployment istio-system/prometheus-server"]
