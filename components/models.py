@@ -442,6 +442,9 @@ class StackSettings(_Model):
     signoz: SigNozSettings = SigNozSettings()
     kiali: KialiSettings = KialiSettings()
     traced_namespaces: list[TracedNamespaceItem] = []
+    # A small traced application with its own load generator, so a new cluster shows traces at once;
+    # refused in production (components.settings).
+    demo: StrictBool = False
 
 
 def first_model(annotation: object) -> type[BaseModel] | None:
