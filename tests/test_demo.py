@@ -4,6 +4,7 @@ labelled and linked application that waits for the mesh, with a bounded load gen
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICE = "kubernetes:core/v1:Service"
 CRONJOB = "kubernetes:batch/v1:CronJob"
 SIGNOZ_URL = "https://signoz.staging.example.com"  # tests/stacks/Pulumi.demo.yaml
+README = Path(__file__).resolve().parent.parent / "README.md"
 EXACT_TAG = re.compile(r"^[a-z0-9.-]+(/[a-z0-9._-]+)+:v?[0-9]+\.[0-9]+\.[0-9]+$")
 
 
@@ -42,6 +44,14 @@ def pod_templates(run: Run) -> list[tuple[str, dict[str, Any]]]:
 
 def containers(run: Run) -> list[dict[str, Any]]:
     return [c for _, template in pod_templates(run) for c in template["spec"]["containers"]]
+
+
+def millicores(quantity: str) -> int:
+    return int(quantity[:-1]) if quantity.endswith("m") else int(quantity) * 1000
+
+
+def mebibytes(quantity: str) -> int:
+    return int(quantity[:-2]) * (1024 if quantity.endswith("Gi") else 1)
 
 
 def seconds(duration: str) -> int:
@@ -290,6 +300,29 @@ def test_the_demo_namespace_is_not_a_traced_namespace_entry(on: Run) -> None:
     assert [s.name for s in stack_settings("demo").traced_namespaces] == ["shop"]
     assert [s["name"] for s in on.outputs["tracedNamespaces"]] == ["shop"]
     assert on.outputs["namespacesToRestart"] == []
+
+
+def test_the_readme_sizing_table_adds_up_the_demo(on: Run) -> None:
+    """The walk-through's demo rows are the sums of what the program registers."""
+
+    def total(kind: str, quantities: list[dict[str, dict[str, str]]]) -> str:
+        cpu = sum(millicores(q[kind]["cpu"]) for q in quantities)
+        memory = sum(mebibytes(q[kind]["memory"]) for q in quantities)
+        return f"{cpu}m / {memory}Mi"
+
+    apps = [c["resources"] for c in containers(on)]
+    sidecars = [
+        {
+            "requests": {"cpu": a["sidecar.istio.io/proxyCPU"], "memory": a["sidecar.istio.io/proxyMemory"]},
+            "limits": {"cpu": a["sidecar.istio.io/proxyCPULimit"], "memory": a["sidecar.istio.io/proxyMemoryLimit"]},
+        }
+        for a in (template["metadata"]["annotations"] for _, template in pod_templates(on))
+    ]
+    rows = {line.split("|")[1].strip(): line for line in README.read_text().splitlines() if line.startswith("| demo: ")}
+    app_row = rows["demo: productpage, details, reviews, ratings, fortio"]
+    sidecar_row = rows["demo: one istio-proxy sidecar in each demo pod"]
+    assert f"| {len(apps)} | {total('requests', apps)} | {total('limits', apps)} |" in app_row
+    assert f"| {total('requests', sidecars)} | {total('limits', sidecars)} |" in sidecar_row
 
 
 # --------------------------------------------------------------------------- shipped stacks
