@@ -2,6 +2,7 @@
 
 import pulumi
 
+from components.demo import build_demo
 from components.istio_mesh import IstioMesh
 from components.kiali_integration import build_kiali
 from components.outputs import stack_outputs
@@ -22,6 +23,7 @@ kiali = build_kiali(
     signing_key=loaded.secrets.kiali_signing_key,
     oidc_client_secret=loaded.secrets.kiali_oidc_client_secret,
 )
+demo = build_demo(settings, mesh_ready=mesh.ready, collector_ready=[signoz])
 
-for name, value in stack_outputs(settings, mesh, signoz, namespaces, kiali).items():
+for name, value in stack_outputs(settings, mesh, signoz, namespaces, kiali, demo=demo).items():
     pulumi.export(name, value)

@@ -92,11 +92,21 @@ def kiali_url(settings: StackSettings) -> str | None:
     return f"http://{host}{WEB_ROOT}" if host else None
 
 
-def signoz_link_template(settings: StackSettings) -> str | None:
-    """What to put in SIGNOZ_ANNOTATION: SigNoz's service page; Istio names sidecar spans' service
-    `<app label>.<namespace>`."""
+def signoz_service_link(settings: StackSettings, app: str, namespace: str) -> str | None:
+    """What to put in SIGNOZ_ANNOTATION of a workload or Service: SigNoz's page of the service name
+    Istio gives that workload's sidecar spans. None without `kiali.signozUrl`."""
     url = settings.kiali.signoz_url
-    return f"{url}/services/<app>.<namespace>" if url else None
+    return f"{url}/services/{naming.sidecar_service_name(app, namespace)}" if url else None
+
+
+def signoz_link_template(settings: StackSettings) -> str | None:
+    """SIGNOZ_ANNOTATION's value for any workload, with placeholders for its app label and namespace."""
+    return signoz_service_link(settings, "<app>", "<namespace>")
+
+
+def kiali_graph_path(namespace: str) -> str:
+    """The path (under Kiali's address) of the traffic graph of one namespace."""
+    return f"{WEB_ROOT}/console/graph/namespaces?namespaces={namespace}"
 
 
 # --------------------------------------------------------------------------- component

@@ -451,6 +451,9 @@ class StackSettings(_Model):
     signoz: SigNozSettings = SigNozSettings()
     kiali: KialiSettings = KialiSettings()
     traced_namespaces: list[TracedNamespaceItem] = []
+    # A small traced application with its own load generator, so a new cluster shows traces at once;
+    # refused in production (components.settings).
+    demo: StrictBool = False
     # Air-gapped sites: every release comes from this internal repository (same chart names and
     # versions) instead of the public repositories of the version table.
     chart_repository: ChartRepository | None = None

@@ -27,6 +27,15 @@ CLICKHOUSE_HTTP_PORT = 8123
 KIALI_PORT = 20001
 PROMETHEUS_SERVER_PORT = 80
 
+# The namespace of the optional demo workload (`mesh-tracing:demo`), created and owned by the program.
+DEMO_NAMESPACE = "mesh-tracing-demo"
+
+
+def sidecar_service_name(app: str, namespace: str) -> str:
+    """The service name Istio gives a sidecar's spans (`tracingServiceName: APP_LABEL_AND_NAMESPACE`,
+    the default): `<app label>.<namespace>`; SigNoz lists traces under that name."""
+    return f"{app}.{namespace}"
+
 
 def signoz_fullname() -> str:
     """The chart's `signoz.fullname`: the release name when it already contains "signoz"."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from components.demo import DemoWorkload
 from components.istio_mesh import IstioMesh
 from components.kiali_integration import KialiIntegration
 from components.models import StackSettings
@@ -18,6 +19,8 @@ def stack_outputs(
     signoz: SigNozStack,
     namespaces: Sequence[TracedNamespace],
     kiali: KialiIntegration | None,
+    *,
+    demo: DemoWorkload | None,
 ) -> dict[str, Any]:
     return {
         "environment": settings.environment,
@@ -37,4 +40,5 @@ def stack_outputs(
         "kialiUrl": kiali.url if kiali else None,
         "prometheusUrl": kiali.prometheus_url if kiali else None,
         "signozLinkTemplate": kiali.signoz_link_template if kiali else None,
+        "demo": demo.summary if demo else None,
     }

@@ -20,6 +20,7 @@ from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
+from components import naming
 from components.models import (
     KUBERNETES_RESERVED_PREFIX,
     KUBERNETES_SYSTEM_NAMESPACES,
@@ -247,6 +248,17 @@ def _namespace_problems(sections: Mapping[str, Any], istio_ns: str, signoz_ns: s
         owned[gateway.namespace] = f"the ingress gateway namespace ({PROJECT}:istio.gateway.namespace)"
     if signoz_ns == istio_ns:
         problems.append(Problem(f"{PROJECT}:signoz.namespace", signoz_ns, "must differ from istio.namespace"))
+    if sections.get("demo"):
+        # The demo creates, labels and on destroy deletes this namespace: nothing else may use it.
+        platform = {"istio.namespace": istio_ns, "signoz.namespace": signoz_ns}
+        if gateway.enabled:
+            platform["istio.gateway.namespace"] = gateway.namespace
+        problems.extend(
+            Problem(f"{PROJECT}:{key}", name, f"is the demo namespace while {PROJECT}:demo is true; choose another")
+            for key, name in platform.items()
+            if name == naming.DEMO_NAMESPACE
+        )
+        owned.setdefault(naming.DEMO_NAMESPACE, f"the demo namespace, which {PROJECT}:demo creates and traces")
     seen: dict[str, int] = {}
     for index, item in enumerate(sections.get("traced_namespaces", [])):
         key = f"{PROJECT}:tracedNamespaces[{index}].name"
@@ -283,6 +295,10 @@ def _production_problems(sections: Mapping[str, Any], kube_context: str | None) 
             problems.append(
                 Problem(f"{PROJECT}:tracedNamespaces[{index}].mtlsMode", item.mtls_mode.value, f"must be STRICT: {why}")
             )
+    if sections.get("demo"):
+        problems.append(
+            Problem(f"{PROJECT}:demo", True, f"must be false: {why}; the demo workload is for trying the stack out")
+        )
     kiali = sections.get("kiali")
     if kiali is not None and kiali.enabled and kiali.auth.strategy is KialiAuthStrategy.ANONYMOUS:
         problems.append(Problem(f"{PROJECT}:kiali.auth.strategy", "anonymous", f"must be 'token' or 'openid': {why}"))

@@ -58,6 +58,23 @@ bad_namespaces = st.one_of(
     st.lists(st.fixed_dictionaries({"name": st.just("app"), "mtlsMode": not_an_mtls_mode}), min_size=1, max_size=1),
     st.dictionaries(st.text(), st.text(), min_size=1),
 )
+
+
+def _is_boolean_text(text: str) -> bool:
+    """`pulumi config set mesh-tracing:demo true` stores the text "true", which is a valid boolean."""
+    try:
+        return isinstance(json.loads(text), bool)
+    except ValueError:
+        return False
+
+
+not_a_boolean = st.one_of(
+    st.text().filter(lambda t: not _is_boolean_text(t)),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.none(),
+    st.lists(st.booleans(), min_size=1, max_size=2),
+)
 unknown_key = st.text(alphabet="abcdefghijklmnopqrstuvwxyzXYZ", min_size=3, max_size=12).filter(
     lambda k: (
         k
@@ -82,6 +99,7 @@ BAD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "mtlsMode": not_an_mtls_mode,
     "resourceAttributes": bad_attributes,
     "tracedNamespaces": bad_namespaces,
+    "demo": not_a_boolean,
     "istio": unknown_key.map(lambda k: {k: True}),
     "signoz": unknown_key.map(lambda k: {k: 1}),
     "kiali": unknown_key.map(lambda k: {k: "x"}),

@@ -33,6 +33,9 @@ CORE_TYPES = {
     "kubernetes:core/v1:NamespacePatch": ("v1", "Namespace"),
     "kubernetes:core/v1:Secret": ("v1", "Secret"),
     "kubernetes:policy/v1:PodDisruptionBudget": ("policy/v1", "PodDisruptionBudget"),
+    "kubernetes:core/v1:Service": ("v1", "Service"),
+    "kubernetes:apps/v1:Deployment": ("apps/v1", "Deployment"),
+    "kubernetes:batch/v1:CronJob": ("batch/v1", "CronJob"),
 }
 # Types the program registers that are not Kubernetes objects.
 NOT_KUBERNETES = ("mesh-tracing:index:", "random:index/")
