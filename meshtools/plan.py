@@ -122,8 +122,8 @@ class Review:
 
 
 def diff(stack: str, base: str, project_dir: Path = PROJECT_DIR) -> Review:
+    before = views_at_revision(stack, base, project_dir)  # first: an unreadable revision fails fast
     after = views(stack, project_dir, project_dir / "__main__.py")
-    before = views_at_revision(stack, base, project_dir)
     notes = list(dict.fromkeys([*before.notes, *after.notes]))
     if before.objects is None or after.objects is None:
         return Review(_unified(before.plan, after.plan, stack, base), "", [], notes)

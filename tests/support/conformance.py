@@ -17,17 +17,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
-import kubernetes_validate
 from pydantic import ValidationError
 
-from components.versions import CHARTS, ChartId, facts_version
+from components.kube import HELM_RELEASE_TYPE, TELEMETRY_TYPE
+from components.versions import CHARTS, KUBERNETES_VERSIONS, ChartId, facts_version
 from meshtools.recording import Resource, Run
-from tests.support import upstream
+from tests.support import kubernetes_schema, upstream
 from tests.support.mesh_config import BUILT_IN_PROVIDERS, MeshConfig
 
-RELEASE = "kubernetes:helm.sh/v3:Release"
-# Istio 1.30 supports Kubernetes 1.32 to 1.36.
-KUBERNETES_VERSIONS = ("1.32.0", "1.33.0", "1.34.0", "1.35.0", "1.36.0")
+RELEASE = HELM_RELEASE_TYPE
 CORE_TYPES = {
     "kubernetes:core/v1:Namespace": ("v1", "Namespace"),
     "kubernetes:core/v1:NamespacePatch": ("v1", "Namespace"),
@@ -153,12 +151,8 @@ def check_resource_requirements(where: str, requirements: Any) -> list[str]:
 
 @functools.cache
 def _kubernetes_errors(manifest: str, k8s_version: str) -> tuple[tuple[str, str], ...]:
-    """(path, message) of the first schema error, memoised: the library re-reads its schemas per call."""
-    try:
-        kubernetes_validate.validate(json.loads(manifest), k8s_version, strict=True)
-    except kubernetes_validate.ValidationError as error:
-        return ((".".join(map(str, error.path)) or "<root>", error.message),)
-    return ()
+    """(path, message) of the first schema error, memoised per distinct object and version."""
+    return tuple(kubernetes_schema.errors(json.loads(manifest), k8s_version)[:1])
 
 
 def check_mesh_config(stack: str, release: Resource) -> list[str]:
@@ -248,7 +242,7 @@ def check_references(stack: str, run: Run) -> list[str]:
     for name in mesh.get("defaultProviders", {}).get("tracing", []):
         if name.lower() not in known:
             problems.append(f"{stack}: mesh-istiod values: defaultProviders.tracing names unknown provider {name!r}")
-    for telemetry in run.by_type("kubernetes:telemetry.istio.io/v1:Telemetry"):
+    for telemetry in run.by_type(TELEMETRY_TYPE):
         for rule in telemetry.inputs["spec"].get("tracing", []):
             for provider in rule.get("providers", []):
                 if provider["name"].lower() not in known:
