@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from chdb import session as chdb_session
 
-from components import naming
-from components.collector_config import RESOURCE_PROCESSOR, collector_config
 from components.models import StackSettings
 from meshtools.cli import run_command
 from meshtools.verify import cli
@@ -20,7 +19,7 @@ from meshtools.verify.clickhouse import TRACE_TABLE, wait_for_trace
 from meshtools.verify.cluster import ClusterError, KubeCluster
 from meshtools.verify.span import new_trace_id
 from tests.conftest import TEST_STACKS, stack_settings
-from tests.support import kube_objects as k
+from tests.support import cluster_data as data
 from tests.support.fake_apiserver import FakeApiServer, Request, serve
 
 SIGNOZ_TABLE_DDL = f"""
@@ -39,7 +38,7 @@ CREATE TABLE {TRACE_TABLE} (
     serviceName String ALIAS `resource_string_service$$name`
 ) ENGINE = MergeTree PARTITION BY toDate(timestamp) ORDER BY (ts_bucket_start, trace_id)
 """
-PASSWORD = "chart-written-password"
+PASSWORD = "dev-test-clickhouse-password"  # what the rendered collector Deployment carries
 
 
 @pytest.fixture(scope="module")
@@ -103,28 +102,25 @@ def test_wait_for_trace_times_out(clickhouse: Any) -> None:
 # --------------------------------------------------------------------------- a fake cluster
 
 
-def deployed(api: FakeApiServer, settings: StackSettings, clickhouse: Any, *, healthy: bool = True) -> None:
-    """Routes of a cluster where `settings` was deployed; the collector is simulated by applying the
-    resource processor the program generates and writing into ClickHouse after one poll."""
-    istio, signoz = settings.istio.namespace, settings.signoz.namespace
-    collector = naming.collector_service_name()
+def collector_resource_attributes() -> dict[str, str]:
+    """What the deployed collector's resource processor upserts, read from its rendered ConfigMap."""
+    configmap = data.obj("signoz", "ConfigMap", "signoz-otel-collector")
+    config = yaml.safe_load(configmap["data"]["otel-collector-config.yaml"])
+    return {a["key"]: a["value"] for a in config["processors"]["resource/mesh-tracing"]["attributes"]}
+
+
+def deployed(api: FakeApiServer, clickhouse: Any, *, healthy: bool = True) -> None:
+    """A dev cluster (tests/data/cluster): the chart-rendered and hand-written objects; the collector
+    is simulated with the resource processor of its rendered config, writing into ClickHouse after
+    one poll."""
     api.json("/version", {"major": "1", "minor": "34"})
-    api.json(f"/apis/apps/v1/namespaces/{istio}/deployments/istiod", k.deployment("istiod", istio, 1 if healthy else 0))
-    api.json(f"/api/v1/namespaces/{istio}/configmaps/istio", k.istio_configmap(settings))
-    api.json(f"/apis/telemetry.istio.io/v1/namespaces/{istio}/telemetries/mesh-default", k.telemetry(settings))
-    api.json(
-        f"/apis/security.istio.io/v1/namespaces/{istio}/peerauthentications/default", k.peer_authentication(settings)
-    )
-    api.json(f"/api/v1/namespaces/{signoz}/services/{collector}", k.collector_service())
-    api.json(f"/apis/discovery.k8s.io/v1/namespaces/{signoz}/endpointslices", {"items": [k.endpoint_slice()]})
-    api.json(f"/api/v1/namespaces/{signoz}/configmaps/{collector}", k.collector_configmap(settings))
-    env = [{"name": "CLICKHOUSE_USER", "value": "admin"}, {"name": "CLICKHOUSE_PASSWORD", "value": PASSWORD}]
-    api.json(f"/apis/apps/v1/namespaces/{signoz}/deployments/{collector}", k.deployment(collector, signoz, 1, env))
-    for traced in settings.traced_namespaces:
-        api.json(f"/api/v1/namespaces/{traced.name}", k.namespace(traced.name, {"istio-injection": "enabled"}))
-        pods = [k.pod("web-7d9f-a", "ReplicaSet", "web-7d9f", sidecar=healthy)]
-        api.json(f"/api/v1/namespaces/{traced.name}/pods", {"items": pods})
-    attributes = collector_config(settings)["processors"][RESOURCE_PROCESSOR]["attributes"]
+    api.add(*data.without_pods(data.objects()))
+    api.add(*data.pods(*data.MESHED_PODS, *data.FINISHED_PODS))
+    if not healthy:
+        istiod = data.obj("istio-system", "Deployment", "istiod")
+        istiod["status"] = {"observedGeneration": 1, "replicas": 1, "unavailableReplicas": 1}
+        api.add(istiod, *data.pods(*data.UNMESHED_PODS))
+    attributes = collector_resource_attributes()
     pending: list[dict[str, Any]] = []
 
     def zipkin(request: Request) -> tuple[int, Any]:
@@ -138,13 +134,12 @@ def deployed(api: FakeApiServer, settings: StackSettings, clickhouse: Any, *, he
         result = str(clickhouse.query(request.body.decode()))
         if healthy:
             for span in pending:
-                resources = {a["key"]: a["value"] for a in attributes}
-                insert_span(clickhouse, span["traceId"], span["localEndpoint"]["serviceName"], resources)
+                insert_span(clickhouse, span["traceId"], span["localEndpoint"]["serviceName"], attributes)
         pending.clear()
         return 200, result.encode()
 
-    api.routes[("POST", f"/api/v1/namespaces/{signoz}/services/{collector}:9411/proxy/api/v2/spans")] = zipkin
-    api.routes[("POST", f"/api/v1/namespaces/{signoz}/services/signoz-clickhouse:8123/proxy/")] = query
+    api.routes[("POST", "/api/v1/namespaces/signoz/services/signoz-otel-collector:9411/proxy/api/v2/spans")] = zipkin
+    api.routes[("POST", "/api/v1/namespaces/signoz/services/signoz-clickhouse:8123/proxy/")] = query
 
 
 @pytest.fixture
@@ -163,7 +158,7 @@ def test_verify_passes_on_a_healthy_cluster(
     tmp_path: Path, clickhouse: Any, dev_settings: StackSettings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with serve(FakeApiServer()) as api:
-        deployed(api, dev_settings, clickhouse)
+        deployed(api, clickhouse)
         code = run_cli(
             tmp_path, api, "verify", "--stack", "dev", "--json", "--timeout", "10", "--poll-interval", "0.01"
         )
@@ -190,12 +185,15 @@ def test_verify_fails_with_fixes_on_a_broken_cluster(
     tmp_path: Path, clickhouse: Any, dev_settings: StackSettings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with serve(FakeApiServer()) as api:
-        deployed(api, dev_settings, clickhouse, healthy=False)
+        deployed(api, clickhouse, healthy=False)
         code = run_cli(tmp_path, api, "verify", "--stack", "dev", "--timeout", "0.05", "--poll-interval", "0.01")
     out = capsys.readouterr().out
     assert code == 1
     assert "FAIL  istiod ready" in out
-    assert "FAIL  namespace otel-demo sidecars" in out and "Deployment/web (1 pod(s))" in out
+    assert (
+        f"FAIL  {'namespace otel-demo sidecars':<35}  without sidecar: Deployment/api (1 pod(s)), "
+        "Deployment/reports (1 pod(s)), Pod/debug (1 pod(s)), StatefulSet/cache (1 pod(s))\n"
+    ) in out
     assert "fix: make restart STACK=<stack> ARGS=--apply" in out
     assert "FAIL  span round trip" in out
     assert out.rstrip().endswith("6 passed, 3 failed")
@@ -203,8 +201,8 @@ def test_verify_fails_with_fixes_on_a_broken_cluster(
 
 def test_missing_namespace_is_reported(tmp_path: Path, clickhouse: Any, dev_settings: StackSettings) -> None:
     with serve(FakeApiServer()) as api:
-        deployed(api, dev_settings, clickhouse)
-        del api.routes[("GET", "/api/v1/namespaces/otel-demo")]
+        deployed(api, clickhouse)
+        api.remove("/api/v1/namespaces/otel-demo")
         cluster = KubeCluster.connect(kubeconfig=str(api.kubeconfig(tmp_path)))
         [label] = cli.namespace_checks(cluster, dev_settings)
     assert (label.ok, label.detail) == (False, "namespace otel-demo does not exist")
@@ -236,20 +234,25 @@ def test_restart_is_a_dry_run_unless_applied(
     tmp_path: Path, clickhouse: Any, dev_settings: StackSettings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with serve(FakeApiServer()) as api:
-        deployed(api, dev_settings, clickhouse, healthy=False)
-        path = "/apis/apps/v1/namespaces/otel-demo/deployments/web"
-        api.json(path, {"kind": "Deployment"}, method="PATCH")
+        deployed(api, clickhouse, healthy=False)
         assert run_cli(tmp_path, api, "restart", "--stack", "dev") == 0
         assert not [r for r in api.requests if r.method == "PATCH"]
         assert run_cli(tmp_path, api, "restart", "--stack", "dev", "--apply") == 0
-        [patch] = [r for r in api.requests if r.method == "PATCH"]
+        patches = [r for r in api.requests if r.method == "PATCH"]
     out = capsys.readouterr().out
-    assert "otel-demo: would restart Deployment/web (1 pod(s) without sidecar)" in out
-    assert "otel-demo: restarted Deployment/web (1 pod(s) without sidecar)" in out
-    assert patch.path == path
-    assert patch.headers["content-type"] == "application/strategic-merge-patch+json"
-    annotations = json.loads(patch.body)["spec"]["template"]["metadata"]["annotations"]
-    assert list(annotations) == ["kubectl.kubernetes.io/restartedAt"]
+    assert "otel-demo: would restart Deployment/reports (1 pod(s) without sidecar)" in out
+    assert "otel-demo: restarted Deployment/reports (1 pod(s) without sidecar)" in out
+    assert "otel-demo: restarted StatefulSet/cache (1 pod(s) without sidecar)" in out
+    assert "otel-demo: Pod/debug has no controller to restart; delete the pod to re-create it" in out
+    assert [p.path for p in patches] == [
+        "/apis/apps/v1/namespaces/otel-demo/deployments/api",
+        "/apis/apps/v1/namespaces/otel-demo/deployments/reports",
+        "/apis/apps/v1/namespaces/otel-demo/statefulsets/cache",
+    ]
+    for patch in patches:
+        assert patch.headers["content-type"] == "application/strategic-merge-patch+json"
+        annotations = json.loads(patch.body)["spec"]["template"]["metadata"]["annotations"]
+        assert list(annotations) == ["kubectl.kubernetes.io/restartedAt"]
 
 
 def test_set_retention_through_the_service_proxy(
@@ -266,7 +269,7 @@ def test_set_retention_through_the_service_proxy(
         return 200, state
 
     with serve(FakeApiServer()) as api:
-        deployed(api, dev_settings, clickhouse)
+        deployed(api, clickhouse)
         for method in ("GET", "POST"):
             api.routes[(method, "/api/v1/namespaces/signoz/services/signoz:8080/proxy/api/v1/settings/ttl")] = ttl
         monkeypatch.setenv("SIGNOZ_API_KEY", "admin-key")

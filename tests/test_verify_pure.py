@@ -14,10 +14,8 @@ from meshtools.verify.clickhouse import Arrival, arrival_query
 from meshtools.verify.restart import restart_patch
 from meshtools.verify.retention import set_retention
 from meshtools.verify.span import VERIFY_SERVICE, new_span_id, new_trace_id, verification_span
-from tests.conftest import stack_settings
-from tests.support import kube_objects as k
+from tests.support import cluster_data as data
 
-DEV = stack_settings("dev")
 FQDN = "signoz-otel-collector.signoz.svc.cluster.local"
 
 
@@ -55,82 +53,101 @@ def test_arrival_query_refuses_anything_but_a_trace_id() -> None:
         arrival_query("x' OR 1=1 --")
 
 
-# --------------------------------------------------------------------------- checks
+# --------------------------------------------------------------------------- checks (on tests/data/cluster)
 
 
 def test_istiod_ready() -> None:
-    assert checks.istiod_ready(k.deployment("istiod", "istio-system", 1), "istio-system").ok
-    assert checks.istiod_ready(k.deployment("istiod", "istio-system", 1), "istio-system").detail == "1/1 replicas ready"
-    unready = checks.istiod_ready(k.deployment("istiod", "istio-system", 0), "istio-system")
-    assert (unready.ok, unready.detail) == (False, "0/1 replicas ready")
-    assert not checks.istiod_ready(None, "istio-system").ok
+    istiod = data.obj("istio-system", "Deployment", "istiod")
+    assert checks.istiod_ready(istiod, "istio-system") == checks.Check("istiod ready", True, "1/1 replicas ready")
+    del istiod["status"]["readyReplicas"]  # the API server omits a zero count
+    istiod["status"]["availableReplicas"] = 0
+    unready = checks.istiod_ready(istiod, "istio-system")
+    assert (unready.ok, unready.detail, unready.fix) == (
+        False,
+        "0/1 replicas ready",
+        "kubectl -n istio-system describe deploy istiod",
+    )
+    assert checks.istiod_ready(None, "istio-system").detail == "no Deployment istiod in istio-system"
 
 
 def test_mesh_provider_reads_the_live_mesh_config() -> None:
-    good = checks.mesh_provider(k.istio_configmap(DEV), "signoz", FQDN, 9411)
+    """The chart merges meshConfig into its own mesh document; the check reads the result."""
+    configmap = data.obj("istio-system", "ConfigMap", "istio")
+    good = checks.mesh_provider(configmap, "signoz", FQDN, 9411)
     assert good.ok and good.detail == f"signoz → {FQDN}:9411; default tracing providers ['signoz']"
-    wrong = checks.mesh_provider(k.istio_configmap(DEV), "signoz", "other.ns.svc.cluster.local", 9411)
-    assert not wrong.ok and "expected other.ns.svc.cluster.local:9411" in wrong.detail
-    missing = checks.mesh_provider(k.istio_configmap(DEV), "zipkin", FQDN, 9411)
+    wrong = checks.mesh_provider(configmap, "signoz", "other.ns.svc.cluster.local", 9411)
+    assert (wrong.ok, wrong.detail) == (
+        False,
+        f"provider points at {FQDN}:9411, expected other.ns.svc.cluster.local:9411",
+    )
+    missing = checks.mesh_provider(configmap, "zipkin", FQDN, 9411)
     assert missing.detail == "no zipkin provider 'zipkin' in the live mesh config"
+    configmap["data"]["mesh"] = configmap["data"]["mesh"].replace("port: 9411", "port: 9412")
+    assert checks.mesh_provider(configmap, "signoz", FQDN, 9411).detail == (
+        f"provider points at {FQDN}:9412, expected {FQDN}:9411"
+    )
 
 
 def test_mesh_telemetry_and_peer_authentication() -> None:
-    assert checks.mesh_telemetry(k.telemetry(DEV), "signoz", 100).ok
-    assert checks.mesh_telemetry(k.telemetry(DEV), "signoz", 100).detail == "provider signoz, sampling 100 %"
-    stale = checks.mesh_telemetry(k.telemetry(DEV), "signoz", 1)
-    assert not stale.ok and "sampling 100 %" in stale.detail
-    assert checks.peer_authentication(k.peer_authentication(DEV), "PERMISSIVE").ok
-    assert checks.peer_authentication(k.peer_authentication(DEV), "PERMISSIVE").detail == "mode PERMISSIVE"
-    assert checks.peer_authentication(k.peer_authentication(DEV), "STRICT").detail == "mode PERMISSIVE, expected STRICT"
+    telemetry = data.obj("istio-system", "Telemetry", "mesh-default")
+    assert checks.mesh_telemetry(telemetry, "signoz", 100) == checks.Check(
+        "mesh Telemetry", True, "provider signoz, sampling 100 %"
+    )
+    stale = checks.mesh_telemetry(telemetry, "signoz", 1)
+    assert (stale.ok, stale.detail) == (False, "providers ['signoz'], sampling 100 %; expected signoz, 1 %")
+    policy = data.obj("istio-system", "PeerAuthentication", "default")
+    assert checks.peer_authentication(policy, "PERMISSIVE") == checks.Check(
+        "mesh PeerAuthentication", True, "mode PERMISSIVE"
+    )
+    assert checks.peer_authentication(policy, "STRICT").detail == "mode PERMISSIVE, expected STRICT"
 
 
 def test_collector_service_needs_the_port_and_ready_endpoints() -> None:
-    assert checks.collector_service(k.collector_service(), [k.endpoint_slice()], 9411).ok
-    assert checks.collector_service(k.collector_service(), [k.endpoint_slice()], 9411).detail == (
-        "port 9411 with 1 ready endpoint(s)"
-    )
-    closed = checks.collector_service(k.collector_service(zipkin=False), [k.endpoint_slice()], 9411)
-    assert closed.detail == "Service exposes [4317], not 9411"
-    unready = checks.collector_service(k.collector_service(), [k.endpoint_slice(ready=False)], 9411)
-    assert unready.detail == "port 9411 has no ready endpoints"
+    service = data.obj("signoz", "Service", "signoz-otel-collector")
+    slices = [data.obj("signoz", "EndpointSlice", "signoz-otel-collector-x7k2p")]
+    assert checks.collector_service(service, slices, 9411).detail == "port 9411 with 1 ready endpoint(s)"
+    service["spec"]["ports"] = [p for p in service["spec"]["ports"] if p["name"] != "zipkin"]
+    closed = checks.collector_service(service, slices, 9411)
+    assert closed.detail == "Service exposes [14250, 14268, 8081, 8082, 8888, 4317, 4318], not 9411"
+    service = data.obj("signoz", "Service", "signoz-otel-collector")
+    slices[0]["endpoints"][0]["conditions"]["ready"] = False
+    unready = checks.collector_service(service, slices, 9411)
+    assert (unready.ok, unready.detail) == (False, "port 9411 has no ready endpoints")
 
 
 def test_collector_config_needs_zipkin_in_traces() -> None:
-    assert checks.collector_config(k.collector_configmap(DEV)).ok
-    assert checks.collector_config(k.collector_configmap(DEV)).detail == "traces receivers ['otlp', 'jaeger', 'zipkin']"
-    seed = {"data": {"config.yaml": "service:\n  pipelines:\n    traces:\n      receivers: [otlp, jaeger]\n"}}
-    assert checks.collector_config(seed).detail == "traces receivers ['otlp', 'jaeger'] lack zipkin"
+    configmap = data.obj("signoz", "ConfigMap", "signoz-otel-collector")
+    assert checks.collector_config(configmap).detail == "traces receivers ['otlp', 'jaeger', 'zipkin']"
+    key = "otel-collector-config.yaml"
+    configmap["data"][key] = configmap["data"][key].replace("      - zipkin\n", "")
+    assert checks.collector_config(configmap).detail == "traces receivers ['otlp', 'jaeger'] lack zipkin"
 
 
 def test_namespace_label() -> None:
-    assert checks.namespace_label(
-        k.namespace("app", {"istio-injection": "enabled"}), "app", "istio-injection", "enabled"
-    ).ok
+    namespace = data.load("namespaces/namespace-otel-demo.yaml")
+    assert checks.namespace_label(namespace, "otel-demo", "istio-injection", "enabled") == checks.Check(
+        "namespace otel-demo injection label", True, "istio-injection=enabled"
+    )
+    revision = checks.namespace_label(namespace, "otel-demo", "istio.io/rev", "canary")
+    assert (revision.ok, revision.detail) == (False, "istio.io/rev=None")
     missing = checks.namespace_label(None, "app", "istio-injection", "enabled")
     assert (missing.ok, missing.detail) == (False, "namespace app does not exist")
 
 
 def test_pods_without_sidecar_are_grouped_by_workload() -> None:
-    pods = [
-        k.pod("web-7d9f-a", "ReplicaSet", "web-7d9f", sidecar=False),
-        k.pod("web-7d9f-b", "ReplicaSet", "web-7d9f", sidecar=False),
-        k.pod("api-5c4-a", "ReplicaSet", "api-5c4", sidecar=True),
-        k.pod("native-1-a", "ReplicaSet", "native-1", sidecar=True, native=True),
-        k.pod("db-0", "StatefulSet", "db", sidecar=False),
-        k.pod("agent-x", "DaemonSet", "agent", sidecar=False),
-        k.pod("job-x", "Job", "batch", sidecar=False, phase="Succeeded"),
-    ]
+    pods = data.pods(*data.MESHED_PODS, *data.FINISHED_PODS, *data.UNMESHED_PODS)
     assert checks.pods_without_sidecar(pods) == {
-        ("Deployment", "web"): ["web-7d9f-a", "web-7d9f-b"],
-        ("StatefulSet", "db"): ["db-0"],
-        ("DaemonSet", "agent"): ["agent-x"],
+        ("Deployment", "api"): ["api-5c4d8f9b7-h6j2k"],
+        ("Deployment", "reports"): ["reports-8d9c7b6a5-p4o3i"],
+        ("StatefulSet", "cache"): ["cache-0"],
+        ("Pod", "debug"): ["debug"],
     }
-    result = checks.sidecars("shop", pods)
-    assert (
-        result.detail
-        == "without sidecar: DaemonSet/agent (1 pod(s)), Deployment/web (2 pod(s)), StatefulSet/db (1 pod(s))"
+    result = checks.sidecars("otel-demo", pods)
+    assert result.detail == (
+        "without sidecar: Deployment/api (1 pod(s)), Deployment/reports (1 pod(s)), Pod/debug (1 pod(s)), "
+        "StatefulSet/cache (1 pod(s))"
     )
+    assert checks.sidecars("otel-demo", data.pods(*data.MESHED_PODS)).detail == "every running pod has istio-proxy"
 
 
 def test_round_trip_check() -> None:
