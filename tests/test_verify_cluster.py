@@ -4,6 +4,7 @@ server on loopback, and a real embedded ClickHouse (chdb) with SigNoz's trace ta
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from meshtools.cli import run_command
 from meshtools.verify import cli
 from meshtools.verify.clickhouse import TRACE_TABLE, wait_for_trace
 from meshtools.verify.cluster import ClusterError, KubeCluster
+from meshtools.verify.restart import RESTARTED_AT
 from meshtools.verify.span import new_trace_id
 from tests.conftest import TEST_STACKS, stack_settings
 from tests.support import cluster_data as data
@@ -115,7 +117,7 @@ def deployed(api: FakeApiServer, clickhouse: Any, *, healthy: bool = True) -> No
     one poll."""
     api.json("/version", {"major": "1", "minor": "34"})
     api.add(*data.without_pods(data.objects()))
-    api.add(*data.pods(*data.MESHED_PODS, *data.FINISHED_PODS))
+    api.add(*data.pods(*data.MESHED_PODS, *data.OPTED_OUT_PODS, *data.FINISHED_PODS))
     if not healthy:
         istiod = data.obj("istio-system", "Deployment", "istiod")
         istiod["status"] = {"observedGeneration": 1, "replicas": 1, "unavailableReplicas": 1}
@@ -192,7 +194,10 @@ def test_verify_fails_with_fixes_on_a_broken_cluster(
     assert "FAIL  istiod ready" in out
     assert (
         f"FAIL  {'namespace otel-demo sidecars':<35}  without sidecar: Deployment/api (1 pod(s)), "
-        "Deployment/reports (1 pod(s)), Pod/debug (1 pod(s)), StatefulSet/cache (1 pod(s))\n"
+        "Deployment/reports (1 pod(s)), Pod/debug (1 pod(s)), StatefulSet/cache (1 pod(s)); "
+        "left alone by the injector: DaemonSet/node-agent (hostNetwork: true), "
+        'Deployment/batch (sidecar.istio.io/inject: "false" annotation), '
+        'Deployment/legacy (sidecar.istio.io/inject: "false" label)\n'
     ) in out
     assert "fix: make restart STACK=<stack> ARGS=--apply" in out
     assert "FAIL  span round trip" in out
@@ -237,15 +242,39 @@ def test_restart_is_a_dry_run_unless_applied(
         deployed(api, clickhouse, healthy=False)
         assert run_cli(tmp_path, api, "restart", "--stack", "dev") == 0
         assert not [r for r in api.requests if r.method == "PATCH"]
-        assert run_cli(tmp_path, api, "restart", "--stack", "dev", "--apply") == 0
+        dry_run = capsys.readouterr().out
+        assert run_cli(tmp_path, api, "restart", "--stack", "dev", "--apply") == 1, "a paused Deployment was left"
         patches = [r for r in api.requests if r.method == "PATCH"]
-    out = capsys.readouterr().out
-    assert "otel-demo: would restart Deployment/reports (1 pod(s) without sidecar)" in out
-    assert "otel-demo: restarted Deployment/reports (1 pod(s) without sidecar)" in out
-    assert "otel-demo: restarted StatefulSet/cache (1 pod(s) without sidecar)" in out
-    assert "otel-demo: Pod/debug has no controller to restart; delete the pod to re-create it" in out
+        stored = api.objects["/apis/apps/v1/namespaces/otel-demo/deployments/reports"]
+    applied = capsys.readouterr().out
+    skipped = [
+        "otel-demo: skipped DaemonSet/node-agent (1 pod(s)): hostNetwork: true; istiod never injects such pods",
+        'otel-demo: skipped Deployment/batch (1 pod(s)): sidecar.istio.io/inject: "false" annotation; '
+        "istiod never injects such pods",
+        'otel-demo: skipped Deployment/legacy (1 pod(s)): sidecar.istio.io/inject: "false" label; '
+        "istiod never injects such pods",
+    ]
+    paused = (
+        "otel-demo: Deployment/api is paused: not restarted (kubectl: can't restart paused deployment); "
+        "kubectl -n otel-demo rollout resume deployment/api, then run again (1 pod(s) without sidecar)"
+    )
+    no_controller = "otel-demo: Pod/debug has no controller to restart; delete the pod to re-create it"
+    assert dry_run.splitlines() == [
+        *skipped,
+        paused,
+        "otel-demo: would restart Deployment/reports (1 pod(s) without sidecar)",
+        no_controller,
+        "otel-demo: would restart StatefulSet/cache (1 pod(s) without sidecar)",
+        "dry run: nothing was changed; add --apply to restart",
+    ]
+    assert applied.splitlines() == [
+        *skipped,
+        paused,
+        "otel-demo: restarted Deployment/reports (1 pod(s) without sidecar)",
+        no_controller,
+        "otel-demo: restarted StatefulSet/cache (1 pod(s) without sidecar)",
+    ]
     assert [p.path for p in patches] == [
-        "/apis/apps/v1/namespaces/otel-demo/deployments/api",
         "/apis/apps/v1/namespaces/otel-demo/deployments/reports",
         "/apis/apps/v1/namespaces/otel-demo/statefulsets/cache",
     ]
@@ -253,6 +282,8 @@ def test_restart_is_a_dry_run_unless_applied(
         assert patch.headers["content-type"] == "application/strategic-merge-patch+json"
         annotations = json.loads(patch.body)["spec"]["template"]["metadata"]["annotations"]
         assert list(annotations) == ["kubectl.kubernetes.io/restartedAt"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)", annotations[RESTARTED_AT])
+    assert stored["spec"]["template"]["metadata"]["annotations"] == annotations, "the patch reached the object"
 
 
 def test_set_retention_through_the_service_proxy(

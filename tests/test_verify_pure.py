@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from meshtools.verify import checks
 from meshtools.verify.clickhouse import Arrival, arrival_query
-from meshtools.verify.restart import restart_patch
+from meshtools.verify.restart import Refusal, kubectl_timestamp, refusal, restart_patch
 from meshtools.verify.retention import set_retention
 from meshtools.verify.span import VERIFY_SERVICE, new_span_id, new_trace_id, verification_span
 from tests.support import cluster_data as data
@@ -135,7 +135,7 @@ def test_namespace_label() -> None:
 
 
 def test_pods_without_sidecar_are_grouped_by_workload() -> None:
-    pods = data.pods(*data.MESHED_PODS, *data.FINISHED_PODS, *data.UNMESHED_PODS)
+    pods = data.pods(*data.MESHED_PODS, *data.FINISHED_PODS, *data.UNMESHED_PODS, *data.OPTED_OUT_PODS)
     assert checks.pods_without_sidecar(pods) == {
         ("Deployment", "api"): ["api-5c4d8f9b7-h6j2k"],
         ("Deployment", "reports"): ["reports-8d9c7b6a5-p4o3i"],
@@ -145,9 +145,71 @@ def test_pods_without_sidecar_are_grouped_by_workload() -> None:
     result = checks.sidecars("otel-demo", pods)
     assert result.detail == (
         "without sidecar: Deployment/api (1 pod(s)), Deployment/reports (1 pod(s)), Pod/debug (1 pod(s)), "
-        "StatefulSet/cache (1 pod(s))"
+        "StatefulSet/cache (1 pod(s)); left alone by the injector: DaemonSet/node-agent (hostNetwork: true), "
+        'Deployment/batch (sidecar.istio.io/inject: "false" annotation), '
+        'Deployment/legacy (sidecar.istio.io/inject: "false" label)'
+    )
+
+
+def test_pods_the_injector_leaves_alone_do_not_fail_the_check() -> None:
+    """Istio never injects hostNetwork pods nor opted-out ones: restarting them changes nothing."""
+    result = checks.sidecars("otel-demo", data.pods(*data.MESHED_PODS, *data.OPTED_OUT_PODS))
+    assert result == checks.Check(
+        "namespace otel-demo sidecars",
+        True,
+        "every running pod has istio-proxy; left alone by the injector: DaemonSet/node-agent (hostNetwork: true), "
+        'Deployment/batch (sidecar.istio.io/inject: "false" annotation), '
+        'Deployment/legacy (sidecar.istio.io/inject: "false" label)',
     )
     assert checks.sidecars("otel-demo", data.pods(*data.MESHED_PODS)).detail == "every running pod has istio-proxy"
+
+
+def _pod_with(labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None, **spec: Any) -> Any:
+    pod = data.obj("otel-demo", "Pod", "api-5c4d8f9b7-h6j2k")
+    pod["metadata"]["labels"].update(labels or {})
+    pod["metadata"]["annotations"] = annotations or {}
+    pod["spec"].update(spec)
+    return pod
+
+
+@pytest.mark.parametrize(
+    ("labels", "annotations", "spec", "reason"),
+    [
+        ({}, {}, {}, None),
+        ({}, {}, {"hostNetwork": True}, "hostNetwork: true"),
+        ({"sidecar.istio.io/inject": "true"}, {}, {"hostNetwork": True}, "hostNetwork: true"),
+        ({"sidecar.istio.io/inject": "false"}, {}, {}, 'sidecar.istio.io/inject: "false" label'),
+        ({}, {"sidecar.istio.io/inject": "false"}, {}, 'sidecar.istio.io/inject: "false" annotation'),
+        ({"sidecar.istio.io/inject": "true"}, {"sidecar.istio.io/inject": "false"}, {}, None),  # the label wins
+        (
+            {"sidecar.istio.io/inject": "false"},
+            {"sidecar.istio.io/inject": "true"},
+            {},
+            'sidecar.istio.io/inject: "false" label',
+        ),
+        ({"sidecar.istio.io/inject": ""}, {"sidecar.istio.io/inject": "false"}, {}, None),  # an empty label hides it
+        ({"sidecar.istio.io/inject": "False"}, {}, {}, None),  # only "true"/"false" count: default policy
+        ({}, {"sidecar.istio.io/inject": "no"}, {}, None),
+    ],
+)
+def test_injector_exclusions_follow_istio(
+    labels: dict[str, str], annotations: dict[str, str], spec: dict[str, Any], reason: str | None
+) -> None:
+    assert checks.injector_skips(_pod_with(labels, annotations, **spec)) == reason
+
+
+@pytest.mark.parametrize(
+    ("namespace", "reason"),
+    [
+        ("kube-system", "namespace kube-system, which the injector ignores"),
+        ("local-path-storage", "namespace local-path-storage, which the injector ignores"),
+        ("istio-system", None),
+    ],
+)
+def test_the_injectors_ignored_namespaces(namespace: str, reason: str | None) -> None:
+    pod = _pod_with()
+    pod["metadata"]["namespace"] = namespace
+    assert checks.injector_skips(pod) == reason
 
 
 def test_round_trip_check() -> None:
@@ -163,14 +225,41 @@ def test_round_trip_check() -> None:
 
 
 def test_restart_patch_matches_kubectl_rollout_restart() -> None:
-    now = datetime(2026, 11, 25, 13, 0, 5, tzinfo=UTC)
+    """kubectl writes time.Now().Format(time.RFC3339): whole seconds, local offset, Z for UTC."""
+    now = datetime(2026, 11, 25, 13, 0, 5, 987654, tzinfo=UTC)
     assert restart_patch(now) == {
         "spec": {
-            "template": {
-                "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2026-11-25T13:00:05+00:00"}}
-            }
+            "template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2026-11-25T13:00:05Z"}}}
         }
     }
+    assert kubectl_timestamp(now.astimezone(timezone(timedelta(hours=2)))) == "2026-11-25T15:00:05+02:00"
+    assert kubectl_timestamp(now.astimezone(timezone(timedelta(hours=-5, minutes=-30)))) == (
+        "2026-11-25T07:30:05-05:30"
+    )
+    with pytest.raises(ValueError, match="time zone"):
+        kubectl_timestamp(datetime(2026, 11, 25))
+
+
+def test_paused_deployments_are_not_restarted() -> None:
+    now = datetime(2026, 11, 25, 13, 0, 5, tzinfo=UTC)
+    paused = refusal("Deployment", "otel-demo", "api", data.obj("otel-demo", "Deployment", "api"), now)
+    assert paused == Refusal(
+        "Deployment/api is paused: not restarted (kubectl: can't restart paused deployment)",
+        "kubectl -n otel-demo rollout resume deployment/api, then run again",
+    )
+    reports = data.obj("otel-demo", "Deployment", "reports")
+    assert refusal("Deployment", "otel-demo", "reports", reports, now) is None
+    cache = data.obj("otel-demo", "StatefulSet", "cache")
+    cache["spec"]["paused"] = True  # not a StatefulSet field: only Deployments pause
+    assert refusal("StatefulSet", "otel-demo", "cache", cache, now) is None
+    reports["spec"]["template"]["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/restartedAt": "2026-11-25T13:00:05Z"
+    }
+    same_second = refusal("Deployment", "otel-demo", "reports", reports, now)
+    assert same_second is not None and same_second.fix == "run again in a second"
+    assert refusal("Deployment", "otel-demo", "gone", None, now) == Refusal(
+        "Deployment/gone no longer exists", "nothing to restart; its pods go with it"
+    )
 
 
 class FakeSigNoz:

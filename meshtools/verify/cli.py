@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,7 +25,7 @@ from meshtools.verify import checks
 from meshtools.verify.checks import Check
 from meshtools.verify.clickhouse import wait_for_trace
 from meshtools.verify.cluster import ClusterError, KubeCluster
-from meshtools.verify.restart import RESTARTABLE, restart_patch
+from meshtools.verify.restart import RESTARTABLE, refusal, restart_patch
 from meshtools.verify.retention import Http, set_retention
 from meshtools.verify.span import new_span_id, new_trace_id, verification_span
 
@@ -145,22 +145,38 @@ def cmd_verify(args: argparse.Namespace, cluster: KubeCluster, settings: StackSe
 
 
 def cmd_restart(args: argparse.Namespace, cluster: KubeCluster, settings: StackSettings) -> int:
-    now = datetime.now(UTC)
+    """Restart what the injector would inject; say what it leaves alone and what cannot be restarted.
+
+    Exit 1 when --apply left a workload without sidecars unrestarted (a paused Deployment), as
+    `kubectl rollout restart` does; the others are still restarted.
+    """
+    now = datetime.now().astimezone()  # kubectl stamps the machine's local time
+    blocked = 0
     for traced in settings.traced_namespaces:
-        if cluster.namespace(traced.name) is None:
-            print(f"{traced.name}: namespace does not exist")
+        ns = traced.name
+        if cluster.namespace(ns) is None:
+            print(f"{ns}: namespace does not exist")
             continue
-        for (kind, name), pods in sorted(checks.pods_without_sidecar(cluster.pods(traced.name)).items()):
+        survey = checks.survey_sidecars(cluster.pods(ns))
+        for (kind, name), (reason, pods) in sorted(survey.skipped.items()):
+            print(f"{ns}: skipped {kind}/{name} ({len(pods)} pod(s)): {reason}; istiod never injects such pods")
+        for (kind, name), pods in sorted(survey.missing.items()):
+            count = f"{len(pods)} pod(s) without sidecar"
             if kind not in RESTARTABLE:
-                print(f"{traced.name}: {kind}/{name} has no controller to restart; delete the pod to re-create it")
+                print(f"{ns}: {kind}/{name} has no controller to restart; delete the pod to re-create it")
+                continue
+            refused = refusal(kind, ns, name, cluster.workload(kind, ns, name), now)
+            if refused is not None:
+                print(f"{ns}: {refused.reason}; {refused.fix} ({count})")
+                blocked += args.apply
             elif args.apply:
-                cluster.patch_workload(kind, traced.name, name, restart_patch(now))
-                print(f"{traced.name}: restarted {kind}/{name} ({len(pods)} pod(s) without sidecar)")
+                cluster.patch_workload(kind, ns, name, restart_patch(now))
+                print(f"{ns}: restarted {kind}/{name} ({count})")
             else:
-                print(f"{traced.name}: would restart {kind}/{name} ({len(pods)} pod(s) without sidecar)")
+                print(f"{ns}: would restart {kind}/{name} ({count})")
     if not args.apply:
         print("dry run: nothing was changed; add --apply to restart")
-    return 0
+    return 1 if blocked else 0
 
 
 def _proxy_http(cluster: KubeCluster, settings: StackSettings) -> Http:

@@ -100,6 +100,10 @@ class KubeCluster:
     def deployment(self, namespace: str, name: str) -> JSON | None:
         return self.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
 
+    def workload(self, kind: str, namespace: str, name: str) -> JSON | None:
+        """A Deployment, StatefulSet or DaemonSet."""
+        return self.get(f"/apis/apps/v1/namespaces/{namespace}/{PLURALS[kind]}/{name}")
+
     def configmap(self, namespace: str, name: str) -> JSON | None:
         return self.get(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
 
