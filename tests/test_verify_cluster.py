@@ -23,6 +23,7 @@ from meshtools.verify.span import new_trace_id
 from tests.conftest import TEST_STACKS, stack_settings
 from tests.support import cluster_data as data
 from tests.support.fake_apiserver import FakeApiServer, Request, serve
+from tests.support.fake_signoz import FakeSigNoz
 
 SIGNOZ_TABLE_DDL = f"""
 CREATE TABLE {TRACE_TABLE} (
@@ -286,27 +287,93 @@ def test_restart_is_a_dry_run_unless_applied(
     assert stored["spec"]["template"]["metadata"]["annotations"] == annotations, "the patch reached the object"
 
 
-def test_set_retention_through_the_service_proxy(
-    tmp_path: Path, clickhouse: Any, dev_settings: StackSettings, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
-    state = {"traces_ttl_duration_hrs": 360, "status": "success"}
+TTL_PROXY = "/api/v1/namespaces/signoz/services/signoz:8080/proxy/api/v1/settings/ttl"
+
+
+def serve_signoz(api: FakeApiServer, signoz: FakeSigNoz) -> None:
+    """SigNoz behind the API server's service proxy (which passes status, body and query through)."""
 
     def ttl(request: Request) -> tuple[int, Any]:
-        assert request.headers["signoz-api-key"] == "admin-key"
-        assert request.query["type"] == "traces"
-        if request.method == "POST":
-            state.update(traces_ttl_duration_hrs=int(request.query["duration"].removesuffix("h")), status="pending")
-        return 200, state
+        status, body = signoz(request.method, "/api/v1/settings/ttl", request.query, request.headers)
+        return status, body.encode() if isinstance(body, str) else body
 
+    for method in ("GET", "POST"):
+        api.routes[(method, TTL_PROXY)] = ttl
+
+
+def test_set_retention_waits_through_the_service_proxy(
+    tmp_path: Path, clickhouse: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signoz = FakeSigNoz()
     with serve(FakeApiServer()) as api:
         deployed(api, clickhouse)
-        for method in ("GET", "POST"):
-            api.routes[(method, "/api/v1/namespaces/signoz/services/signoz:8080/proxy/api/v1/settings/ttl")] = ttl
+        serve_signoz(api, signoz)
+        monkeypatch.setenv("SIGNOZ_API_KEY", "admin-key")
+        code = run_cli(tmp_path, api, "set-retention", "--stack", "dev", "--wait", "--poll-interval", "0.01")
+    assert code == 0
+    assert signoz.table_ttl["signoz_traces.signoz_index_v3"] == 168 * 3600, "dev keeps traces 7 days"
+    out = capsys.readouterr().out
+    assert out.startswith("trace retention requested 168 h (7 days) (ClickHouse had 360 h (15 days)); done after ")
+    assert out.endswith("168 h (7 days) in ClickHouse, status success\n")
+
+
+def test_set_retention_without_wait_says_requested(
+    tmp_path: Path, clickhouse: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signoz = FakeSigNoz()
+    with serve(FakeApiServer()) as api:
+        deployed(api, clickhouse)
+        serve_signoz(api, signoz)
         monkeypatch.setenv("SIGNOZ_API_KEY", "admin-key")
         assert run_cli(tmp_path, api, "set-retention", "--stack", "dev") == 0
-    assert state == {"traces_ttl_duration_hrs": 168, "status": "pending"}, "dev keeps traces 7 days"
-    assert capsys.readouterr().out.startswith("trace retention set to 168 h (7 days)")
+        assert capsys.readouterr().out.startswith(
+            "trace retention requested 168 h (7 days) (ClickHouse had 360 h (15 days)); SigNoz applies it in the "
+            "background"
+        )
+        signoz.settle()
+        assert run_cli(tmp_path, api, "set-retention", "--stack", "dev") == 0
+    assert capsys.readouterr().out == "trace retention is already 168 h (7 days) in ClickHouse\n"
+
+
+def test_set_retention_stuck_pending_exits_1_with_the_way_out(
+    tmp_path: Path, clickhouse: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signoz = FakeSigNoz()
+    signoz.rows = [
+        {"table_name": f"signoz_traces.{t}", "ttl": 720 * 3600, "cold_storage_ttl": -1, "status": "pending"}
+        for t in ("signoz_index_v3", "traces_v3_resource")
+    ]
+    with serve(FakeApiServer()) as api:
+        deployed(api, clickhouse)
+        serve_signoz(api, signoz)
+        monkeypatch.setenv("SIGNOZ_API_KEY", "admin-key")
+        assert run_cli(tmp_path, api, "set-retention", "--stack", "dev") == 1
+    out = capsys.readouterr().out
+    assert out.startswith("nothing requested: SigNoz reports a change to 720 h (30 days) as pending")
+    assert "kubectl -n signoz get pod signoz-0" in out
+
+
+def test_set_retention_refused_by_rbac_is_one_line(
+    tmp_path: Path, clickhouse: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forbidden = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": 'services "signoz:8080" is forbidden: User "dev" cannot get resource "services/proxy" in API '
+        'group "" in the namespace "signoz"',
+        "reason": "Forbidden",
+        "code": 403,
+    }
+    with serve(FakeApiServer()) as api:
+        deployed(api, clickhouse)
+        api.routes[("GET", TTL_PROXY)] = (403, forbidden)
+        monkeypatch.setenv("SIGNOZ_API_KEY", "admin-key")
+        assert run_cli(tmp_path, api, "set-retention", "--stack", "dev") == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: the API server refused the service proxy to SigNoz (services "signoz:8080" is')
+    assert err.endswith("needs `create` and `get` on services/proxy in the SigNoz namespace\n")
+    assert err.count("\n") == 1
 
 
 def test_set_retention_needs_an_api_key(
@@ -316,4 +383,7 @@ def test_set_retention_needs_an_api_key(
     with serve(FakeApiServer()) as api:
         api.json("/version", {})
         assert run_cli(tmp_path, api, "set-retention", "--stack", "dev") == 2
-    assert "set SIGNOZ_API_KEY" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "error: set SIGNOZ_API_KEY to the key of a SigNoz service account with the Admin role "
+        "(SigNoz → Settings → Service Accounts → New Service Account, then Keys → Add Key)\n"
+    )

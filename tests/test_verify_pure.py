@@ -12,9 +12,10 @@ import pytest
 from meshtools.verify import checks
 from meshtools.verify.clickhouse import Arrival, arrival_query
 from meshtools.verify.restart import Refusal, kubectl_timestamp, refusal, restart_patch
-from meshtools.verify.retention import set_retention
+from meshtools.verify.retention import Outcome, RetentionError, RetentionResult, TtlState, read_ttl, set_retention
 from meshtools.verify.span import VERIFY_SERVICE, new_span_id, new_trace_id, verification_span
 from tests.support import cluster_data as data
+from tests.support.fake_signoz import FakeSigNoz
 
 FQDN = "signoz-otel-collector.signoz.svc.cluster.local"
 
@@ -262,34 +263,103 @@ def test_paused_deployments_are_not_restarted() -> None:
     )
 
 
-class FakeSigNoz:
-    def __init__(self, hours: int, status: str = "success", get_code: int = 200) -> None:
-        self.hours, self.status, self.get_code = hours, status, get_code
-        self.calls: list[tuple[str, dict[str, str], dict[str, str]]] = []
-
-    def __call__(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> tuple[int, Any]:
-        assert path == "/api/v1/settings/ttl"
-        self.calls.append((method, query, headers))
-        if method == "POST":
-            self.hours, self.status = int(query["duration"].removesuffix("h")), "pending"
-            return 200, {"message": "move ttl has been successfully set up"}
-        body = {"traces_ttl_duration_hrs": self.hours, "traces_move_ttl_duration_hrs": -1, "status": self.status}
-        return self.get_code, body
+def _retention(signoz: FakeSigNoz, days: int = 7, key: str = "admin-key", **options: Any) -> RetentionResult:
+    ticks = iter(range(0, 10_000, 3))
+    return set_retention(
+        signoz, key, days, namespace="signoz", clock=lambda: float(next(ticks)), interval_seconds=3, **options
+    )
 
 
-def test_retention_is_applied_once() -> None:
-    signoz = FakeSigNoz(hours=360)
-    result = set_retention(signoz, "key", days=7)
-    assert (result.changed, result.hours_in_effect, result.status) == (True, 168, "pending")
-    assert signoz.calls[1] == ("POST", {"type": "traces", "duration": "168h"}, {"SIGNOZ-API-KEY": "key"})
-    signoz.status = "success"
-    again = set_retention(signoz, "key", days=7)
-    assert (again.changed, again.message) == (False, "trace retention already 168 h (7 days)")
-    assert [c[0] for c in signoz.calls] == ["GET", "POST", "GET", "GET"]
+def test_retention_is_requested_then_applied_in_the_background() -> None:
+    """SigNoz answers the POST before it records anything: an immediate re-read shows the old hours and
+    `success`, so without --wait the tool says "requested", never "set"."""
+    signoz = FakeSigNoz()
+    result = _retention(signoz)
+    assert result.outcome is Outcome.REQUESTED and result.outcome.exit_code == 0
+    assert result.message.startswith("trace retention requested 168 h (7 days) (ClickHouse had 360 h (15 days))")
+    assert [c[0] for c in signoz.calls] == ["GET", "POST"]
+    assert signoz.calls[1] == ("POST", {"type": "traces", "duration": "168h"})
+    assert read_ttl(signoz, {"SIGNOZ-API-KEY": "admin-key"}) == TtlState(360, None, "success"), "nothing visible yet"
+    assert read_ttl(signoz, {"SIGNOZ-API-KEY": "admin-key"}) == TtlState(360, 168, "pending")
+    assert read_ttl(signoz, {"SIGNOZ-API-KEY": "admin-key"}) == TtlState(168, 168, "success")
+    again = _retention(signoz)
+    assert (again.outcome, again.message) == (
+        Outcome.ALREADY,
+        "trace retention is already 168 h (7 days) in ClickHouse",
+    )
+    assert [c[0] for c in signoz.calls[-1:]] == ["GET"]
 
 
-def test_retention_waits_for_a_pending_change_and_reports_refusals() -> None:
-    pending = set_retention(FakeSigNoz(hours=360, status="pending"), "key", days=15)
-    assert (pending.changed, pending.status) == (False, "pending")
-    refused = set_retention(FakeSigNoz(hours=360, get_code=403), "bad", days=15)
-    assert refused.message == "SigNoz refused the API key (HTTP 403); use an admin key"
+def test_retention_wait_polls_until_clickhouse_has_it() -> None:
+    signoz = FakeSigNoz()
+    result = _retention(signoz, wait=True)
+    assert result.outcome is Outcome.DONE
+    assert result.state == TtlState(168, 168, "success")
+    assert result.message == (
+        "trace retention requested 168 h (7 days) (ClickHouse had 360 h (15 days)); done after 9 s: "
+        "168 h (7 days) in ClickHouse, status success"
+    )
+    assert [c[0] for c in signoz.calls] == ["GET", "POST", "GET", "GET", "GET"]
+
+
+def test_a_change_stuck_pending_is_explained_not_retried_forever() -> None:
+    """SigNoz restarts after inserting the pending rows: GET says pending for good (SigNoz/signoz#1831)."""
+    signoz = FakeSigNoz()
+    _retention(signoz)
+    signoz.work.pop(0)()  # the goroutines insert their pending rows …
+    signoz.restart()  # … and die with the pod
+    stuck = _retention(signoz, wait=True, timeout_seconds=9)
+    assert stuck.outcome is Outcome.TIMEOUT and stuck.outcome.exit_code == 1
+    assert stuck.message.startswith(
+        "trace retention 168 h (7 days) was already requested and is pending; not in ClickHouse after 9 s "
+        "(360 h (15 days) in ClickHouse, status pending)."
+    )
+    assert "ttl_setting" in stuck.message and "SigNoz/signoz#1831" in stuck.message
+    assert "UPDATE ttl_setting SET status='failed'" in stuck.message
+    assert "POST" not in [c[0] for c in signoz.calls[2:]], "no second request on top of a pending one"
+    other = _retention(signoz, days=30)
+    assert other.outcome is Outcome.PENDING
+    assert other.message.startswith(
+        "nothing requested: SigNoz reports a change to 168 h (7 days) as pending (360 h (15 days) in ClickHouse, "
+        "status pending)."
+    )
+    for row in signoz.rows:  # the cure the message gives
+        row["status"] = "failed"
+    assert _retention(signoz, days=30, wait=True).outcome is Outcome.DONE
+
+
+def test_a_409_is_explained() -> None:
+    """SigNoz's own pending trace rows never cause a 409 (it checks distributed names, writes local
+    ones); a pending row stored under a distributed name does."""
+    signoz = FakeSigNoz()
+    signoz.add_row("signoz_traces.distributed_signoz_index_v3", 720 * 3600, "pending")
+    result = _retention(signoz)
+    assert result.outcome is Outcome.CONFLICT and result.outcome.exit_code == 1
+    assert result.message.startswith("SigNoz answered 409 (TTL is already running)")
+    assert "ttl_setting" in result.message
+
+
+def test_own_pending_trace_rows_do_not_block_a_post_at_v0131() -> None:
+    signoz = FakeSigNoz()
+    signoz.add_row("signoz_traces.signoz_index_v3", 720 * 3600, "pending")
+    assert (
+        signoz("POST", "/api/v1/settings/ttl", {"type": "traces", "duration": "168h"}, {"SIGNOZ-API-KEY": "admin-key"})[
+            0
+        ]
+        == 200
+    )
+
+
+def test_a_failed_alter_is_reported() -> None:
+    signoz = FakeSigNoz(alter_fails=True)
+    result = _retention(signoz, wait=True)
+    assert result.outcome is Outcome.FAILED
+    assert result.state == TtlState(360, 168, "failed")
+    assert "'Error in executing set TTL query'" in result.message
+
+
+def test_refused_keys_say_where_keys_are_made() -> None:
+    with pytest.raises(RetentionError, match=r"HTTP 403: only admins.*Admin role \(Settings → Service Accounts\)"):
+        _retention(FakeSigNoz(), key="viewer-key")
+    with pytest.raises(RetentionError, match=r"HTTP 401\): the key is unknown, revoked or expired"):
+        _retention(FakeSigNoz(), key="nobody")

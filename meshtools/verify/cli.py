@@ -19,7 +19,7 @@ from components import naming
 from components.collector_config import resource_attributes
 from components.istio_mesh import MESH_TELEMETRY_NAME, PEER_AUTHENTICATION_NAME
 from components.models import StackSettings
-from meshtools.cli import EXIT_ERROR, run_command
+from meshtools.cli import UsageError, run_command
 from meshtools.stacks import PROJECT_DIR, load_stack
 from meshtools.verify import checks
 from meshtools.verify.checks import Check
@@ -196,11 +196,17 @@ def _proxy_http(cluster: KubeCluster, settings: StackSettings) -> Http:
 def cmd_set_retention(args: argparse.Namespace, cluster: KubeCluster, settings: StackSettings) -> int:
     api_key = os.environ.get("SIGNOZ_API_KEY", "")
     if not api_key:
-        print("set SIGNOZ_API_KEY to an admin API key (SigNoz → Settings → API keys)", file=sys.stderr)
-        return EXIT_ERROR
-    result = set_retention(_proxy_http(cluster, settings), api_key, settings.signoz.trace_retention_days)
-    print(f"{result.message} (in effect: {result.hours_in_effect} h, status: {result.status or 'n/a'})")
-    return 1 if result.status in {"error", "failed"} else 0
+        raise UsageError(
+            "set SIGNOZ_API_KEY to the key of a SigNoz service account with the Admin role "
+            "(SigNoz → Settings → Service Accounts → New Service Account, then Keys → Add Key)"
+        )
+    result = set_retention(
+        _proxy_http(cluster, settings), api_key, settings.signoz.trace_retention_days,
+        namespace=settings.signoz.namespace, wait=args.wait, timeout_seconds=args.timeout,
+        interval_seconds=args.poll_interval, clock=time.monotonic, sleep=time.sleep,
+    )  # fmt: skip
+    print(result.message)
+    return result.outcome.exit_code
 
 
 COMMANDS = {"verify": cmd_verify, "restart": cmd_restart, "set-retention": cmd_set_retention}
@@ -214,8 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--context", help="kube context (default: the current one)")
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     parser.add_argument("--json", action="store_true", help="verify: machine-readable results")
-    parser.add_argument("--timeout", type=float, default=120, help="verify: seconds to wait for the span")
-    parser.add_argument("--poll-interval", type=float, default=3.0, help="verify: seconds between ClickHouse polls")
+    parser.add_argument(
+        "--timeout", type=float, default=120, help="verify, set-retention --wait: seconds to wait (span, TTL)"
+    )
+    parser.add_argument("--poll-interval", type=float, default=3.0, help="verify, set-retention: seconds between polls")
+    parser.add_argument("--wait", action="store_true", help="set-retention: wait until ClickHouse has the new TTL")
     parser.add_argument("--apply", action="store_true", help="restart: really restart (default: dry run)")
     args = parser.parse_args(argv)
     stack = load_stack(args.stack, args.stacks_dir)
