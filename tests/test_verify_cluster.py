@@ -22,7 +22,7 @@ from meshtools.verify.restart import RESTARTED_AT
 from meshtools.verify.span import new_trace_id
 from tests.conftest import TEST_STACKS, stack_settings
 from tests.support import cluster_data as data
-from tests.support.fake_apiserver import FakeApiServer, Request, serve
+from tests.support.fake_apiserver import FakeApiServer, Reply, Request, serve
 from tests.support.fake_signoz import FakeSigNoz
 
 SIGNOZ_TABLE_DDL = f"""
@@ -41,7 +41,38 @@ CREATE TABLE {TRACE_TABLE} (
     serviceName String ALIAS `resource_string_service$$name`
 ) ENGINE = MergeTree PARTITION BY toDate(timestamp) ORDER BY (ts_bucket_start, trace_id)
 """
-PASSWORD = "dev-test-clickhouse-password"  # what the rendered collector Deployment carries
+PASSWORD = "dev-test-clickhouse-password"
+
+# ClickHouse's HTTP answers (src/Server/HTTP/exceptionCodeToHTTPStatus.cpp, sendExceptionToHTTPClient.cpp):
+# AUTHENTICATION_FAILED (516) is 403 — also for an address the user may not connect from, which
+# AccessControl::authenticate reports as 516 too —; UNKNOWN_TABLE (60) and UNKNOWN_DATABASE (81)
+# are 404; the code travels in X-ClickHouse-Exception-Code and a plain-text body.
+AUTHENTICATION_FAILED: Reply = (
+    403,
+    b"Code: 516. DB::Exception: admin: Authentication failed: password is incorrect, or there is no user with "
+    b"such name. (AUTHENTICATION_FAILED)\n",
+    {"X-ClickHouse-Exception-Code": "516"},
+)
+UNKNOWN_TABLE: Reply = (
+    404,
+    b"Code: 60. DB::Exception: Unknown table expression identifier 'signoz_traces.distributed_signoz_index_v3' "
+    b"in scope SELECT serviceName FROM signoz_traces.distributed_signoz_index_v3. (UNKNOWN_TABLE)\n",
+    {"X-ClickHouse-Exception-Code": "60"},
+)
+PROXY_FORBIDDEN: Reply = (
+    403,
+    {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'services "signoz-clickhouse:8123" is forbidden: User "dev" cannot create resource '
+        '"services/proxy" in API group "" in the namespace "signoz"',
+        "reason": "Forbidden",
+        "details": {"name": "signoz-clickhouse:8123", "kind": "services"},
+        "code": 403,
+    },
+)  # what the rendered collector Deployment carries
 
 
 @pytest.fixture(scope="module")
@@ -131,9 +162,9 @@ def deployed(api: FakeApiServer, clickhouse: Any, *, healthy: bool = True) -> No
         pending.extend(json.loads(request.body))
         return 202, b""
 
-    def query(request: Request) -> tuple[int, Any]:
+    def query(request: Request) -> Reply:
         if (request.headers.get("x-clickhouse-user"), request.headers.get("x-clickhouse-key")) != ("admin", PASSWORD):
-            return 516, b"Code: 516. Authentication failed"
+            return AUTHENTICATION_FAILED
         result = str(clickhouse.query(request.body.decode()))
         if healthy:
             for span in pending:
@@ -203,6 +234,120 @@ def test_verify_fails_with_fixes_on_a_broken_cluster(
     assert "fix: make restart STACK=<stack> ARGS=--apply" in out
     assert "FAIL  span round trip" in out
     assert out.rstrip().endswith("6 passed, 3 failed")
+
+
+CLICKHOUSE_ROUTE = ("POST", "/api/v1/namespaces/signoz/services/signoz-clickhouse:8123/proxy/")
+ALLOWED = "10.0.0.0/8, 100.64.0.0/10, 172.16.0.0/12, 192.0.0.0/24, 198.18.0.0/15, 192.168.0.0/16"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (
+            AUTHENTICATION_FAILED,
+            PASSWORD,
+            "ClickHouse answered 403 (code 516): user admin refused although its password matches: the API "
+            f"server's address is outside the networks the chart lets admin in from ({ALLOWED})",
+            "list the address the API server (or its Konnectivity agent) connects to pods from — or 0.0.0.0/0 — in "
+            "the SigNoz chart value clickhouse.allowedNetworkIps (Helm replaces the list: repeat the ranges to keep)",
+        ),
+        (
+            AUTHENTICATION_FAILED,
+            "rotated-since",
+            "ClickHouse answered 403 (code 516): user admin refused — the collector's CLICKHOUSE_PASSWORD differs "
+            "from the ClickHouseInstallation's",
+            "run `make up` (the chart writes both from the same value)",
+        ),
+        (
+            UNKNOWN_TABLE,
+            PASSWORD,
+            "ClickHouse answered 404 (code 60): table missing — SigNoz's schema migration has not created it yet "
+            "(Code: 60. DB::Exception: Unknown table expression identifier "
+            "'signoz_traces.distributed_signoz_index_v3' in scope SELECT serviceName FROM "
+            "signoz_traces.distributed_signoz_index_v3. (UNKNOWN_TABLE))",
+            "on a first install, wait for Job signoz-telemetrystore-migrator to complete "
+            "(kubectl -n signoz get jobs); if it failed, its logs say why",
+        ),
+        (
+            PROXY_FORBIDDEN,
+            PASSWORD,
+            'the API server refused the service proxy to signoz-clickhouse: services "signoz-clickhouse:8123" is '
+            'forbidden: User "dev" cannot create resource "services/proxy" in API group "" in the namespace "signoz"',
+            "RBAC: your kube user needs `create` on services/proxy in signoz "
+            "(kubectl auth can-i create services/proxy -n signoz)",
+        ),
+    ],
+    ids=["network-restriction", "wrong-password", "first-migration", "rbac"],
+)
+def test_a_clickhouse_refusal_fails_one_check_and_keeps_the_others(
+    tmp_path: Path, clickhouse: Any, capsys: pytest.CaptureFixture[str], case: tuple[Reply, str, str, str]
+) -> None:
+    answer, installation_password, detail, fix = case
+    with serve(FakeApiServer()) as api:
+        deployed(api, clickhouse)
+        api.routes[CLICKHOUSE_ROUTE] = answer
+        installation = data.obj("signoz", "ClickHouseInstallation", "signoz-clickhouse")
+        installation["spec"]["configuration"]["users"]["admin/password"] = installation_password
+        api.add(installation)
+        code = run_cli(tmp_path, api, "verify", "--stack", "dev", "--json", "--timeout", "1", "--poll-interval", "0.01")
+    results = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert [r["check"] for r in results if r["ok"]] == [
+        "istiod ready",
+        "mesh config Zipkin provider",
+        "mesh Telemetry",
+        "mesh PeerAuthentication",
+        "collector Service",
+        "collector traces pipeline",
+        "namespace otel-demo injection label",
+        "namespace otel-demo sidecars",
+    ]
+    assert results[-1] == {"check": "span round trip", "ok": False, "detail": detail, "fix": fix}
+
+
+def test_without_the_installation_both_auth_causes_are_named(
+    tmp_path: Path, clickhouse: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serve(FakeApiServer()) as api:
+        deployed(api, clickhouse)
+        api.routes[CLICKHOUSE_ROUTE] = AUTHENTICATION_FAILED
+        api.remove("/apis/clickhouse.altinity.com/v1/namespaces/signoz/clickhouseinstallations/signoz-clickhouse")
+        assert run_cli(tmp_path, api, "verify", "--stack", "dev", "--json", "--timeout", "1") == 1
+    last = json.loads(capsys.readouterr().out)[-1]
+    assert last["detail"] == (
+        "ClickHouse answered 403 (code 516): user admin refused — a wrong password or an address outside the "
+        "user's allowed networks; ClickHouse answers both alike (its log says which)"
+    )
+    assert last["fix"].startswith("check CLICKHOUSE_PASSWORD against the ClickHouseInstallation; if it matches, list")
+
+
+def test_a_read_refused_by_rbac_fails_only_its_check(
+    tmp_path: Path, clickhouse: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forbidden = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": 'configmaps "istio" is forbidden: User "dev" cannot get resource "configmaps" in API group "" '
+        'in the namespace "istio-system"',
+        "reason": "Forbidden",
+        "code": 403,
+    }
+    with serve(FakeApiServer()) as api:
+        deployed(api, clickhouse)
+        api.routes[("GET", "/api/v1/namespaces/istio-system/configmaps/istio")] = (403, forbidden)
+        code = run_cli(
+            tmp_path, api, "verify", "--stack", "dev", "--json", "--timeout", "10", "--poll-interval", "0.01"
+        )
+    results = {r["check"]: r for r in json.loads(capsys.readouterr().out)}
+    assert code == 1
+    assert results["mesh config Zipkin provider"] == {
+        "check": "mesh config Zipkin provider",
+        "ok": False,
+        "detail": f"GET /api/v1/namespaces/istio-system/configmaps/istio answered 403: {forbidden['message']}",
+        "fix": "RBAC: your kube user may not read configmaps (kubectl auth can-i get configmaps -n istio-system)",
+    }
+    assert [name for name, r in results.items() if not r["ok"]] == ["mesh config Zipkin provider"]
 
 
 def test_missing_namespace_is_reported(tmp_path: Path, clickhouse: Any, dev_settings: StackSettings) -> None:

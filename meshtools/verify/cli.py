@@ -23,8 +23,8 @@ from meshtools.cli import UsageError, run_command
 from meshtools.stacks import PROJECT_DIR, load_stack
 from meshtools.verify import checks
 from meshtools.verify.checks import Check
-from meshtools.verify.clickhouse import wait_for_trace
-from meshtools.verify.cluster import ClusterError, KubeCluster
+from meshtools.verify.clickhouse import QueryError, explain_failure, proxy_failure, user_access, wait_for_trace
+from meshtools.verify.cluster import ApiRefusedError, KubeCluster
 from meshtools.verify.restart import RESTARTABLE, refusal, restart_patch
 from meshtools.verify.retention import Http, set_retention
 from meshtools.verify.span import new_span_id, new_trace_id, verification_span
@@ -37,25 +37,58 @@ def expected_attributes(settings: StackSettings) -> dict[str, str]:
     return {attribute["key"]: attribute["value"] for attribute in resource_attributes(settings)}
 
 
+def guarded(name: str, run: Callable[[], Check]) -> Check:
+    """The check's result, or its FAIL when the API server refused one of its reads: every check
+    keeps its result whatever another one hits. An unreachable cluster still stops the run (exit 2)."""
+    try:
+        return run()
+    except ApiRefusedError as refusal:
+        return refused(name, refusal)
+
+
+def refused(name: str, refusal: ApiRefusedError) -> Check:
+    detail = f"{refusal.method} {refusal.path} answered {refusal.status}: {refusal.message}"
+    parts = refusal.path.strip("/").split("/")
+    if refusal.status != 403 or "namespaces" not in parts:
+        return Check(name, False, detail, "check the API server's answer")
+    at = parts.index("namespaces")
+    namespace, resource = (parts[at + 1], parts[at + 2]) if len(parts) > at + 2 else (parts[-1], "namespaces")
+    return Check(
+        name,
+        False,
+        detail,
+        f"RBAC: your kube user may not read {resource} (kubectl auth can-i get {resource} -n {namespace})",
+    )
+
+
 def mesh_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
     istio = settings.istio
     ns = istio.namespace
     return [
-        checks.istiod_ready(cluster.deployment(ns, naming.istiod_name(istio)), ns),
-        checks.mesh_provider(
-            cluster.configmap(ns, naming.mesh_configmap_name(istio)),
-            istio.provider_name,
-            naming.collector_fqdn(settings.signoz),
-            naming.ZIPKIN_PORT,
+        guarded("istiod ready", lambda: checks.istiod_ready(cluster.deployment(ns, naming.istiod_name(istio)), ns)),
+        guarded(
+            "mesh config Zipkin provider",
+            lambda: checks.mesh_provider(
+                cluster.configmap(ns, naming.mesh_configmap_name(istio)),
+                istio.provider_name,
+                naming.collector_fqdn(settings.signoz),
+                naming.ZIPKIN_PORT,
+            ),
         ),
-        checks.mesh_telemetry(
-            cluster.custom("telemetry.istio.io", "v1", ns, "telemetries", MESH_TELEMETRY_NAME),
-            istio.provider_name,
-            settings.sampling_percent,
+        guarded(
+            "mesh Telemetry",
+            lambda: checks.mesh_telemetry(
+                cluster.custom("telemetry.istio.io", "v1", ns, "telemetries", MESH_TELEMETRY_NAME),
+                istio.provider_name,
+                settings.sampling_percent,
+            ),
         ),
-        checks.peer_authentication(
-            cluster.custom("security.istio.io", "v1", ns, "peerauthentications", PEER_AUTHENTICATION_NAME),
-            settings.mtls_mode.value,
+        guarded(
+            "mesh PeerAuthentication",
+            lambda: checks.peer_authentication(
+                cluster.custom("security.istio.io", "v1", ns, "peerauthentications", PEER_AUTHENTICATION_NAME),
+                settings.mtls_mode.value,
+            ),
         ),
     ]
 
@@ -63,22 +96,64 @@ def mesh_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
 def collector_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
     ns, service = settings.signoz.namespace, naming.collector_service_name()
     return [
-        checks.collector_service(
-            cluster.service(ns, service), cluster.endpoint_slices(ns, service), naming.ZIPKIN_PORT
+        guarded(
+            "collector Service",
+            lambda: checks.collector_service(
+                cluster.service(ns, service), cluster.endpoint_slices(ns, service), naming.ZIPKIN_PORT
+            ),
         ),
-        checks.collector_config(cluster.configmap(ns, service)),
+        guarded("collector traces pipeline", lambda: checks.collector_config(cluster.configmap(ns, service))),
     ]
 
 
 def namespace_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
     key, value = naming.injection_label(settings.istio)
-    found = []
-    for traced in settings.traced_namespaces:
-        namespace = cluster.namespace(traced.name)
-        found.append(checks.namespace_label(namespace, traced.name, key, value))
-        if namespace is not None:
-            found.append(checks.sidecars(traced.name, cluster.pods(traced.name)))
+    return [check for traced in settings.traced_namespaces for check in _namespace(cluster, traced.name, key, value)]
+
+
+def _namespace(cluster: KubeCluster, name: str, key: str, value: str) -> list[Check]:
+    try:
+        namespace = cluster.namespace(name)
+    except ApiRefusedError as refusal:
+        return [refused(f"namespace {name} injection label", refusal)]
+    found = [checks.namespace_label(namespace, name, key, value)]
+    if namespace is not None:
+        found.append(guarded(f"namespace {name} sidecars", lambda: checks.sidecars(name, cluster.pods(name))))
     return found
+
+
+class ClickHouse:
+    """Queries to SigNoz's ClickHouse through the API server's service proxy, as the collector's user."""
+
+    def __init__(self, cluster: KubeCluster, settings: StackSettings) -> None:
+        self.cluster, self.namespace = cluster, settings.signoz.namespace
+        collector = naming.collector_service_name()
+        self.user = cluster.container_env(self.namespace, collector, "CLICKHOUSE_USER") or "admin"
+        self.password = cluster.container_env(self.namespace, collector, "CLICKHOUSE_PASSWORD") or ""
+
+    def query(self, sql: str) -> str:
+        headers = {"X-ClickHouse-User": self.user, "X-ClickHouse-Key": self.password, "Content-Type": "text/plain"}
+        response = self.cluster.proxy(
+            "POST", self.namespace, naming.clickhouse_service(), naming.CLICKHOUSE_HTTP_PORT, "/",
+            headers=headers, body=sql,
+        )  # fmt: skip
+        if response.status != 200:
+            raise QueryError(response.status, response.body, response.headers)
+        return response.body.decode()
+
+    def failed(self, name: str, failure: QueryError) -> Check:
+        """The check's FAIL, with the installation's user settings to tell auth from network refusals."""
+        try:
+            installation = self.cluster.custom(
+                "clickhouse.altinity.com", "v1", self.namespace, "clickhouseinstallations", naming.clickhouse_service()
+            )
+        except ApiRefusedError:
+            installation = None
+        detail, fix = explain_failure(
+            failure, user=self.user, password=self.password, access=user_access(installation, self.user),
+            service=naming.clickhouse_service(), namespace=self.namespace,
+        )  # fmt: skip
+        return Check(name, False, detail, fix)
 
 
 def round_trip_check(
@@ -88,31 +163,25 @@ def round_trip_check(
     progress: Callable[[float], None],
     interval: float = 3.0,
 ) -> Check:
-    ns = settings.signoz.namespace
+    name, ns, collector = "span round trip", settings.signoz.namespace, naming.collector_service_name()
     trace_id = new_trace_id()
     span = verification_span(trace_id, new_span_id(), int(time.time() * 1_000_000), tags={"verify": "true"})
-    status, body = cluster.proxy(
-        "POST", ns, naming.collector_service_name(), naming.ZIPKIN_PORT, naming.ZIPKIN_PATH, body=[span]
-    )
-    if status != ACCEPTED:
-        detail = f"POST {naming.ZIPKIN_PATH} answered {status}: {body[:200].decode(errors='replace')}"
-        return Check("span round trip", False, detail, "check the zipkin receiver and the collector logs")
-    user = cluster.container_env(ns, naming.collector_service_name(), "CLICKHOUSE_USER") or "admin"
-    password = cluster.container_env(ns, naming.collector_service_name(), "CLICKHOUSE_PASSWORD") or ""
-    headers = {"X-ClickHouse-User": user, "X-ClickHouse-Key": password, "Content-Type": "text/plain"}
-
-    def query(sql: str) -> str:
-        code, data = cluster.proxy(
-            "POST", ns, naming.clickhouse_service(), naming.CLICKHOUSE_HTTP_PORT, "/", headers=headers, body=sql
+    posted = cluster.proxy("POST", ns, collector, naming.ZIPKIN_PORT, naming.ZIPKIN_PATH, body=[span])
+    if posted.status != ACCEPTED:
+        failure = QueryError(posted.status, posted.body, posted.headers)
+        detail, fix = proxy_failure(failure, collector, ns) or (
+            f"POST {naming.ZIPKIN_PATH} answered {posted.status}: {posted.text(200)}",
+            "check the zipkin receiver and the collector logs",
         )
-        if code != 200:
-            raise ClusterError(f"ClickHouse answered {code}: {data[:300].decode(errors='replace')}")
-        return data.decode()
-
-    arrival = wait_for_trace(
-        query, trace_id, timeout_seconds=timeout, interval_seconds=interval, clock=time.monotonic, sleep=time.sleep,
-        progress=progress,
-    )  # fmt: skip
+        return Check(name, False, detail, fix)
+    clickhouse = ClickHouse(cluster, settings)
+    try:
+        arrival = wait_for_trace(
+            clickhouse.query, trace_id, timeout_seconds=timeout, interval_seconds=interval, clock=time.monotonic,
+            sleep=time.sleep, progress=progress,
+        )  # fmt: skip
+    except QueryError as failure:
+        return clickhouse.failed(name, failure)
     return checks.round_trip(arrival, expected_attributes(settings), timeout)
 
 
@@ -137,7 +206,11 @@ def cmd_verify(args: argparse.Namespace, cluster: KubeCluster, settings: StackSe
             sys.stderr.flush()
 
     results = mesh_checks(cluster, settings) + collector_checks(cluster, settings) + namespace_checks(cluster, settings)
-    results.append(round_trip_check(cluster, settings, args.timeout, progress, args.poll_interval))
+    results.append(
+        guarded(
+            "span round trip", lambda: round_trip_check(cluster, settings, args.timeout, progress, args.poll_interval)
+        )
+    )
     if not args.json:
         sys.stderr.write("\n")
     render(results, args.json, sys.stdout)
@@ -181,14 +254,14 @@ def cmd_restart(args: argparse.Namespace, cluster: KubeCluster, settings: StackS
 
 def _proxy_http(cluster: KubeCluster, settings: StackSettings) -> Http:
     def http(method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> tuple[int, Any]:
-        status, data = cluster.proxy(
+        response = cluster.proxy(
             method, settings.signoz.namespace, naming.signoz_ui_service(), naming.SIGNOZ_UI_PORT, path,
             query=query, headers=headers,
         )  # fmt: skip
         try:
-            return status, json.loads(data) if data else {}
+            return response.status, json.loads(response.body) if response.body else {}
         except json.JSONDecodeError:
-            return status, data.decode(errors="replace")
+            return response.status, response.body.decode(errors="replace")
 
     return http
 

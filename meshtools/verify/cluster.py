@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +25,34 @@ PLURALS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSe
 
 class ClusterError(ToolError):
     """The cluster cannot be used at all: no kubeconfig, unknown context, unreachable, refused."""
+
+
+class ApiRefusedError(ClusterError):
+    """The API server answered one read with an error (RBAC 403, …): that read fails, not the cluster.
+    verify turns it into the failing check's result; elsewhere it is a one-line error."""
+
+    def __init__(self, method: str, path: str, status: int, message: str) -> None:
+        super().__init__(f"{method} {path} answered {status}: {message}")
+        self.method, self.path, self.status, self.message = method, path, status, message
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    headers: dict[str, str]  # names lower-cased
+
+    def text(self, limit: int = 300) -> str:
+        return self.body[:limit].decode(errors="replace")
+
+
+def status_message(body: bytes) -> str:
+    """The message of a Kubernetes Status body, or the start of the body."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return body[:300].decode(errors="replace")
+    return str(document.get("message", "")) if isinstance(document, dict) else str(document)[:300]
 
 
 class KubeCluster:
@@ -46,7 +75,7 @@ class KubeCluster:
                 raise ClusterError(f"no kube context {context!r}; available: {', '.join(names) or 'none'}") from error
             raise ClusterError(f"cannot load a kubeconfig ({error}); set KUBECONFIG or pass --context") from error
         cluster = cls(client.ApiClient(configuration), context or (active or {}).get("name", "?"))
-        status, _ = cluster.request("GET", "/version")  # fail fast, with a clear message
+        status = cluster.request("GET", "/version").status  # fail fast, with a clear message
         if status in {401, 403}:
             raise ClusterError(f"the API server of context {cluster.context!r} refused the credentials ({status})")
         return cluster
@@ -62,7 +91,7 @@ class KubeCluster:
         headers: dict[str, str] | None = None,
         body: Any = None,
         timeout: float = 30,
-    ) -> tuple[int, bytes]:
+    ) -> Response:
         header_params = {"Accept": "application/json", **(headers or {})}
         if body is not None and "Content-Type" not in header_params:
             header_params["Content-Type"] = "application/json"
@@ -80,16 +109,17 @@ class KubeCluster:
         except (urllib3.exceptions.HTTPError, ApiException, OSError) as error:
             raise ClusterError(f"cluster of context {self.context!r} at {host} is unreachable: {error}") from error
         data: bytes = response.read() or b""
-        return response.status, data
+        headers = {str(k).lower(): str(v) for k, v in (response.headers or {}).items()}
+        return Response(response.status, data, headers)
 
     def get(self, path: str, query: dict[str, str] | None = None) -> JSON | None:
         """An object, or None when it does not exist."""
-        status, data = self.request("GET", path, query=query)
-        if status == 404:
+        response = self.request("GET", path, query=query)
+        if response.status == 404:
             return None
-        if status >= 400:
-            raise ClusterError(f"GET {path} answered {status}: {data[:300].decode(errors='replace')}")
-        result: JSON = json.loads(data)
+        if response.status >= 400:
+            raise ApiRefusedError("GET", path, response.status, status_message(response.body))
+        result: JSON = json.loads(response.body)
         return result
 
     # ------------------------------------------------------------------ reads
@@ -156,16 +186,17 @@ class KubeCluster:
         query: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         body: Any = None,
-    ) -> tuple[int, bytes]:
-        """A request to a Service through the API server's service proxy."""
+    ) -> Response:
+        """A request to a Service through the API server's service proxy (which passes the backend's
+        status, headers and body through)."""
         target = f"/api/v1/namespaces/{namespace}/services/{quote(service)}:{port}/proxy/{path.lstrip('/')}"
         return self.request(method, target, query=query, headers=headers, body=body)
 
     def patch_workload(self, kind: str, namespace: str, name: str, patch: JSON) -> int:
         path = f"/apis/apps/v1/namespaces/{namespace}/{PLURALS[kind]}/{name}"
-        status, data = self.request(
+        response = self.request(
             "PATCH", path, headers={"Content-Type": "application/strategic-merge-patch+json"}, body=patch
         )
-        if status >= 400:
-            raise ClusterError(f"PATCH {path} answered {status}: {data[:300].decode(errors='replace')}")
-        return status
+        if response.status >= 400:
+            raise ApiRefusedError("PATCH", path, response.status, status_message(response.body))
+        return response.status
