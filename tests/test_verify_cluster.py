@@ -41,7 +41,7 @@ CREATE TABLE {TRACE_TABLE} (
     serviceName String ALIAS `resource_string_service$$name`
 ) ENGINE = MergeTree PARTITION BY toDate(timestamp) ORDER BY (ts_bucket_start, trace_id)
 """
-PASSWORD = "dev-test-clickhouse-password"
+PASSWORD = "dev-test-clickhouse-password"  # what the rendered collector Deployment carries
 
 # ClickHouse's HTTP answers (src/Server/HTTP/exceptionCodeToHTTPStatus.cpp, sendExceptionToHTTPClient.cpp):
 # AUTHENTICATION_FAILED (516) is 403 — also for an address the user may not connect from, which
@@ -72,11 +72,12 @@ PROXY_FORBIDDEN: Reply = (
         "details": {"name": "signoz-clickhouse:8123", "kind": "services"},
         "code": 403,
     },
-)  # what the rendered collector Deployment carries
+)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def clickhouse() -> Iterator[Any]:
+    """A fresh embedded ClickHouse per test (about 50 ms) with SigNoz's trace table."""
     session = chdb_session.Session()
     session.query("CREATE DATABASE IF NOT EXISTS signoz_traces")
     session.query(SIGNOZ_TABLE_DDL)
@@ -84,14 +85,53 @@ def clickhouse() -> Iterator[Any]:
     session.close()
 
 
-def insert_span(clickhouse: Any, trace_id: str, service: str, resources: dict[str, str]) -> None:
+def insert_span(
+    clickhouse: Any,
+    trace_id: str,
+    service: str,
+    resources: dict[str, str],
+    attributes: dict[str, str] | None = None,
+    *,
+    name: str = "mesh-tracing verify",
+    minutes_ago: int = 0,
+) -> None:
     """One row as the clickhousetraces exporter writes it (the columns verify reads)."""
-    pairs = ", ".join(f"'{k}', '{v}'" for k, v in (resources | {"service.name": service}).items())
+
+    def pairs(values: dict[str, str]) -> str:
+        return ", ".join(f"'{k}', '{v}'" for k, v in values.items())
+
+    attributes_map = f"map({pairs(attributes)})" if attributes else "map()"
+    at = f"now64(9) - toIntervalMinute({minutes_ago})"
     clickhouse.query(
-        f"INSERT INTO {TRACE_TABLE} (timestamp, ts_bucket_start, trace_id, span_id, name, resources_string) "
-        f"VALUES (now64(9), toUnixTimestamp(now()), '{trace_id}', '00f067aa0ba902b7', 'mesh-tracing verify', "
-        f"map({pairs}))"
+        f"INSERT INTO {TRACE_TABLE} (timestamp, ts_bucket_start, trace_id, span_id, name, resources_string, "
+        f"attributes_string) VALUES ({at}, intDiv(toUnixTimestamp({at}), 1800) * 1800, '{trace_id}', "
+        f"'00f067aa0ba902b7', '{name}', map({pairs(resources | {'service.name': service})}), {attributes_map})"
     )
+
+
+def insert_sidecar_span(clickhouse: Any, workload: str, *, environment: str = "dev", minutes_ago: int = 0) -> None:
+    """A SERVER span of an Envoy sidecar as it lands in SigNoz: the tags Envoy sets (component=proxy,
+    http.*, upstream_cluster, node_id), Istio's (istio.*) and the mesh Telemetry's literals, all in
+    attributes_string; service `<app>.<namespace>` (Istio's default tracing service name)."""
+    attributes = {
+        "component": "proxy",
+        "environment": environment,
+        "cluster": "dev-kind",
+        "istio.canonical_service": workload,
+        "istio.canonical_revision": "v1",
+        "istio.mesh_id": "cluster.local",
+        "istio.namespace": "otel-demo",
+        "node_id": f"sidecar~10.244.0.51~{workload}-7d9f5c6b8-x2k4p.otel-demo~otel-demo.svc.cluster.local",
+        "upstream_cluster": "inbound|8080||",
+        "http.method": "GET",
+        "http.url": f"http://{workload}.otel-demo:8080/",
+        "http.status_code": "200",
+        "response_flags": "-",
+    }
+    resources = {"deployment.environment": environment, "k8s.cluster.name": "dev-kind"}
+    name = f"{workload}.otel-demo.svc.cluster.local:8080/*"
+    insert_span(clickhouse, new_trace_id(), f"{workload}.otel-demo", resources, attributes, name=name,
+                minutes_ago=minutes_ago)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- polling ClickHouse
@@ -143,7 +183,7 @@ def collector_resource_attributes() -> dict[str, str]:
     return {a["key"]: a["value"] for a in config["processors"]["resource/mesh-tracing"]["attributes"]}
 
 
-def deployed(api: FakeApiServer, clickhouse: Any, *, healthy: bool = True) -> None:
+def deployed(api: FakeApiServer, clickhouse: Any, *, healthy: bool = True, reporting: bool | None = None) -> None:
     """A dev cluster (tests/data/cluster): the chart-rendered and hand-written objects; the collector
     is simulated with the resource processor of its rendered config, writing into ClickHouse after
     one poll."""
@@ -155,6 +195,10 @@ def deployed(api: FakeApiServer, clickhouse: Any, *, healthy: bool = True) -> No
         istiod["status"] = {"observedGeneration": 1, "replicas": 1, "unavailableReplicas": 1}
         api.add(istiod, *data.pods(*data.UNMESHED_PODS))
     attributes = collector_resource_attributes()
+    if healthy if reporting is None else reporting:  # the mesh has been reporting
+        insert_sidecar_span(clickhouse, "web")
+        insert_sidecar_span(clickhouse, "web", minutes_ago=3)
+        insert_sidecar_span(clickhouse, "classic")
     pending: list[dict[str, Any]] = []
 
     def zipkin(request: Request) -> tuple[int, Any]:
@@ -208,9 +252,14 @@ def test_verify_passes_on_a_healthy_cluster(
         "namespace otel-demo injection label",
         "namespace otel-demo sidecars",
         "span round trip",
+        "sidecar spans",
     ]
     assert all(r["ok"] for r in results)
-    assert results[-1]["detail"].endswith("with 4 resource attributes")
+    assert (
+        results[-1]["detail"]
+        == "3 span(s) from 2 service(s) in the last 15 min: web.otel-demo (2), classic.otel-demo (1)"
+    )
+    assert results[-2]["detail"].endswith("with 4 resource attributes")
     bearer = {r.headers.get("authorization") for r in api.requests}
     assert bearer == {"Bearer test-token"}
 
@@ -233,7 +282,9 @@ def test_verify_fails_with_fixes_on_a_broken_cluster(
     ) in out
     assert "fix: make restart STACK=<stack> ARGS=--apply" in out
     assert "FAIL  span round trip" in out
-    assert out.rstrip().endswith("6 passed, 3 failed")
+    assert "FAIL  sidecar spans" in out
+    assert "fix: likely causes: pods without sidecars, as found above (see the sidecars check;" in out
+    assert out.rstrip().endswith("6 passed, 4 failed")
 
 
 CLICKHOUSE_ROUTE = ("POST", "/api/v1/namespaces/signoz/services/signoz-clickhouse:8123/proxy/")
@@ -302,7 +353,10 @@ def test_a_clickhouse_refusal_fails_one_check_and_keeps_the_others(
         "namespace otel-demo injection label",
         "namespace otel-demo sidecars",
     ]
-    assert results[-1] == {"check": "span round trip", "ok": False, "detail": detail, "fix": fix}
+    assert results[-2:] == [
+        {"check": "span round trip", "ok": False, "detail": detail, "fix": fix},
+        {"check": "sidecar spans", "ok": False, "detail": detail, "fix": fix},
+    ]
 
 
 def test_without_the_installation_both_auth_causes_are_named(
@@ -313,7 +367,7 @@ def test_without_the_installation_both_auth_causes_are_named(
         api.routes[CLICKHOUSE_ROUTE] = AUTHENTICATION_FAILED
         api.remove("/apis/clickhouse.altinity.com/v1/namespaces/signoz/clickhouseinstallations/signoz-clickhouse")
         assert run_cli(tmp_path, api, "verify", "--stack", "dev", "--json", "--timeout", "1") == 1
-    last = json.loads(capsys.readouterr().out)[-1]
+    last = json.loads(capsys.readouterr().out)[-2]
     assert last["detail"] == (
         "ClickHouse answered 403 (code 516): user admin refused — a wrong password or an address outside the "
         "user's allowed networks; ClickHouse answers both alike (its log says which)"
@@ -348,6 +402,30 @@ def test_a_read_refused_by_rbac_fails_only_its_check(
         "fix": "RBAC: your kube user may not read configmaps (kubectl auth can-i get configmaps -n istio-system)",
     }
     assert [name for name, r in results.items() if not r["ok"]] == ["mesh config Zipkin provider"]
+
+
+def test_no_recent_sidecar_span_is_a_fail_that_says_why(
+    tmp_path: Path, clickhouse: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Spans older than the window, of another environment, or not from a sidecar do not count."""
+    with serve(FakeApiServer()) as api:
+        deployed(api, clickhouse, reporting=False)
+        insert_sidecar_span(clickhouse, "web", minutes_ago=20)
+        insert_sidecar_span(clickhouse, "web", environment="production")
+        insert_span(clickhouse, new_trace_id(), "app.otel-demo", {}, {"environment": "dev", "component": "grpc"})
+        code = run_cli(tmp_path, api, "verify", "--stack", "dev", "--json", "--timeout", "0.05", "--mesh-window", "10")
+    results = {r["check"]: r for r in json.loads(capsys.readouterr().out)}
+    assert code == 1
+    assert results["namespace otel-demo sidecars"]["ok"]
+    assert results["sidecar spans"] == {
+        "check": "sidecar spans",
+        "ok": False,
+        "detail": "no span from an Istio sidecar (component=proxy, istio.canonical_service) with environment=dev "
+        "in the last 10 min",
+        "fix": "likely causes: no requests reached meshed pods in that time (send some to a service in a traced "
+        "namespace); pods without sidecars (see the sidecars check; make restart STACK=<stack> ARGS=--apply); "
+        "sampling 0 % (samplingPercent or a namespace's override)",
+    }
 
 
 def test_missing_namespace_is_reported(tmp_path: Path, clickhouse: Any, dev_settings: StackSettings) -> None:

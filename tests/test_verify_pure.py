@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from meshtools.verify import checks
-from meshtools.verify.clickhouse import Arrival, arrival_query
+from meshtools.verify.clickhouse import Arrival, arrival_query, mesh_spans_query
 from meshtools.verify.restart import Refusal, kubectl_timestamp, refusal, restart_patch
 from meshtools.verify.retention import Outcome, RetentionError, RetentionResult, TtlState, read_ttl, set_retention
 from meshtools.verify.span import VERIFY_SERVICE, new_span_id, new_trace_id, verification_span
@@ -363,3 +363,34 @@ def test_refused_keys_say_where_keys_are_made() -> None:
         _retention(FakeSigNoz(), key="viewer-key")
     with pytest.raises(RetentionError, match=r"HTTP 401\): the key is unknown, revoked or expired"):
         _retention(FakeSigNoz(), key="nobody")
+
+
+# --------------------------------------------------------------------------- sidecar spans
+
+
+def test_mesh_spans_pass_lists_services() -> None:
+    rows = [{"service": f"s{i}.otel-demo", "spans": 10 - i} for i in range(7)]
+    result = checks.mesh_spans(rows, "dev", 15, 100, sidecars_missing=False)
+    assert result == checks.Check(
+        "sidecar spans",
+        True,
+        "49 span(s) from 7 service(s) in the last 15 min: s0.otel-demo (10), s1.otel-demo (9), s2.otel-demo (8), "
+        "s3.otel-demo (7), s4.otel-demo (6) and 2 more",
+    )
+
+
+def test_mesh_spans_fail_leads_with_the_likeliest_cause() -> None:
+    unsampled = checks.mesh_spans([], "dev", 15, 0, sidecars_missing=True)
+    assert not unsampled.ok
+    assert unsampled.fix.startswith("likely causes: samplingPercent is 0: nothing is sampled (samplingPercent or")
+    unmeshed = checks.mesh_spans([], "dev", 15, 1, sidecars_missing=True)
+    assert unmeshed.fix.startswith("likely causes: pods without sidecars, as found above (see the sidecars check")
+    quiet = checks.mesh_spans([], "dev", 15, 1, sidecars_missing=False)
+    assert quiet.fix.startswith("likely causes: no requests reached meshed pods in that time")
+
+
+def test_mesh_spans_query_refuses_anything_but_an_environment_name() -> None:
+    with pytest.raises(ValueError, match="not an environment name"):
+        mesh_spans_query("dev' OR 1=1 --", 15)
+    with pytest.raises(ValueError, match="from 1 to 1440"):
+        mesh_spans_query("dev", 0)

@@ -240,3 +240,35 @@ def round_trip(arrival: Arrival | None, expected: Mapping[str, str], timeout: fl
         detail = f"arrived as service {arrival.service!r}; attributes seen/expected: {wrong}"
         return Check(name, False, detail, "check the collector's resource/mesh-tracing processor")
     return Check(name, True, f"arrived after {arrival.latency_seconds:.1f} s with {len(expected)} resource attributes")
+
+
+def mesh_spans(
+    rows: Iterable[JSON], environment: str, minutes: int, sampling_percent: float, sidecars_missing: bool
+) -> Check:
+    """Whether the mesh itself reports: sidecar spans of this environment arrived lately."""
+    name = "sidecar spans"
+    counts = {str(row.get("service")): int(row.get("spans") or 0) for row in rows}
+    if counts:
+        shown = ", ".join(f"{service} ({n})" for service, n in list(counts.items())[:5])
+        more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
+        return Check(
+            name,
+            True,
+            f"{sum(counts.values())} span(s) from {len(counts)} service(s) in the last {minutes} min: {shown}{more}",
+        )
+    reasons = [
+        "no requests reached meshed pods in that time (send some to a service in a traced namespace)",
+        "pods without sidecars (see the sidecars check; make restart STACK=<stack> ARGS=--apply)",
+        "sampling 0 % (samplingPercent or a namespace's override)",
+    ]
+    if sampling_percent == 0:
+        reasons.insert(0, reasons.pop(2).replace("sampling 0 %", "samplingPercent is 0: nothing is sampled"))
+    elif sidecars_missing:
+        reasons.insert(0, reasons.pop(1).replace("pods without sidecars", "pods without sidecars, as found above"))
+    return Check(
+        name,
+        False,
+        f"no span from an Istio sidecar (component=proxy, istio.canonical_service) with environment={environment} "
+        f"in the last {minutes} min",
+        "likely causes: " + "; ".join(reasons),
+    )

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,7 +24,15 @@ from meshtools.cli import UsageError, run_command
 from meshtools.stacks import PROJECT_DIR, load_stack
 from meshtools.verify import checks
 from meshtools.verify.checks import Check
-from meshtools.verify.clickhouse import QueryError, explain_failure, proxy_failure, user_access, wait_for_trace
+from meshtools.verify.clickhouse import (
+    QueryError,
+    explain_failure,
+    mesh_spans_query,
+    parse_rows,
+    proxy_failure,
+    user_access,
+    wait_for_trace,
+)
 from meshtools.verify.cluster import ApiRefusedError, KubeCluster
 from meshtools.verify.restart import RESTARTABLE, refusal, restart_patch
 from meshtools.verify.retention import Http, set_retention
@@ -185,6 +194,15 @@ def round_trip_check(
     return checks.round_trip(arrival, expected_attributes(settings), timeout)
 
 
+def mesh_spans_check(cluster: KubeCluster, settings: StackSettings, minutes: int, sidecars_missing: bool) -> Check:
+    clickhouse = ClickHouse(cluster, settings)
+    try:
+        rows = parse_rows(clickhouse.query(mesh_spans_query(settings.environment, minutes)))
+    except QueryError as failure:
+        return clickhouse.failed("sidecar spans", failure)
+    return checks.mesh_spans(rows, settings.environment, minutes, settings.sampling_percent, sidecars_missing)
+
+
 def render(results: list[Check], as_json: bool, out: TextIO) -> None:
     if as_json:
         json.dump([r.as_dict() for r in results], out, indent=2)
@@ -206,11 +224,10 @@ def cmd_verify(args: argparse.Namespace, cluster: KubeCluster, settings: StackSe
             sys.stderr.flush()
 
     results = mesh_checks(cluster, settings) + collector_checks(cluster, settings) + namespace_checks(cluster, settings)
-    results.append(
-        guarded(
-            "span round trip", lambda: round_trip_check(cluster, settings, args.timeout, progress, args.poll_interval)
-        )
-    )
+    round_trip = partial(round_trip_check, cluster, settings, args.timeout, progress, args.poll_interval)
+    results.append(guarded("span round trip", round_trip))
+    missing = any(not r.ok and r.name.endswith(" sidecars") for r in results)
+    results.append(guarded("sidecar spans", partial(mesh_spans_check, cluster, settings, args.mesh_window, missing)))
     if not args.json:
         sys.stderr.write("\n")
     render(results, args.json, sys.stdout)
@@ -285,6 +302,12 @@ def cmd_set_retention(args: argparse.Namespace, cluster: KubeCluster, settings: 
 COMMANDS = {"verify": cmd_verify, "restart": cmd_restart, "set-retention": cmd_set_retention}
 
 
+def _minutes(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 1440:
+        raise argparse.ArgumentTypeError(f"minutes from 1 to 1440, not {text!r}")
+    return int(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m meshtools.verify.cli", description=__doc__)
     parser.add_argument("command", choices=sorted(COMMANDS))
@@ -297,6 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--timeout", type=float, default=120, help="verify, set-retention --wait: seconds to wait (span, TTL)"
     )
     parser.add_argument("--poll-interval", type=float, default=3.0, help="verify, set-retention: seconds between polls")
+    parser.add_argument(
+        "--mesh-window", type=_minutes, default=15, help="verify: minutes back to look for sidecar spans (1 to 1440)"
+    )
     parser.add_argument("--wait", action="store_true", help="set-retention: wait until ClickHouse has the new TTL")
     parser.add_argument("--apply", action="store_true", help="restart: really restart (default: dry run)")
     args = parser.parse_args(argv)

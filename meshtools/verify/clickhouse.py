@@ -26,6 +26,30 @@ def arrival_query(trace_id: str) -> str:
     )
 
 
+_ENVIRONMENT = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def mesh_spans_query(environment: str, minutes: int) -> str:
+    """Spans Envoy sidecars reported lately, per service. Envoy tags its spans component=proxy; Istio
+    adds istio.canonical_service (pilot/pkg/networking/core/tracing.go) and the mesh Telemetry the
+    stack's `environment` tag; SigNoz files string tags in attributes_string. ts_bucket_start is the
+    span start rounded down to 30 minutes (the table's first ORDER BY key), so it bounds the scan."""
+    if not _ENVIRONMENT.match(environment):
+        raise ValueError(f"not an environment name (DNS label): {environment!r}")
+    if not 1 <= minutes <= 1440:
+        raise ValueError(f"minutes must be from 1 to 1440, got {minutes}")
+    return (
+        "SELECT serviceName AS service, count() AS spans "
+        f"FROM {TRACE_TABLE} "
+        f"WHERE ts_bucket_start >= toUInt64(toUnixTimestamp(now() - toIntervalMinute({minutes}))) - 1800 "
+        f"AND timestamp >= now() - toIntervalMinute({minutes}) "
+        "AND attributes_string['component'] = 'proxy' "
+        "AND mapContains(attributes_string, 'istio.canonical_service') "
+        f"AND attributes_string['environment'] = '{environment}' "
+        "GROUP BY service ORDER BY spans DESC, service FORMAT JSONEachRow"
+    )
+
+
 @dataclass(frozen=True)
 class Arrival:
     service: str
