@@ -1,7 +1,7 @@
-"""`make verify|restart|set-retention STACK=…`: prove tracing works, move workloads into the mesh,
-apply the trace retention. Reads the stack's settings from Pulumi.<stack>.yaml (no Pulumi CLI
-needed) and talks to the cluster the stack names (`kubernetes:context`), or the current kube
-context when it names none; `--context` overrides both."""
+"""`make verify|restart|set-retention|open STACK=…`: prove tracing works, move workloads into the
+mesh, apply the trace retention, open SigNoz and Kiali on localhost. Reads the stack's settings
+from Pulumi.<stack>.yaml (no Pulumi CLI needed) and talks to the cluster the stack names
+(`kubernetes:context`), or the current kube context when it names none; `--context` overrides both."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from components import naming
 from components.collector_config import resource_attributes
 from components.istio_mesh import MESH_TELEMETRY_NAME, PEER_AUTHENTICATION_NAME
+from components.kiali_integration import WEB_ROOT
 from components.models import StackSettings
 from meshtools.cli import UsageError, run_command
 from meshtools.stacks import PROJECT_DIR, load_stack
@@ -33,7 +34,8 @@ from meshtools.verify.clickhouse import (
     user_access,
     wait_for_trace,
 )
-from meshtools.verify.cluster import ApiRefusedError, KubeCluster
+from meshtools.verify.cluster import ApiRefusedError, ClusterError, KubeCluster
+from meshtools.verify.forward import Relay, Target, kiali_login, listen, ready_pod
 from meshtools.verify.restart import RESTARTABLE, refusal, restart_patch
 from meshtools.verify.retention import Http, set_retention
 from meshtools.verify.span import new_span_id, new_trace_id, verification_span
@@ -299,7 +301,63 @@ def cmd_set_retention(args: argparse.Namespace, cluster: KubeCluster, settings: 
     return result.outcome.exit_code
 
 
-COMMANDS = {"verify": cmd_verify, "restart": cmd_restart, "set-retention": cmd_set_retention}
+def wait_for_interrupt() -> None:
+    """Block until Ctrl-C (KeyboardInterrupt); tests replace it."""
+    while True:
+        time.sleep(3600)
+
+
+def cmd_open(args: argparse.Namespace, cluster: KubeCluster, settings: StackSettings) -> int:
+    """Forward SigNoz's UI (and Kiali, when the stack deploys it) to localhost until Ctrl-C."""
+    targets = [
+        Target("SigNoz", settings.signoz.namespace, naming.signoz_ui_service(), naming.SIGNOZ_UI_PORT, args.signoz_port)
+    ]
+    if settings.kiali.enabled:
+        kiali = Target("Kiali", settings.istio.namespace, naming.kiali_service_name(), naming.KIALI_PORT,
+                       args.kiali_port, f"{WEB_ROOT}/")  # fmt: skip
+        targets.append(kiali)
+
+    def pod_for(target: Target) -> tuple[str, int]:
+        service = cluster.service(target.namespace, target.service)
+        found = ready_pod(service, cluster.endpoint_slices(target.namespace, target.service), target.port)
+        if found is None:
+            raise ClusterError(
+                f"no ready pod behind Service {target.service}:{target.port} in {target.namespace}"
+                + ("" if service else " (the Service does not exist: run `make up`)")
+            )
+        return found
+
+    def connect(target: Target) -> tuple[Any, Callable[[], str | None]]:
+        pod, port = pod_for(target)  # again per connection: follows the Service when pods change
+        return cluster.port_forward(target.namespace, pod, port)
+
+    relay = Relay(connect, lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        for target in targets:
+            relay.listeners[target] = listen(target)
+        chosen = {target: pod_for(target) for target in targets}
+        relay.start()
+        for target, (pod, port) in chosen.items():
+            print(f"{target.title:<7} {target.url}  (Service {target.namespace}/{target.service}:{target.port}, "
+                  f"pod {pod}:{port})")  # fmt: skip
+        if settings.kiali.enabled:
+            print(f"Kiali login: {kiali_login(settings, targets[-1])}")
+        print("Ctrl-C stops the forwarding", flush=True)
+        wait_for_interrupt()
+    except KeyboardInterrupt:
+        print("stopped")
+    finally:
+        relay.stop()
+    return 0
+
+
+COMMANDS = {"verify": cmd_verify, "restart": cmd_restart, "set-retention": cmd_set_retention, "open": cmd_open}
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port from 1 to 65535, not {text!r}")
+    return int(text)
 
 
 def _minutes(text: str) -> int:
@@ -323,6 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--mesh-window", type=_minutes, default=15, help="verify: minutes back to look for sidecar spans (1 to 1440)"
     )
+    parser.add_argument("--signoz-port", type=_port, default=naming.SIGNOZ_UI_PORT, help="open: local port for SigNoz")
+    parser.add_argument("--kiali-port", type=_port, default=naming.KIALI_PORT, help="open: local port for Kiali")
     parser.add_argument("--wait", action="store_true", help="set-retention: wait until ClickHouse has the new TTL")
     parser.add_argument("--apply", action="store_true", help="restart: really restart (default: dry run)")
     args = parser.parse_args(argv)

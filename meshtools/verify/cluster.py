@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +18,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.stream import portforward
 
 from meshtools.cli import ToolError
 
@@ -59,6 +62,8 @@ class KubeCluster:
     def __init__(self, api: client.ApiClient, context: str) -> None:
         self.api = api
         self.context = context
+        self._forward_lock = threading.Lock()
+        self._forward_api: client.CoreV1Api | None = None
 
     @classmethod
     def connect(cls, context: str | None = None, kubeconfig: str | None = None) -> KubeCluster:
@@ -191,6 +196,32 @@ class KubeCluster:
         status, headers and body through)."""
         target = f"/api/v1/namespaces/{namespace}/services/{quote(service)}:{port}/proxy/{path.lstrip('/')}"
         return self.request(method, target, query=query, headers=headers, body=body)
+
+    def port_forward(self, namespace: str, pod: str, port: int) -> tuple[Any, Callable[[], str | None]]:
+        """A stream to the pod's port through the API's port-forward (websocket, v4.channel.k8s.io),
+        and a function that closes it and returns the error the kubelet reported, if any.
+
+        The client swaps `call_api` on its ApiClient during the handshake, so port-forwards use a
+        client of their own, one handshake at a time (connections arrive on several threads)."""
+        with self._forward_lock:
+            if self._forward_api is None:
+                self._forward_api = client.CoreV1Api(client.ApiClient(self.api.configuration))
+            try:
+                forward = portforward(
+                    self._forward_api.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port)
+                )
+            except (ApiException, OSError, urllib3.exceptions.HTTPError) as error:
+                reason = getattr(error, "reason", None) or str(error)
+                raise ClusterError(f"port-forward to pod {namespace}/{pod}:{port} refused: {reason}") from error
+        stream = forward.socket(port)
+        stream.setblocking(True)
+
+        def finish() -> str | None:
+            forward.close()
+            error: str | None = forward.error(port)
+            return error
+
+        return stream, finish
 
     def patch_workload(self, kind: str, namespace: str, name: str, patch: JSON) -> int:
         path = f"/apis/apps/v1/namespaces/{namespace}/{PLURALS[kind]}/{name}"

@@ -7,7 +7,13 @@ everything else (service proxies). Every request is recorded.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import json
+import re
+import socket
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -92,6 +98,8 @@ class FakeApiServer:
     routes: dict[tuple[str, str], Handler | Reply] = field(default_factory=dict)
     objects: dict[str, JSON] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
+    # (namespace, pod, port) -> the loopback address standing in for the pod's port
+    pod_ports: dict[tuple[str, str, int], tuple[str, int]] = field(default_factory=dict)
     url: str = ""
 
     def json(self, path: str, obj: Any, method: str = "GET") -> None:
@@ -164,9 +172,91 @@ class FakeApiServer:
         return path
 
 
+# --------------------------------------------------------------------------- pod port-forward
+# The API server's websocket port-forward as the kubelet speaks it (kubelet
+# pkg/kubelet/cri/streaming/portforward/websocket.go; the Python client offers v5 and v4 and gets
+# v4.channel.k8s.io): channel 2i carries port i's data and 2i+1 its errors; each channel's first
+# frame is the port number (uint16, little-endian); data frames are [channel] + bytes; the server
+# closes the websocket when the pod's side closes. RFC 6455 framing: client frames are masked.
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+PORT_FORWARD = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/portforward$")
+
+
+def ws_frame(payload: bytes, opcode: int = 2) -> bytes:
+    size = len(payload)
+    if size < 126:
+        header = bytes([0x80 | opcode, size])
+    elif size < 65536:
+        header = bytes([0x80 | opcode, 126]) + struct.pack("!H", size)
+    else:
+        header = bytes([0x80 | opcode, 127]) + struct.pack("!Q", size)
+    return header + payload
+
+
+def ws_read(stream: Any) -> tuple[int, bytes]:
+    def exactly(n: int) -> bytes:
+        data = stream.read(n)
+        if len(data) < n:
+            raise EOFError
+        return bytes(data)
+
+    first, second = exactly(2)
+    size = second & 0x7F
+    if size == 126:
+        size = struct.unpack("!H", exactly(2))[0]
+    elif size == 127:
+        size = struct.unpack("!Q", exactly(8))[0]
+    mask = exactly(4) if second & 0x80 else b"\0\0\0\0"
+    return first & 0x0F, bytes(b ^ mask[i % 4] for i, b in enumerate(exactly(size)))
+
+
 @contextmanager
 def serve(api: FakeApiServer) -> Iterator[FakeApiServer]:
     class _Handler(BaseHTTPRequestHandler):
+        def _port_forward(self, backend: tuple[str, int], port: int) -> None:
+            key = self.headers["Sec-WebSocket-Key"]
+            accept = base64.b64encode(hashlib.sha1((key + WEBSOCKET_GUID).encode()).digest()).decode()
+            self.wfile.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n".encode()
+            )
+            lock = threading.Lock()
+
+            def send(frame: bytes) -> None:
+                with lock, contextlib.suppress(OSError):
+                    self.wfile.write(frame)
+
+            prefix = struct.pack("<H", port)
+            send(ws_frame(b"\x00" + prefix))
+            send(ws_frame(b"\x01" + prefix))
+            try:
+                pod = socket.create_connection(backend)
+            except OSError as error:  # the kubelet reports it on the error channel
+                send(ws_frame(b"\x01" + f"error forwarding port {port} to pod: {error}".encode()))
+                send(ws_frame(b"", opcode=8))
+                return
+
+            def from_pod() -> None:
+                with contextlib.suppress(OSError):
+                    while chunk := pod.recv(65536):
+                        send(ws_frame(b"\x00" + chunk))
+                send(ws_frame(struct.pack("!H", 1000), opcode=8))
+
+            thread = threading.Thread(target=from_pod, daemon=True)
+            thread.start()
+            with contextlib.suppress(EOFError, OSError):
+                while True:
+                    opcode, payload = ws_read(self.rfile)
+                    if opcode == 8:
+                        break
+                    if opcode == 2 and payload[:1] == b"\x00":
+                        pod.sendall(payload[1:])
+            with contextlib.suppress(OSError):
+                pod.shutdown(socket.SHUT_RDWR)
+            pod.close()
+            thread.join(timeout=2)
+            self.close_connection = True
+
         def _serve(self) -> None:
             parts = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
@@ -177,6 +267,14 @@ def serve(api: FakeApiServer) -> Iterator[FakeApiServer]:
                 {name.lower(): value for name, value in self.headers.items()},
                 self.rfile.read(length),
             )
+            forward = PORT_FORWARD.match(parts.path)
+            if forward and request.headers.get("upgrade", "").lower() == "websocket":
+                port = int(request.query.get("ports", "0"))
+                backend = api.pod_ports.get((forward.group(1), forward.group(2), port))
+                if backend is not None:
+                    api.requests.append(request)
+                    self._port_forward(backend, port)
+                    return
             status, data, headers = api.handle(request)
             self.send_response(status)
             for name, value in headers.items():
