@@ -14,7 +14,7 @@ CHECK_VENV := .venv-runtime-check
 .DEFAULT_GOAL := help
 .PHONY: help install install-tools install-dev test lint typecheck unit golden up preview destroy plan plan-diff \
         manifests charts charts-offline \
-        verify restart set-retention bench facts lock check-runtime clean
+        verify restart set-retention open bench facts lock check-runtime clean
 
 ## help: list the targets
 help:
@@ -46,7 +46,7 @@ DEV     := $(VENV)/.dev-$(PYVER)
 
 ## install: the runtime virtualenv (the program and its policy pack: what `make up` needs)
 install: $(RUNTIME)
-## install-tools: runtime + the Kubernetes client for verify, restart, set-retention
+## install-tools: runtime + the Kubernetes client for verify, restart, set-retention, open
 install-tools: $(TOOLS)
 ## install-dev: everything: tests, linters, the offline plan and its renderers
 install-dev: $(DEV)
@@ -96,6 +96,10 @@ plan-diff: $(DEV)
 ## verify / restart / set-retention: post-deploy tools on the stack's cluster (ARGS=… passes flags)
 verify restart set-retention: $(TOOLS)
 	@$(BIN)/python -m meshtools.verify.cli $@ --stack $(STACK) $(ARGS)
+
+## open: SigNoz's UI and Kiali on localhost through the Kubernetes API until Ctrl-C (ARGS="--signoz-port 18080 --kiali-port 20002")
+open: $(TOOLS)
+	@$(BIN)/python -m meshtools.verify.cli open --stack $(STACK) $(ARGS)
 
 ## bench: evaluation time of STACK (default prod here) under mocks; not part of the test suite
 bench: STACK = prod

@@ -4,24 +4,26 @@ server on loopback, and a real embedded ClickHouse (chdb) with SigNoz's trace ta
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from chdb import session as chdb_session
 
-from components import naming
-from components.collector_config import RESOURCE_PROCESSOR, collector_config
 from components.models import StackSettings
 from meshtools.cli import run_command
 from meshtools.verify import cli
 from meshtools.verify.clickhouse import TRACE_TABLE, wait_for_trace
 from meshtools.verify.cluster import ClusterError, KubeCluster
+from meshtools.verify.restart import RESTARTED_AT
 from meshtools.verify.span import new_trace_id
 from tests.conftest import TEST_STACKS, stack_settings
-from tests.support import kube_objects as k
-from tests.support.fake_apiserver import FakeApiServer, Request, serve
+from tests.support import cluster_data as data
+from tests.support.fake_apiserver import FakeApiServer, Reply, Request, serve
+from tests.support.fake_signoz import FakeSigNoz
 
 SIGNOZ_TABLE_DDL = f"""
 CREATE TABLE {TRACE_TABLE} (
@@ -39,11 +41,43 @@ CREATE TABLE {TRACE_TABLE} (
     serviceName String ALIAS `resource_string_service$$name`
 ) ENGINE = MergeTree PARTITION BY toDate(timestamp) ORDER BY (ts_bucket_start, trace_id)
 """
-PASSWORD = "chart-written-password"
+PASSWORD = "dev-test-clickhouse-password"  # what the rendered collector Deployment carries
+
+# ClickHouse's HTTP answers (src/Server/HTTP/exceptionCodeToHTTPStatus.cpp, sendExceptionToHTTPClient.cpp):
+# AUTHENTICATION_FAILED (516) is 403 — also for an address the user may not connect from, which
+# AccessControl::authenticate reports as 516 too —; UNKNOWN_TABLE (60) and UNKNOWN_DATABASE (81)
+# are 404; the code travels in X-ClickHouse-Exception-Code and a plain-text body.
+AUTHENTICATION_FAILED: Reply = (
+    403,
+    b"Code: 516. DB::Exception: admin: Authentication failed: password is incorrect, or there is no user with "
+    b"such name. (AUTHENTICATION_FAILED)\n",
+    {"X-ClickHouse-Exception-Code": "516"},
+)
+UNKNOWN_TABLE: Reply = (
+    404,
+    b"Code: 60. DB::Exception: Unknown table expression identifier 'signoz_traces.distributed_signoz_index_v3' "
+    b"in scope SELECT serviceName FROM signoz_traces.distributed_signoz_index_v3. (UNKNOWN_TABLE)\n",
+    {"X-ClickHouse-Exception-Code": "60"},
+)
+PROXY_FORBIDDEN: Reply = (
+    403,
+    {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'services "signoz-clickhouse:8123" is forbidden: User "dev" cannot create resource '
+        '"services/proxy" in API group "" in the namespace "signoz"',
+        "reason": "Forbidden",
+        "details": {"name": "signoz-clickhouse:8123", "kind": "services"},
+        "code": 403,
+    },
+)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def clickhouse() -> Iterator[Any]:
+    """A fresh embedded ClickHouse per test (about 50 ms) with SigNoz's trace table."""
     session = chdb_session.Session()
     session.query("CREATE DATABASE IF NOT EXISTS signoz_traces")
     session.query(SIGNOZ_TABLE_DDL)
@@ -51,14 +85,53 @@ def clickhouse() -> Iterator[Any]:
     session.close()
 
 
-def insert_span(clickhouse: Any, trace_id: str, service: str, resources: dict[str, str]) -> None:
+def insert_span(
+    clickhouse: Any,
+    trace_id: str,
+    service: str,
+    resources: dict[str, str],
+    attributes: dict[str, str] | None = None,
+    *,
+    name: str = "mesh-tracing verify",
+    minutes_ago: int = 0,
+) -> None:
     """One row as the clickhousetraces exporter writes it (the columns verify reads)."""
-    pairs = ", ".join(f"'{k}', '{v}'" for k, v in (resources | {"service.name": service}).items())
+
+    def pairs(values: dict[str, str]) -> str:
+        return ", ".join(f"'{k}', '{v}'" for k, v in values.items())
+
+    attributes_map = f"map({pairs(attributes)})" if attributes else "map()"
+    at = f"now64(9) - toIntervalMinute({minutes_ago})"
     clickhouse.query(
-        f"INSERT INTO {TRACE_TABLE} (timestamp, ts_bucket_start, trace_id, span_id, name, resources_string) "
-        f"VALUES (now64(9), toUnixTimestamp(now()), '{trace_id}', '00f067aa0ba902b7', 'mesh-tracing verify', "
-        f"map({pairs}))"
+        f"INSERT INTO {TRACE_TABLE} (timestamp, ts_bucket_start, trace_id, span_id, name, resources_string, "
+        f"attributes_string) VALUES ({at}, intDiv(toUnixTimestamp({at}), 1800) * 1800, '{trace_id}', "
+        f"'00f067aa0ba902b7', '{name}', map({pairs(resources | {'service.name': service})}), {attributes_map})"
     )
+
+
+def insert_sidecar_span(clickhouse: Any, workload: str, *, environment: str = "dev", minutes_ago: int = 0) -> None:
+    """A SERVER span of an Envoy sidecar as it lands in SigNoz: the tags Envoy sets (component=proxy,
+    http.*, upstream_cluster, node_id), Istio's (istio.*) and the mesh Telemetry's literals, all in
+    attributes_string; service `<app>.<namespace>` (Istio's default tracing service name)."""
+    attributes = {
+        "component": "proxy",
+        "environment": environment,
+        "cluster": "dev-kind",
+        "istio.canonical_service": workload,
+        "istio.canonical_revision": "v1",
+        "istio.mesh_id": "cluster.local",
+        "istio.namespace": "otel-demo",
+        "node_id": f"sidecar~10.244.0.51~{workload}-7d9f5c6b8-x2k4p.otel-demo~otel-demo.svc.cluster.local",
+        "upstream_cluster": "inbound|8080||",
+        "http.method": "GET",
+        "http.url": f"http://{workload}.otel-demo:8080/",
+        "http.status_code": "200",
+        "response_flags": "-",
+    }
+    resources = {"deployment.environment": environment, "k8s.cluster.name": "dev-kind"}
+    name = f"{workload}.otel-demo.svc.cluster.local:8080/*"
+    insert_span(clickhouse, new_trace_id(), f"{workload}.otel-demo", resources, attributes, name=name,
+                minutes_ago=minutes_ago)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- polling ClickHouse
@@ -103,28 +176,29 @@ def test_wait_for_trace_times_out(clickhouse: Any) -> None:
 # --------------------------------------------------------------------------- a fake cluster
 
 
-def deployed(api: FakeApiServer, settings: StackSettings, clickhouse: Any, *, healthy: bool = True) -> None:
-    """Routes of a cluster where `settings` was deployed; the collector is simulated by applying the
-    resource processor the program generates and writing into ClickHouse after one poll."""
-    istio, signoz = settings.istio.namespace, settings.signoz.namespace
-    collector = naming.collector_service_name()
+def collector_resource_attributes() -> dict[str, str]:
+    """What the deployed collector's resource processor upserts, read from its rendered ConfigMap."""
+    configmap = data.obj("signoz", "ConfigMap", "signoz-otel-collector")
+    config = yaml.safe_load(configmap["data"]["otel-collector-config.yaml"])
+    return {a["key"]: a["value"] for a in config["processors"]["resource/mesh-tracing"]["attributes"]}
+
+
+def deployed(api: FakeApiServer, clickhouse: Any, *, healthy: bool = True, reporting: bool | None = None) -> None:
+    """A dev cluster (tests/data/cluster): the chart-rendered and hand-written objects; the collector
+    is simulated with the resource processor of its rendered config, writing into ClickHouse after
+    one poll."""
     api.json("/version", {"major": "1", "minor": "34"})
-    api.json(f"/apis/apps/v1/namespaces/{istio}/deployments/istiod", k.deployment("istiod", istio, 1 if healthy else 0))
-    api.json(f"/api/v1/namespaces/{istio}/configmaps/istio", k.istio_configmap(settings))
-    api.json(f"/apis/telemetry.istio.io/v1/namespaces/{istio}/telemetries/mesh-default", k.telemetry(settings))
-    api.json(
-        f"/apis/security.istio.io/v1/namespaces/{istio}/peerauthentications/default", k.peer_authentication(settings)
-    )
-    api.json(f"/api/v1/namespaces/{signoz}/services/{collector}", k.collector_service())
-    api.json(f"/apis/discovery.k8s.io/v1/namespaces/{signoz}/endpointslices", {"items": [k.endpoint_slice()]})
-    api.json(f"/api/v1/namespaces/{signoz}/configmaps/{collector}", k.collector_configmap(settings))
-    env = [{"name": "CLICKHOUSE_USER", "value": "admin"}, {"name": "CLICKHOUSE_PASSWORD", "value": PASSWORD}]
-    api.json(f"/apis/apps/v1/namespaces/{signoz}/deployments/{collector}", k.deployment(collector, signoz, 1, env))
-    for traced in settings.traced_namespaces:
-        api.json(f"/api/v1/namespaces/{traced.name}", k.namespace(traced.name, {"istio-injection": "enabled"}))
-        pods = [k.pod("web-7d9f-a", "ReplicaSet", "web-7d9f", sidecar=healthy)]
-        api.json(f"/api/v1/namespaces/{traced.name}/pods", {"items": pods})
-    attributes = collector_config(settings)["processors"][RESOURCE_PROCESSOR]["attributes"]
+    api.add(*data.without_pods(data.objects()))
+    api.add(*data.pods(*data.MESHED_PODS, *data.OPTED_OUT_PODS, *data.FINISHED_PODS))
+    if not healthy:
+        istiod = data.obj("istio-system", "Deployment", "istiod")
+        istiod["status"] = {"observedGeneration": 1, "replicas": 1, "unavailableReplicas": 1}
+        api.add(istiod, *data.pods(*data.UNMESHED_PODS))
+    attributes = collector_resource_attributes()
+    if healthy if reporting is None else reporting:  # the mesh has been reporting
+        insert_sidecar_span(clickhouse, "web")
+        insert_sidecar_span(clickhouse, "web", minutes_ago=3)
+        insert_sidecar_span(clickhouse, "classic")
     pending: list[dict[str, Any]] = []
 
     def zipkin(request: Request) -> tuple[int, Any]:
@@ -132,19 +206,18 @@ def deployed(api: FakeApiServer, settings: StackSettings, clickhouse: Any, *, he
         pending.extend(json.loads(request.body))
         return 202, b""
 
-    def query(request: Request) -> tuple[int, Any]:
+    def query(request: Request) -> Reply:
         if (request.headers.get("x-clickhouse-user"), request.headers.get("x-clickhouse-key")) != ("admin", PASSWORD):
-            return 516, b"Code: 516. Authentication failed"
+            return AUTHENTICATION_FAILED
         result = str(clickhouse.query(request.body.decode()))
         if healthy:
             for span in pending:
-                resources = {a["key"]: a["value"] for a in attributes}
-                insert_span(clickhouse, span["traceId"], span["localEndpoint"]["serviceName"], resources)
+                insert_span(clickhouse, span["traceId"], span["localEndpoint"]["serviceName"], attributes)
         pending.clear()
         return 200, result.encode()
 
-    api.routes[("POST", f"/api/v1/namespaces/{signoz}/services/{collector}:9411/proxy/api/v2/spans")] = zipkin
-    api.routes[("POST", f"/api/v1/namespaces/{signoz}/services/signoz-clickhouse:8123/proxy/")] = query
+    api.routes[("POST", "/api/v1/namespaces/signoz/services/signoz-otel-collector:9411/proxy/api/v2/spans")] = zipkin
+    api.routes[("POST", "/api/v1/namespaces/signoz/services/signoz-clickhouse:8123/proxy/")] = query
 
 
 @pytest.fixture
@@ -163,7 +236,7 @@ def test_verify_passes_on_a_healthy_cluster(
     tmp_path: Path, clickhouse: Any, dev_settings: StackSettings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with serve(FakeApiServer()) as api:
-        deployed(api, dev_settings, clickhouse)
+        deployed(api, clickhouse)
         code = run_cli(
             tmp_path, api, "verify", "--stack", "dev", "--json", "--timeout", "10", "--poll-interval", "0.01"
         )
@@ -179,9 +252,14 @@ def test_verify_passes_on_a_healthy_cluster(
         "namespace otel-demo injection label",
         "namespace otel-demo sidecars",
         "span round trip",
+        "sidecar spans",
     ]
     assert all(r["ok"] for r in results)
-    assert results[-1]["detail"].endswith("with 4 resource attributes")
+    assert (
+        results[-1]["detail"]
+        == "3 span(s) from 2 service(s) in the last 15 min: web.otel-demo (2), classic.otel-demo (1)"
+    )
+    assert results[-2]["detail"].endswith("with 4 resource attributes")
     bearer = {r.headers.get("authorization") for r in api.requests}
     assert bearer == {"Bearer test-token"}
 
@@ -190,21 +268,170 @@ def test_verify_fails_with_fixes_on_a_broken_cluster(
     tmp_path: Path, clickhouse: Any, dev_settings: StackSettings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with serve(FakeApiServer()) as api:
-        deployed(api, dev_settings, clickhouse, healthy=False)
+        deployed(api, clickhouse, healthy=False)
         code = run_cli(tmp_path, api, "verify", "--stack", "dev", "--timeout", "0.05", "--poll-interval", "0.01")
     out = capsys.readouterr().out
     assert code == 1
     assert "FAIL  istiod ready" in out
-    assert "FAIL  namespace otel-demo sidecars" in out and "Deployment/web (1 pod(s))" in out
+    assert (
+        f"FAIL  {'namespace otel-demo sidecars':<35}  without sidecar: Deployment/api (1 pod(s)), "
+        "Deployment/reports (1 pod(s)), Pod/debug (1 pod(s)), StatefulSet/cache (1 pod(s)); "
+        "left alone by the injector: DaemonSet/node-agent (hostNetwork: true), "
+        'Deployment/batch (sidecar.istio.io/inject: "false" annotation), '
+        'Deployment/legacy (sidecar.istio.io/inject: "false" label)\n'
+    ) in out
     assert "fix: make restart STACK=<stack> ARGS=--apply" in out
     assert "FAIL  span round trip" in out
-    assert out.rstrip().endswith("6 passed, 3 failed")
+    assert "FAIL  sidecar spans" in out
+    assert "fix: likely causes: pods without sidecars, as found above (see the sidecars check;" in out
+    assert out.rstrip().endswith("6 passed, 4 failed")
+
+
+CLICKHOUSE_ROUTE = ("POST", "/api/v1/namespaces/signoz/services/signoz-clickhouse:8123/proxy/")
+ALLOWED = "10.0.0.0/8, 100.64.0.0/10, 172.16.0.0/12, 192.0.0.0/24, 198.18.0.0/15, 192.168.0.0/16"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (
+            AUTHENTICATION_FAILED,
+            PASSWORD,
+            "ClickHouse answered 403 (code 516): user admin refused although its password matches: the API "
+            f"server's address is outside the networks the chart lets admin in from ({ALLOWED})",
+            "list the address the API server (or its Konnectivity agent) connects to pods from — or 0.0.0.0/0 — in "
+            "the SigNoz chart value clickhouse.allowedNetworkIps (Helm replaces the list: repeat the ranges to keep)",
+        ),
+        (
+            AUTHENTICATION_FAILED,
+            "rotated-since",
+            "ClickHouse answered 403 (code 516): user admin refused — the collector's CLICKHOUSE_PASSWORD differs "
+            "from the ClickHouseInstallation's",
+            "run `make up` (the chart writes both from the same value)",
+        ),
+        (
+            UNKNOWN_TABLE,
+            PASSWORD,
+            "ClickHouse answered 404 (code 60): table missing — SigNoz's schema migration has not created it yet "
+            "(Code: 60. DB::Exception: Unknown table expression identifier "
+            "'signoz_traces.distributed_signoz_index_v3' in scope SELECT serviceName FROM "
+            "signoz_traces.distributed_signoz_index_v3. (UNKNOWN_TABLE))",
+            "on a first install, wait for Job signoz-telemetrystore-migrator to complete "
+            "(kubectl -n signoz get jobs); if it failed, its logs say why",
+        ),
+        (
+            PROXY_FORBIDDEN,
+            PASSWORD,
+            'the API server refused the service proxy to signoz-clickhouse: services "signoz-clickhouse:8123" is '
+            'forbidden: User "dev" cannot create resource "services/proxy" in API group "" in the namespace "signoz"',
+            "RBAC: your kube user needs `create` on services/proxy in signoz "
+            "(kubectl auth can-i create services/proxy -n signoz)",
+        ),
+    ],
+    ids=["network-restriction", "wrong-password", "first-migration", "rbac"],
+)
+def test_a_clickhouse_refusal_fails_one_check_and_keeps_the_others(
+    tmp_path: Path, clickhouse: Any, capsys: pytest.CaptureFixture[str], case: tuple[Reply, str, str, str]
+) -> None:
+    answer, installation_password, detail, fix = case
+    with serve(FakeApiServer()) as api:
+        deployed(api, clickhouse)
+        api.routes[CLICKHOUSE_ROUTE] = answer
+        installation = data.obj("signoz", "ClickHouseInstallation", "signoz-clickhouse")
+        installation["spec"]["configuration"]["users"]["admin/password"] = installation_password
+        api.add(installation)
+        code = run_cli(tmp_path, api, "verify", "--stack", "dev", "--json", "--timeout", "1", "--poll-interval", "0.01")
+    results = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert [r["check"] for r in results if r["ok"]] == [
+        "istiod ready",
+        "mesh config Zipkin provider",
+        "mesh Telemetry",
+        "mesh PeerAuthentication",
+        "collector Service",
+        "collector traces pipeline",
+        "namespace otel-demo injection label",
+        "namespace otel-demo sidecars",
+    ]
+    assert results[-2:] == [
+        {"check": "span round trip", "ok": False, "detail": detail, "fix": fix},
+        {"check": "sidecar spans", "ok": False, "detail": detail, "fix": fix},
+    ]
+
+
+def test_without_the_installation_both_auth_causes_are_named(
+    tmp_path: Path, clickhouse: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serve(FakeApiServer()) as api:
+        deployed(api, clickhouse)
+        api.routes[CLICKHOUSE_ROUTE] = AUTHENTICATION_FAILED
+        api.remove("/apis/clickhouse.altinity.com/v1/namespaces/signoz/clickhouseinstallations/signoz-clickhouse")
+        assert run_cli(tmp_path, api, "verify", "--stack", "dev", "--json", "--timeout", "1") == 1
+    last = json.loads(capsys.readouterr().out)[-2]
+    assert last["detail"] == (
+        "ClickHouse answered 403 (code 516): user admin refused — a wrong password or an address outside the "
+        "user's allowed networks; ClickHouse answers both alike (its log says which)"
+    )
+    assert last["fix"].startswith("check CLICKHOUSE_PASSWORD against the ClickHouseInstallation; if it matches, list")
+
+
+def test_a_read_refused_by_rbac_fails_only_its_check(
+    tmp_path: Path, clickhouse: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forbidden = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": 'configmaps "istio" is forbidden: User "dev" cannot get resource "configmaps" in API group "" '
+        'in the namespace "istio-system"',
+        "reason": "Forbidden",
+        "code": 403,
+    }
+    with serve(FakeApiServer()) as api:
+        deployed(api, clickhouse)
+        api.routes[("GET", "/api/v1/namespaces/istio-system/configmaps/istio")] = (403, forbidden)
+        code = run_cli(
+            tmp_path, api, "verify", "--stack", "dev", "--json", "--timeout", "10", "--poll-interval", "0.01"
+        )
+    results = {r["check"]: r for r in json.loads(capsys.readouterr().out)}
+    assert code == 1
+    assert results["mesh config Zipkin provider"] == {
+        "check": "mesh config Zipkin provider",
+        "ok": False,
+        "detail": f"GET /api/v1/namespaces/istio-system/configmaps/istio answered 403: {forbidden['message']}",
+        "fix": "RBAC: your kube user may not read configmaps (kubectl auth can-i get configmaps -n istio-system)",
+    }
+    assert [name for name, r in results.items() if not r["ok"]] == ["mesh config Zipkin provider"]
+
+
+def test_no_recent_sidecar_span_is_a_fail_that_says_why(
+    tmp_path: Path, clickhouse: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Spans older than the window, of another environment, or not from a sidecar do not count."""
+    with serve(FakeApiServer()) as api:
+        deployed(api, clickhouse, reporting=False)
+        insert_sidecar_span(clickhouse, "web", minutes_ago=20)
+        insert_sidecar_span(clickhouse, "web", environment="production")
+        insert_span(clickhouse, new_trace_id(), "app.otel-demo", {}, {"environment": "dev", "component": "grpc"})
+        code = run_cli(tmp_path, api, "verify", "--stack", "dev", "--json", "--timeout", "0.05", "--mesh-window", "10")
+    results = {r["check"]: r for r in json.loads(capsys.readouterr().out)}
+    assert code == 1
+    assert results["namespace otel-demo sidecars"]["ok"]
+    assert results["sidecar spans"] == {
+        "check": "sidecar spans",
+        "ok": False,
+        "detail": "no span from an Istio sidecar (component=proxy, istio.canonical_service) with environment=dev "
+        "in the last 10 min",
+        "fix": "likely causes: no requests reached meshed pods in that time (send some to a service in a traced "
+        "namespace); pods without sidecars (see the sidecars check; make restart STACK=<stack> ARGS=--apply); "
+        "sampling 0 % (samplingPercent or a namespace's override)",
+    }
 
 
 def test_missing_namespace_is_reported(tmp_path: Path, clickhouse: Any, dev_settings: StackSettings) -> None:
     with serve(FakeApiServer()) as api:
-        deployed(api, dev_settings, clickhouse)
-        del api.routes[("GET", "/api/v1/namespaces/otel-demo")]
+        deployed(api, clickhouse)
+        api.remove("/api/v1/namespaces/otel-demo")
         cluster = KubeCluster.connect(kubeconfig=str(api.kubeconfig(tmp_path)))
         [label] = cli.namespace_checks(cluster, dev_settings)
     assert (label.ok, label.detail) == (False, "namespace otel-demo does not exist")
@@ -236,43 +463,140 @@ def test_restart_is_a_dry_run_unless_applied(
     tmp_path: Path, clickhouse: Any, dev_settings: StackSettings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with serve(FakeApiServer()) as api:
-        deployed(api, dev_settings, clickhouse, healthy=False)
-        path = "/apis/apps/v1/namespaces/otel-demo/deployments/web"
-        api.json(path, {"kind": "Deployment"}, method="PATCH")
+        deployed(api, clickhouse, healthy=False)
         assert run_cli(tmp_path, api, "restart", "--stack", "dev") == 0
         assert not [r for r in api.requests if r.method == "PATCH"]
-        assert run_cli(tmp_path, api, "restart", "--stack", "dev", "--apply") == 0
-        [patch] = [r for r in api.requests if r.method == "PATCH"]
-    out = capsys.readouterr().out
-    assert "otel-demo: would restart Deployment/web (1 pod(s) without sidecar)" in out
-    assert "otel-demo: restarted Deployment/web (1 pod(s) without sidecar)" in out
-    assert patch.path == path
-    assert patch.headers["content-type"] == "application/strategic-merge-patch+json"
-    annotations = json.loads(patch.body)["spec"]["template"]["metadata"]["annotations"]
-    assert list(annotations) == ["kubectl.kubernetes.io/restartedAt"]
+        dry_run = capsys.readouterr().out
+        assert run_cli(tmp_path, api, "restart", "--stack", "dev", "--apply") == 1, "a paused Deployment was left"
+        patches = [r for r in api.requests if r.method == "PATCH"]
+        stored = api.objects["/apis/apps/v1/namespaces/otel-demo/deployments/reports"]
+    applied = capsys.readouterr().out
+    skipped = [
+        "otel-demo: skipped DaemonSet/node-agent (1 pod(s)): hostNetwork: true; istiod never injects such pods",
+        'otel-demo: skipped Deployment/batch (1 pod(s)): sidecar.istio.io/inject: "false" annotation; '
+        "istiod never injects such pods",
+        'otel-demo: skipped Deployment/legacy (1 pod(s)): sidecar.istio.io/inject: "false" label; '
+        "istiod never injects such pods",
+    ]
+    paused = (
+        "otel-demo: Deployment/api is paused: not restarted (kubectl: can't restart paused deployment); "
+        "kubectl -n otel-demo rollout resume deployment/api, then run again (1 pod(s) without sidecar)"
+    )
+    no_controller = "otel-demo: Pod/debug has no controller to restart; delete the pod to re-create it"
+    assert dry_run.splitlines() == [
+        *skipped,
+        paused,
+        "otel-demo: would restart Deployment/reports (1 pod(s) without sidecar)",
+        no_controller,
+        "otel-demo: would restart StatefulSet/cache (1 pod(s) without sidecar)",
+        "dry run: nothing was changed; add --apply to restart",
+    ]
+    assert applied.splitlines() == [
+        *skipped,
+        paused,
+        "otel-demo: restarted Deployment/reports (1 pod(s) without sidecar)",
+        no_controller,
+        "otel-demo: restarted StatefulSet/cache (1 pod(s) without sidecar)",
+    ]
+    assert [p.path for p in patches] == [
+        "/apis/apps/v1/namespaces/otel-demo/deployments/reports",
+        "/apis/apps/v1/namespaces/otel-demo/statefulsets/cache",
+    ]
+    for patch in patches:
+        assert patch.headers["content-type"] == "application/strategic-merge-patch+json"
+        annotations = json.loads(patch.body)["spec"]["template"]["metadata"]["annotations"]
+        assert list(annotations) == ["kubectl.kubernetes.io/restartedAt"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)", annotations[RESTARTED_AT])
+    assert stored["spec"]["template"]["metadata"]["annotations"] == annotations, "the patch reached the object"
 
 
-def test_set_retention_through_the_service_proxy(
-    tmp_path: Path, clickhouse: Any, dev_settings: StackSettings, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
-    state = {"traces_ttl_duration_hrs": 360, "status": "success"}
+TTL_PROXY = "/api/v1/namespaces/signoz/services/signoz:8080/proxy/api/v1/settings/ttl"
+
+
+def serve_signoz(api: FakeApiServer, signoz: FakeSigNoz) -> None:
+    """SigNoz behind the API server's service proxy (which passes status, body and query through)."""
 
     def ttl(request: Request) -> tuple[int, Any]:
-        assert request.headers["signoz-api-key"] == "admin-key"
-        assert request.query["type"] == "traces"
-        if request.method == "POST":
-            state.update(traces_ttl_duration_hrs=int(request.query["duration"].removesuffix("h")), status="pending")
-        return 200, state
+        status, body = signoz(request.method, "/api/v1/settings/ttl", request.query, request.headers)
+        return status, body.encode() if isinstance(body, str) else body
 
+    for method in ("GET", "POST"):
+        api.routes[(method, TTL_PROXY)] = ttl
+
+
+def test_set_retention_waits_through_the_service_proxy(
+    tmp_path: Path, clickhouse: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signoz = FakeSigNoz()
     with serve(FakeApiServer()) as api:
-        deployed(api, dev_settings, clickhouse)
-        for method in ("GET", "POST"):
-            api.routes[(method, "/api/v1/namespaces/signoz/services/signoz:8080/proxy/api/v1/settings/ttl")] = ttl
+        deployed(api, clickhouse)
+        serve_signoz(api, signoz)
+        monkeypatch.setenv("SIGNOZ_API_KEY", "admin-key")
+        code = run_cli(tmp_path, api, "set-retention", "--stack", "dev", "--wait", "--poll-interval", "0.01")
+    assert code == 0
+    assert signoz.table_ttl["signoz_traces.signoz_index_v3"] == 168 * 3600, "dev keeps traces 7 days"
+    out = capsys.readouterr().out
+    assert out.startswith("trace retention requested 168 h (7 days) (ClickHouse had 360 h (15 days)); done after ")
+    assert out.endswith("168 h (7 days) in ClickHouse, status success\n")
+
+
+def test_set_retention_without_wait_says_requested(
+    tmp_path: Path, clickhouse: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signoz = FakeSigNoz()
+    with serve(FakeApiServer()) as api:
+        deployed(api, clickhouse)
+        serve_signoz(api, signoz)
         monkeypatch.setenv("SIGNOZ_API_KEY", "admin-key")
         assert run_cli(tmp_path, api, "set-retention", "--stack", "dev") == 0
-    assert state == {"traces_ttl_duration_hrs": 168, "status": "pending"}, "dev keeps traces 7 days"
-    assert capsys.readouterr().out.startswith("trace retention set to 168 h (7 days)")
+        assert capsys.readouterr().out.startswith(
+            "trace retention requested 168 h (7 days) (ClickHouse had 360 h (15 days)); SigNoz applies it in the "
+            "background"
+        )
+        signoz.settle()
+        assert run_cli(tmp_path, api, "set-retention", "--stack", "dev") == 0
+    assert capsys.readouterr().out == "trace retention is already 168 h (7 days) in ClickHouse\n"
+
+
+def test_set_retention_stuck_pending_exits_1_with_the_way_out(
+    tmp_path: Path, clickhouse: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signoz = FakeSigNoz()
+    signoz.rows = [
+        {"table_name": f"signoz_traces.{t}", "ttl": 720 * 3600, "cold_storage_ttl": -1, "status": "pending"}
+        for t in ("signoz_index_v3", "traces_v3_resource")
+    ]
+    with serve(FakeApiServer()) as api:
+        deployed(api, clickhouse)
+        serve_signoz(api, signoz)
+        monkeypatch.setenv("SIGNOZ_API_KEY", "admin-key")
+        assert run_cli(tmp_path, api, "set-retention", "--stack", "dev") == 1
+    out = capsys.readouterr().out
+    assert out.startswith("nothing requested: SigNoz reports a change to 720 h (30 days) as pending")
+    assert "kubectl -n signoz get pod signoz-0" in out
+
+
+def test_set_retention_refused_by_rbac_is_one_line(
+    tmp_path: Path, clickhouse: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forbidden = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": 'services "signoz:8080" is forbidden: User "dev" cannot get resource "services/proxy" in API '
+        'group "" in the namespace "signoz"',
+        "reason": "Forbidden",
+        "code": 403,
+    }
+    with serve(FakeApiServer()) as api:
+        deployed(api, clickhouse)
+        api.routes[("GET", TTL_PROXY)] = (403, forbidden)
+        monkeypatch.setenv("SIGNOZ_API_KEY", "admin-key")
+        assert run_cli(tmp_path, api, "set-retention", "--stack", "dev") == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: the API server refused the service proxy to SigNoz (services "signoz:8080" is')
+    assert err.endswith("needs `create` and `get` on services/proxy in the SigNoz namespace\n")
+    assert err.count("\n") == 1
 
 
 def test_set_retention_needs_an_api_key(
@@ -282,4 +606,7 @@ def test_set_retention_needs_an_api_key(
     with serve(FakeApiServer()) as api:
         api.json("/version", {})
         assert run_cli(tmp_path, api, "set-retention", "--stack", "dev") == 2
-    assert "set SIGNOZ_API_KEY" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "error: set SIGNOZ_API_KEY to the key of a SigNoz service account with the Admin role "
+        "(SigNoz → Settings → Service Accounts → New Service Account, then Keys → Add Key)\n"
+    )

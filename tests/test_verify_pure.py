@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from meshtools.verify import checks
-from meshtools.verify.clickhouse import Arrival, arrival_query
-from meshtools.verify.restart import restart_patch
-from meshtools.verify.retention import set_retention
+from meshtools.verify.clickhouse import Arrival, arrival_query, mesh_spans_query
+from meshtools.verify.restart import Refusal, kubectl_timestamp, refusal, restart_patch
+from meshtools.verify.retention import Outcome, RetentionError, RetentionResult, TtlState, read_ttl, set_retention
 from meshtools.verify.span import VERIFY_SERVICE, new_span_id, new_trace_id, verification_span
-from tests.conftest import stack_settings
-from tests.support import kube_objects as k
+from tests.support import cluster_data as data
+from tests.support.fake_signoz import FakeSigNoz
 
-DEV = stack_settings("dev")
 FQDN = "signoz-otel-collector.signoz.svc.cluster.local"
 
 
@@ -55,82 +54,163 @@ def test_arrival_query_refuses_anything_but_a_trace_id() -> None:
         arrival_query("x' OR 1=1 --")
 
 
-# --------------------------------------------------------------------------- checks
+# --------------------------------------------------------------------------- checks (on tests/data/cluster)
 
 
 def test_istiod_ready() -> None:
-    assert checks.istiod_ready(k.deployment("istiod", "istio-system", 1), "istio-system").ok
-    assert checks.istiod_ready(k.deployment("istiod", "istio-system", 1), "istio-system").detail == "1/1 replicas ready"
-    unready = checks.istiod_ready(k.deployment("istiod", "istio-system", 0), "istio-system")
-    assert (unready.ok, unready.detail) == (False, "0/1 replicas ready")
-    assert not checks.istiod_ready(None, "istio-system").ok
+    istiod = data.obj("istio-system", "Deployment", "istiod")
+    assert checks.istiod_ready(istiod, "istio-system") == checks.Check("istiod ready", True, "1/1 replicas ready")
+    del istiod["status"]["readyReplicas"]  # the API server omits a zero count
+    istiod["status"]["availableReplicas"] = 0
+    unready = checks.istiod_ready(istiod, "istio-system")
+    assert (unready.ok, unready.detail, unready.fix) == (
+        False,
+        "0/1 replicas ready",
+        "kubectl -n istio-system describe deploy istiod",
+    )
+    assert checks.istiod_ready(None, "istio-system").detail == "no Deployment istiod in istio-system"
 
 
 def test_mesh_provider_reads_the_live_mesh_config() -> None:
-    good = checks.mesh_provider(k.istio_configmap(DEV), "signoz", FQDN, 9411)
+    """The chart merges meshConfig into its own mesh document; the check reads the result."""
+    configmap = data.obj("istio-system", "ConfigMap", "istio")
+    good = checks.mesh_provider(configmap, "signoz", FQDN, 9411)
     assert good.ok and good.detail == f"signoz → {FQDN}:9411; default tracing providers ['signoz']"
-    wrong = checks.mesh_provider(k.istio_configmap(DEV), "signoz", "other.ns.svc.cluster.local", 9411)
-    assert not wrong.ok and "expected other.ns.svc.cluster.local:9411" in wrong.detail
-    missing = checks.mesh_provider(k.istio_configmap(DEV), "zipkin", FQDN, 9411)
+    wrong = checks.mesh_provider(configmap, "signoz", "other.ns.svc.cluster.local", 9411)
+    assert (wrong.ok, wrong.detail) == (
+        False,
+        f"provider points at {FQDN}:9411, expected other.ns.svc.cluster.local:9411",
+    )
+    missing = checks.mesh_provider(configmap, "zipkin", FQDN, 9411)
     assert missing.detail == "no zipkin provider 'zipkin' in the live mesh config"
+    configmap["data"]["mesh"] = configmap["data"]["mesh"].replace("port: 9411", "port: 9412")
+    assert checks.mesh_provider(configmap, "signoz", FQDN, 9411).detail == (
+        f"provider points at {FQDN}:9412, expected {FQDN}:9411"
+    )
 
 
 def test_mesh_telemetry_and_peer_authentication() -> None:
-    assert checks.mesh_telemetry(k.telemetry(DEV), "signoz", 100).ok
-    assert checks.mesh_telemetry(k.telemetry(DEV), "signoz", 100).detail == "provider signoz, sampling 100 %"
-    stale = checks.mesh_telemetry(k.telemetry(DEV), "signoz", 1)
-    assert not stale.ok and "sampling 100 %" in stale.detail
-    assert checks.peer_authentication(k.peer_authentication(DEV), "PERMISSIVE").ok
-    assert checks.peer_authentication(k.peer_authentication(DEV), "PERMISSIVE").detail == "mode PERMISSIVE"
-    assert checks.peer_authentication(k.peer_authentication(DEV), "STRICT").detail == "mode PERMISSIVE, expected STRICT"
+    telemetry = data.obj("istio-system", "Telemetry", "mesh-default")
+    assert checks.mesh_telemetry(telemetry, "signoz", 100) == checks.Check(
+        "mesh Telemetry", True, "provider signoz, sampling 100 %"
+    )
+    stale = checks.mesh_telemetry(telemetry, "signoz", 1)
+    assert (stale.ok, stale.detail) == (False, "providers ['signoz'], sampling 100 %; expected signoz, 1 %")
+    policy = data.obj("istio-system", "PeerAuthentication", "default")
+    assert checks.peer_authentication(policy, "PERMISSIVE") == checks.Check(
+        "mesh PeerAuthentication", True, "mode PERMISSIVE"
+    )
+    assert checks.peer_authentication(policy, "STRICT").detail == "mode PERMISSIVE, expected STRICT"
 
 
 def test_collector_service_needs_the_port_and_ready_endpoints() -> None:
-    assert checks.collector_service(k.collector_service(), [k.endpoint_slice()], 9411).ok
-    assert checks.collector_service(k.collector_service(), [k.endpoint_slice()], 9411).detail == (
-        "port 9411 with 1 ready endpoint(s)"
-    )
-    closed = checks.collector_service(k.collector_service(zipkin=False), [k.endpoint_slice()], 9411)
-    assert closed.detail == "Service exposes [4317], not 9411"
-    unready = checks.collector_service(k.collector_service(), [k.endpoint_slice(ready=False)], 9411)
-    assert unready.detail == "port 9411 has no ready endpoints"
+    service = data.obj("signoz", "Service", "signoz-otel-collector")
+    slices = [data.obj("signoz", "EndpointSlice", "signoz-otel-collector-x7k2p")]
+    assert checks.collector_service(service, slices, 9411).detail == "port 9411 with 1 ready endpoint(s)"
+    service["spec"]["ports"] = [p for p in service["spec"]["ports"] if p["name"] != "zipkin"]
+    closed = checks.collector_service(service, slices, 9411)
+    assert closed.detail == "Service exposes [14250, 14268, 8081, 8082, 8888, 4317, 4318], not 9411"
+    service = data.obj("signoz", "Service", "signoz-otel-collector")
+    slices[0]["endpoints"][0]["conditions"]["ready"] = False
+    unready = checks.collector_service(service, slices, 9411)
+    assert (unready.ok, unready.detail) == (False, "port 9411 has no ready endpoints")
 
 
 def test_collector_config_needs_zipkin_in_traces() -> None:
-    assert checks.collector_config(k.collector_configmap(DEV)).ok
-    assert checks.collector_config(k.collector_configmap(DEV)).detail == "traces receivers ['otlp', 'jaeger', 'zipkin']"
-    seed = {"data": {"config.yaml": "service:\n  pipelines:\n    traces:\n      receivers: [otlp, jaeger]\n"}}
-    assert checks.collector_config(seed).detail == "traces receivers ['otlp', 'jaeger'] lack zipkin"
+    configmap = data.obj("signoz", "ConfigMap", "signoz-otel-collector")
+    assert checks.collector_config(configmap).detail == "traces receivers ['otlp', 'jaeger', 'zipkin']"
+    key = "otel-collector-config.yaml"
+    configmap["data"][key] = configmap["data"][key].replace("      - zipkin\n", "")
+    assert checks.collector_config(configmap).detail == "traces receivers ['otlp', 'jaeger'] lack zipkin"
 
 
 def test_namespace_label() -> None:
-    assert checks.namespace_label(
-        k.namespace("app", {"istio-injection": "enabled"}), "app", "istio-injection", "enabled"
-    ).ok
+    namespace = data.load("namespaces/namespace-otel-demo.yaml")
+    assert checks.namespace_label(namespace, "otel-demo", "istio-injection", "enabled") == checks.Check(
+        "namespace otel-demo injection label", True, "istio-injection=enabled"
+    )
+    revision = checks.namespace_label(namespace, "otel-demo", "istio.io/rev", "canary")
+    assert (revision.ok, revision.detail) == (False, "istio.io/rev=None")
     missing = checks.namespace_label(None, "app", "istio-injection", "enabled")
     assert (missing.ok, missing.detail) == (False, "namespace app does not exist")
 
 
 def test_pods_without_sidecar_are_grouped_by_workload() -> None:
-    pods = [
-        k.pod("web-7d9f-a", "ReplicaSet", "web-7d9f", sidecar=False),
-        k.pod("web-7d9f-b", "ReplicaSet", "web-7d9f", sidecar=False),
-        k.pod("api-5c4-a", "ReplicaSet", "api-5c4", sidecar=True),
-        k.pod("native-1-a", "ReplicaSet", "native-1", sidecar=True, native=True),
-        k.pod("db-0", "StatefulSet", "db", sidecar=False),
-        k.pod("agent-x", "DaemonSet", "agent", sidecar=False),
-        k.pod("job-x", "Job", "batch", sidecar=False, phase="Succeeded"),
-    ]
+    pods = data.pods(*data.MESHED_PODS, *data.FINISHED_PODS, *data.UNMESHED_PODS, *data.OPTED_OUT_PODS)
     assert checks.pods_without_sidecar(pods) == {
-        ("Deployment", "web"): ["web-7d9f-a", "web-7d9f-b"],
-        ("StatefulSet", "db"): ["db-0"],
-        ("DaemonSet", "agent"): ["agent-x"],
+        ("Deployment", "api"): ["api-5c4d8f9b7-h6j2k"],
+        ("Deployment", "reports"): ["reports-8d9c7b6a5-p4o3i"],
+        ("StatefulSet", "cache"): ["cache-0"],
+        ("Pod", "debug"): ["debug"],
     }
-    result = checks.sidecars("shop", pods)
-    assert (
-        result.detail
-        == "without sidecar: DaemonSet/agent (1 pod(s)), Deployment/web (2 pod(s)), StatefulSet/db (1 pod(s))"
+    result = checks.sidecars("otel-demo", pods)
+    assert result.detail == (
+        "without sidecar: Deployment/api (1 pod(s)), Deployment/reports (1 pod(s)), Pod/debug (1 pod(s)), "
+        "StatefulSet/cache (1 pod(s)); left alone by the injector: DaemonSet/node-agent (hostNetwork: true), "
+        'Deployment/batch (sidecar.istio.io/inject: "false" annotation), '
+        'Deployment/legacy (sidecar.istio.io/inject: "false" label)'
     )
+
+
+def test_pods_the_injector_leaves_alone_do_not_fail_the_check() -> None:
+    """Istio never injects hostNetwork pods nor opted-out ones: restarting them changes nothing."""
+    result = checks.sidecars("otel-demo", data.pods(*data.MESHED_PODS, *data.OPTED_OUT_PODS))
+    assert result == checks.Check(
+        "namespace otel-demo sidecars",
+        True,
+        "every running pod has istio-proxy; left alone by the injector: DaemonSet/node-agent (hostNetwork: true), "
+        'Deployment/batch (sidecar.istio.io/inject: "false" annotation), '
+        'Deployment/legacy (sidecar.istio.io/inject: "false" label)',
+    )
+    assert checks.sidecars("otel-demo", data.pods(*data.MESHED_PODS)).detail == "every running pod has istio-proxy"
+
+
+def _pod_with(labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None, **spec: Any) -> Any:
+    pod = data.obj("otel-demo", "Pod", "api-5c4d8f9b7-h6j2k")
+    pod["metadata"]["labels"].update(labels or {})
+    pod["metadata"]["annotations"] = annotations or {}
+    pod["spec"].update(spec)
+    return pod
+
+
+@pytest.mark.parametrize(
+    ("labels", "annotations", "spec", "reason"),
+    [
+        ({}, {}, {}, None),
+        ({}, {}, {"hostNetwork": True}, "hostNetwork: true"),
+        ({"sidecar.istio.io/inject": "true"}, {}, {"hostNetwork": True}, "hostNetwork: true"),
+        ({"sidecar.istio.io/inject": "false"}, {}, {}, 'sidecar.istio.io/inject: "false" label'),
+        ({}, {"sidecar.istio.io/inject": "false"}, {}, 'sidecar.istio.io/inject: "false" annotation'),
+        ({"sidecar.istio.io/inject": "true"}, {"sidecar.istio.io/inject": "false"}, {}, None),  # the label wins
+        (
+            {"sidecar.istio.io/inject": "false"},
+            {"sidecar.istio.io/inject": "true"},
+            {},
+            'sidecar.istio.io/inject: "false" label',
+        ),
+        ({"sidecar.istio.io/inject": ""}, {"sidecar.istio.io/inject": "false"}, {}, None),  # an empty label hides it
+        ({"sidecar.istio.io/inject": "False"}, {}, {}, None),  # only "true"/"false" count: default policy
+        ({}, {"sidecar.istio.io/inject": "no"}, {}, None),
+    ],
+)
+def test_injector_exclusions_follow_istio(
+    labels: dict[str, str], annotations: dict[str, str], spec: dict[str, Any], reason: str | None
+) -> None:
+    assert checks.injector_skips(_pod_with(labels, annotations, **spec)) == reason
+
+
+@pytest.mark.parametrize(
+    ("namespace", "reason"),
+    [
+        ("kube-system", "namespace kube-system, which the injector ignores"),
+        ("local-path-storage", "namespace local-path-storage, which the injector ignores"),
+        ("istio-system", None),
+    ],
+)
+def test_the_injectors_ignored_namespaces(namespace: str, reason: str | None) -> None:
+    pod = _pod_with()
+    pod["metadata"]["namespace"] = namespace
+    assert checks.injector_skips(pod) == reason
 
 
 def test_round_trip_check() -> None:
@@ -146,44 +226,171 @@ def test_round_trip_check() -> None:
 
 
 def test_restart_patch_matches_kubectl_rollout_restart() -> None:
-    now = datetime(2026, 11, 25, 13, 0, 5, tzinfo=UTC)
+    """kubectl writes time.Now().Format(time.RFC3339): whole seconds, local offset, Z for UTC."""
+    now = datetime(2026, 11, 25, 13, 0, 5, 987654, tzinfo=UTC)
     assert restart_patch(now) == {
         "spec": {
-            "template": {
-                "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2026-11-25T13:00:05+00:00"}}
-            }
+            "template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2026-11-25T13:00:05Z"}}}
         }
     }
+    assert kubectl_timestamp(now.astimezone(timezone(timedelta(hours=2)))) == "2026-11-25T15:00:05+02:00"
+    assert kubectl_timestamp(now.astimezone(timezone(timedelta(hours=-5, minutes=-30)))) == (
+        "2026-11-25T07:30:05-05:30"
+    )
+    with pytest.raises(ValueError, match="time zone"):
+        kubectl_timestamp(datetime(2026, 11, 25))
 
 
-class FakeSigNoz:
-    def __init__(self, hours: int, status: str = "success", get_code: int = 200) -> None:
-        self.hours, self.status, self.get_code = hours, status, get_code
-        self.calls: list[tuple[str, dict[str, str], dict[str, str]]] = []
-
-    def __call__(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> tuple[int, Any]:
-        assert path == "/api/v1/settings/ttl"
-        self.calls.append((method, query, headers))
-        if method == "POST":
-            self.hours, self.status = int(query["duration"].removesuffix("h")), "pending"
-            return 200, {"message": "move ttl has been successfully set up"}
-        body = {"traces_ttl_duration_hrs": self.hours, "traces_move_ttl_duration_hrs": -1, "status": self.status}
-        return self.get_code, body
-
-
-def test_retention_is_applied_once() -> None:
-    signoz = FakeSigNoz(hours=360)
-    result = set_retention(signoz, "key", days=7)
-    assert (result.changed, result.hours_in_effect, result.status) == (True, 168, "pending")
-    assert signoz.calls[1] == ("POST", {"type": "traces", "duration": "168h"}, {"SIGNOZ-API-KEY": "key"})
-    signoz.status = "success"
-    again = set_retention(signoz, "key", days=7)
-    assert (again.changed, again.message) == (False, "trace retention already 168 h (7 days)")
-    assert [c[0] for c in signoz.calls] == ["GET", "POST", "GET", "GET"]
+def test_paused_deployments_are_not_restarted() -> None:
+    now = datetime(2026, 11, 25, 13, 0, 5, tzinfo=UTC)
+    paused = refusal("Deployment", "otel-demo", "api", data.obj("otel-demo", "Deployment", "api"), now)
+    assert paused == Refusal(
+        "Deployment/api is paused: not restarted (kubectl: can't restart paused deployment)",
+        "kubectl -n otel-demo rollout resume deployment/api, then run again",
+    )
+    reports = data.obj("otel-demo", "Deployment", "reports")
+    assert refusal("Deployment", "otel-demo", "reports", reports, now) is None
+    cache = data.obj("otel-demo", "StatefulSet", "cache")
+    cache["spec"]["paused"] = True  # not a StatefulSet field: only Deployments pause
+    assert refusal("StatefulSet", "otel-demo", "cache", cache, now) is None
+    reports["spec"]["template"]["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/restartedAt": "2026-11-25T13:00:05Z"
+    }
+    same_second = refusal("Deployment", "otel-demo", "reports", reports, now)
+    assert same_second is not None and same_second.fix == "run again in a second"
+    assert refusal("Deployment", "otel-demo", "gone", None, now) == Refusal(
+        "Deployment/gone no longer exists", "nothing to restart; its pods go with it"
+    )
 
 
-def test_retention_waits_for_a_pending_change_and_reports_refusals() -> None:
-    pending = set_retention(FakeSigNoz(hours=360, status="pending"), "key", days=15)
-    assert (pending.changed, pending.status) == (False, "pending")
-    refused = set_retention(FakeSigNoz(hours=360, get_code=403), "bad", days=15)
-    assert refused.message == "SigNoz refused the API key (HTTP 403); use an admin key"
+def _retention(signoz: FakeSigNoz, days: int = 7, key: str = "admin-key", **options: Any) -> RetentionResult:
+    ticks = iter(range(0, 10_000, 3))
+    return set_retention(
+        signoz, key, days, namespace="signoz", clock=lambda: float(next(ticks)), interval_seconds=3, **options
+    )
+
+
+def test_retention_is_requested_then_applied_in_the_background() -> None:
+    """SigNoz answers the POST before it records anything: an immediate re-read shows the old hours and
+    `success`, so without --wait the tool says "requested", never "set"."""
+    signoz = FakeSigNoz()
+    result = _retention(signoz)
+    assert result.outcome is Outcome.REQUESTED and result.outcome.exit_code == 0
+    assert result.message.startswith("trace retention requested 168 h (7 days) (ClickHouse had 360 h (15 days))")
+    assert [c[0] for c in signoz.calls] == ["GET", "POST"]
+    assert signoz.calls[1] == ("POST", {"type": "traces", "duration": "168h"})
+    assert read_ttl(signoz, {"SIGNOZ-API-KEY": "admin-key"}) == TtlState(360, None, "success"), "nothing visible yet"
+    assert read_ttl(signoz, {"SIGNOZ-API-KEY": "admin-key"}) == TtlState(360, 168, "pending")
+    assert read_ttl(signoz, {"SIGNOZ-API-KEY": "admin-key"}) == TtlState(168, 168, "success")
+    again = _retention(signoz)
+    assert (again.outcome, again.message) == (
+        Outcome.ALREADY,
+        "trace retention is already 168 h (7 days) in ClickHouse",
+    )
+    assert [c[0] for c in signoz.calls[-1:]] == ["GET"]
+
+
+def test_retention_wait_polls_until_clickhouse_has_it() -> None:
+    signoz = FakeSigNoz()
+    result = _retention(signoz, wait=True)
+    assert result.outcome is Outcome.DONE
+    assert result.state == TtlState(168, 168, "success")
+    assert result.message == (
+        "trace retention requested 168 h (7 days) (ClickHouse had 360 h (15 days)); done after 9 s: "
+        "168 h (7 days) in ClickHouse, status success"
+    )
+    assert [c[0] for c in signoz.calls] == ["GET", "POST", "GET", "GET", "GET"]
+
+
+def test_a_change_stuck_pending_is_explained_not_retried_forever() -> None:
+    """SigNoz restarts after inserting the pending rows: GET says pending for good (SigNoz/signoz#1831)."""
+    signoz = FakeSigNoz()
+    _retention(signoz)
+    signoz.work.pop(0)()  # the goroutines insert their pending rows …
+    signoz.restart()  # … and die with the pod
+    stuck = _retention(signoz, wait=True, timeout_seconds=9)
+    assert stuck.outcome is Outcome.TIMEOUT and stuck.outcome.exit_code == 1
+    assert stuck.message.startswith(
+        "trace retention 168 h (7 days) was already requested and is pending; not in ClickHouse after 9 s "
+        "(360 h (15 days) in ClickHouse, status pending)."
+    )
+    assert "ttl_setting" in stuck.message and "SigNoz/signoz#1831" in stuck.message
+    assert "UPDATE ttl_setting SET status='failed'" in stuck.message
+    assert "POST" not in [c[0] for c in signoz.calls[2:]], "no second request on top of a pending one"
+    other = _retention(signoz, days=30)
+    assert other.outcome is Outcome.PENDING
+    assert other.message.startswith(
+        "nothing requested: SigNoz reports a change to 168 h (7 days) as pending (360 h (15 days) in ClickHouse, "
+        "status pending)."
+    )
+    for row in signoz.rows:  # the cure the message gives
+        row["status"] = "failed"
+    assert _retention(signoz, days=30, wait=True).outcome is Outcome.DONE
+
+
+def test_a_409_is_explained() -> None:
+    """SigNoz's own pending trace rows never cause a 409 (it checks distributed names, writes local
+    ones); a pending row stored under a distributed name does."""
+    signoz = FakeSigNoz()
+    signoz.add_row("signoz_traces.distributed_signoz_index_v3", 720 * 3600, "pending")
+    result = _retention(signoz)
+    assert result.outcome is Outcome.CONFLICT and result.outcome.exit_code == 1
+    assert result.message.startswith("SigNoz answered 409 (TTL is already running)")
+    assert "ttl_setting" in result.message
+
+
+def test_own_pending_trace_rows_do_not_block_a_post_at_v0131() -> None:
+    signoz = FakeSigNoz()
+    signoz.add_row("signoz_traces.signoz_index_v3", 720 * 3600, "pending")
+    assert (
+        signoz("POST", "/api/v1/settings/ttl", {"type": "traces", "duration": "168h"}, {"SIGNOZ-API-KEY": "admin-key"})[
+            0
+        ]
+        == 200
+    )
+
+
+def test_a_failed_alter_is_reported() -> None:
+    signoz = FakeSigNoz(alter_fails=True)
+    result = _retention(signoz, wait=True)
+    assert result.outcome is Outcome.FAILED
+    assert result.state == TtlState(360, 168, "failed")
+    assert "'Error in executing set TTL query'" in result.message
+
+
+def test_refused_keys_say_where_keys_are_made() -> None:
+    with pytest.raises(RetentionError, match=r"HTTP 403: only admins.*Admin role \(Settings → Service Accounts\)"):
+        _retention(FakeSigNoz(), key="viewer-key")
+    with pytest.raises(RetentionError, match=r"HTTP 401\): the key is unknown, revoked or expired"):
+        _retention(FakeSigNoz(), key="nobody")
+
+
+# --------------------------------------------------------------------------- sidecar spans
+
+
+def test_mesh_spans_pass_lists_services() -> None:
+    rows = [{"service": f"s{i}.otel-demo", "spans": 10 - i} for i in range(7)]
+    result = checks.mesh_spans(rows, "dev", 15, 100, sidecars_missing=False)
+    assert result == checks.Check(
+        "sidecar spans",
+        True,
+        "49 span(s) from 7 service(s) in the last 15 min: s0.otel-demo (10), s1.otel-demo (9), s2.otel-demo (8), "
+        "s3.otel-demo (7), s4.otel-demo (6) and 2 more",
+    )
+
+
+def test_mesh_spans_fail_leads_with_the_likeliest_cause() -> None:
+    unsampled = checks.mesh_spans([], "dev", 15, 0, sidecars_missing=True)
+    assert not unsampled.ok
+    assert unsampled.fix.startswith("likely causes: samplingPercent is 0: nothing is sampled (samplingPercent or")
+    unmeshed = checks.mesh_spans([], "dev", 15, 1, sidecars_missing=True)
+    assert unmeshed.fix.startswith("likely causes: pods without sidecars, as found above (see the sidecars check")
+    quiet = checks.mesh_spans([], "dev", 15, 1, sidecars_missing=False)
+    assert quiet.fix.startswith("likely causes: no requests reached meshed pods in that time")
+
+
+def test_mesh_spans_query_refuses_anything_but_an_environment_name() -> None:
+    with pytest.raises(ValueError, match="not an environment name"):
+        mesh_spans_query("dev' OR 1=1 --", 15)
+    with pytest.raises(ValueError, match="from 1 to 1440"):
+        mesh_spans_query("dev", 0)

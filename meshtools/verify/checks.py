@@ -11,10 +11,15 @@ from typing import Any
 
 import yaml
 
+from components.tree import dig
 from meshtools.verify.clickhouse import Arrival
 from meshtools.verify.span import VERIFY_SERVICE
 
 SIDECAR = "istio-proxy"
+INJECT_KEY = "sidecar.istio.io/inject"
+# Namespaces istiod never injects, whatever their labels (Istio 1.30.3 pkg/kube/inject/initializer.go
+# IgnoredNamespaces, from pkg/config/constants). istio-system is not one of them.
+INJECTOR_IGNORED_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "local-path-storage")
 JSON = Mapping[str, Any]
 
 
@@ -29,18 +34,12 @@ class Check:
         return {"check": self.name, "ok": self.ok, "detail": self.detail, "fix": self.fix}
 
 
-def _get(node: Any, *path: str) -> Any:
-    for key in path:
-        node = node.get(key) if isinstance(node, Mapping) else None
-    return node
-
-
 def istiod_ready(deployment: JSON | None, namespace: str) -> Check:
     name = "istiod ready"
     if deployment is None:
         return Check(name, False, f"no Deployment istiod in {namespace}", "run `make up` for this stack")
-    ready = _get(deployment, "status", "readyReplicas") or 0
-    wanted = _get(deployment, "spec", "replicas") or 1
+    ready = dig(deployment, "status", "readyReplicas") or 0
+    wanted = dig(deployment, "spec", "replicas") or 1
     if ready < 1:
         return Check(name, False, f"0/{wanted} replicas ready", f"kubectl -n {namespace} describe deploy istiod")
     return Check(name, True, f"{ready}/{wanted} replicas ready")
@@ -51,15 +50,15 @@ def mesh_provider(configmap: JSON | None, provider: str, service: str, port: int
     fix = "run `make up`; check istiod's `istio` ConfigMap (meshConfig is read only at the top level of the values)"
     if configmap is None:
         return Check(name, False, "no ConfigMap istio", fix)
-    mesh = yaml.safe_load(_get(configmap, "data", "mesh") or "") or {}
+    mesh = yaml.safe_load(dig(configmap, "data", "mesh") or "") or {}
     providers = {p.get("name"): p for p in mesh.get("extensionProviders") or [] if isinstance(p, Mapping)}
-    zipkin = _get(providers.get(provider), "zipkin")
+    zipkin = dig(providers.get(provider), "zipkin")
     if not isinstance(zipkin, Mapping):
         return Check(name, False, f"no zipkin provider {provider!r} in the live mesh config", fix)
     seen = f"{zipkin.get('service')}:{zipkin.get('port')}"
     if zipkin.get("service") != service or zipkin.get("port") != port:
         return Check(name, False, f"provider points at {seen}, expected {service}:{port}", fix)
-    tracing = _get(mesh, "defaultProviders", "tracing") or []
+    tracing = dig(mesh, "defaultProviders", "tracing") or []
     return Check(name, True, f"{provider} → {seen}; default tracing providers {tracing}")
 
 
@@ -67,7 +66,7 @@ def mesh_telemetry(telemetry: JSON | None, provider: str, sampling: float) -> Ch
     name = "mesh Telemetry"
     if telemetry is None:
         return Check(name, False, "no Telemetry mesh-default in the root namespace", "run `make up`")
-    rules = _get(telemetry, "spec", "tracing") or []
+    rules = dig(telemetry, "spec", "tracing") or []
     rule = rules[0] if rules else {}
     providers = [p.get("name") for p in rule.get("providers") or []]
     seen = rule.get("randomSamplingPercentage")
@@ -84,7 +83,7 @@ def mesh_telemetry(telemetry: JSON | None, provider: str, sampling: float) -> Ch
 
 def peer_authentication(policy: JSON | None, mode: str) -> Check:
     name = "mesh PeerAuthentication"
-    seen = _get(policy, "spec", "mtls", "mode") if policy else None
+    seen = dig(policy, "spec", "mtls", "mode") if policy else None
     if seen != mode:
         return Check(name, False, f"mode {seen}, expected {mode}", "run `make up`")
     return Check(name, True, f"mode {mode}")
@@ -95,7 +94,7 @@ def collector_service(service: JSON | None, slices: Iterable[JSON], port: int) -
     fix = "set otelCollector.ports.zipkin.enabled (make up) and check the collector pods"
     if service is None:
         return Check(name, False, "no collector Service", fix)
-    ports = [p.get("port") for p in _get(service, "spec", "ports") or []]
+    ports = [p.get("port") for p in dig(service, "spec", "ports") or []]
     if port not in ports:
         return Check(name, False, f"Service exposes {ports}, not {port}", fix)
     ready = sum(
@@ -103,7 +102,7 @@ def collector_service(service: JSON | None, slices: Iterable[JSON], port: int) -
         for s in slices
         if port in [p.get("port") for p in s.get("ports") or []]
         for e in s.get("endpoints") or []
-        if _get(e, "conditions", "ready") is not False
+        if dig(e, "conditions", "ready") is not False
     )
     if ready == 0:
         return Check(name, False, f"port {port} has no ready endpoints", "kubectl -n <signoz ns> get pods")
@@ -114,9 +113,9 @@ def collector_config(configmap: JSON | None, receiver: str = "zipkin") -> Check:
     name = "collector traces pipeline"
     if configmap is None:
         return Check(name, False, "no collector ConfigMap", "run `make up`")
-    for text in (_get(configmap, "data") or {}).values():
+    for text in (dig(configmap, "data") or {}).values():
         config = yaml.safe_load(text) if isinstance(text, str) else None
-        receivers = _get(config, "service", "pipelines", "traces", "receivers")
+        receivers = dig(config, "service", "pipelines", "traces", "receivers")
         if isinstance(receivers, list):
             if receiver in receivers:
                 return Check(name, True, f"traces receivers {receivers}")
@@ -128,7 +127,7 @@ def namespace_label(namespace: JSON | None, name: str, key: str, value: str) -> 
     check = f"namespace {name} injection label"
     if namespace is None:
         return Check(check, False, f"namespace {name} does not exist", "create it, or set adopt: false (make up)")
-    seen = (_get(namespace, "metadata", "labels") or {}).get(key)
+    seen = (dig(namespace, "metadata", "labels") or {}).get(key)
     if seen != value:
         return Check(check, False, f"{key}={seen}", "run `make up`")
     return Check(check, True, f"{key}={value}")
@@ -142,14 +141,36 @@ def has_sidecar(pod: JSON) -> bool:
     return SIDECAR in containers or SIDECAR in native
 
 
+def injector_skips(pod: JSON) -> str | None:
+    """Why istiod's injector leaves this pod without a sidecar whatever its namespace says, or None.
+
+    The order and the rules are Istio's (pkg/kube/inject/inject.go `injectRequired`, 1.30.3):
+    hostNetwork first, then the injector's ignored namespaces, then `sidecar.istio.io/inject`, read
+    from the annotation and replaced by the label when the label is present ("the label is the new
+    API; if both are present we prefer the label"). Only "true" and "false" count; any other value
+    falls back to the default policy, which injects. A restart cannot add a sidecar to such a pod.
+    """
+    if dig(pod, "spec", "hostNetwork") is True:
+        return "hostNetwork: true"
+    namespace = dig(pod, "metadata", "namespace")
+    if namespace in INJECTOR_IGNORED_NAMESPACES:
+        return f"namespace {namespace}, which the injector ignores"
+    labels = dig(pod, "metadata", "labels") or {}
+    if INJECT_KEY in labels:
+        source, value = "label", labels[INJECT_KEY]
+    else:
+        source, value = "annotation", (dig(pod, "metadata", "annotations") or {}).get(INJECT_KEY, "")
+    return f'{INJECT_KEY}: "false" {source}' if value == "false" else None
+
+
 def workload_of(pod: JSON) -> tuple[str, str] | None:
     """(kind, name) of the controller that owns a pod; Deployments through their ReplicaSet's name."""
-    owners = [o for o in _get(pod, "metadata", "ownerReferences") or [] if o.get("controller")]
+    owners = [o for o in dig(pod, "metadata", "ownerReferences") or [] if o.get("controller")]
     if not owners:
         return None
     kind, name = owners[0].get("kind"), owners[0].get("name")
     if kind == "ReplicaSet":
-        template_hash = (_get(pod, "metadata", "labels") or {}).get("pod-template-hash")
+        template_hash = (dig(pod, "metadata", "labels") or {}).get("pod-template-hash")
         if template_hash and name.endswith(f"-{template_hash}"):
             return ("Deployment", name.removesuffix(f"-{template_hash}"))
         return None
@@ -158,24 +179,51 @@ def workload_of(pod: JSON) -> tuple[str, str] | None:
     return None
 
 
-def pods_without_sidecar(pods: Iterable[JSON]) -> dict[tuple[str, str], list[str]]:
-    """Running pods lacking the sidecar, grouped by owning workload ((kind, name) → pod names)."""
-    found: dict[tuple[str, str], list[str]] = {}
+Workload = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class SidecarSurvey:
+    """Running pods without istio-proxy, by owning workload: those a restart would inject, and those
+    the injector leaves alone (with the reason)."""
+
+    missing: dict[Workload, list[str]]
+    skipped: dict[Workload, tuple[str, list[str]]]
+
+
+def survey_sidecars(pods: Iterable[JSON]) -> SidecarSurvey:
+    missing: dict[Workload, list[str]] = {}
+    skipped: dict[Workload, tuple[str, list[str]]] = {}
     for pod in pods:
-        if _get(pod, "status", "phase") not in {"Running", "Pending"} or has_sidecar(pod):
+        if dig(pod, "status", "phase") not in {"Running", "Pending"} or has_sidecar(pod):
             continue
-        owner = workload_of(pod) or ("Pod", str(_get(pod, "metadata", "name")))
-        found.setdefault(owner, []).append(str(_get(pod, "metadata", "name")))
-    return found
+        name = str(dig(pod, "metadata", "name"))
+        owner = workload_of(pod) or ("Pod", name)
+        reason = injector_skips(pod)
+        if reason is None:
+            missing.setdefault(owner, []).append(name)
+        else:
+            skipped.setdefault(owner, (reason, []))[1].append(name)
+    return SidecarSurvey(missing, skipped)
+
+
+def pods_without_sidecar(pods: Iterable[JSON]) -> dict[Workload, list[str]]:
+    """Running pods lacking the sidecar that the injector would inject, grouped by owning workload."""
+    return survey_sidecars(pods).missing
+
+
+def describe_skipped(skipped: Mapping[Workload, tuple[str, list[str]]]) -> str:
+    return ", ".join(f"{kind}/{name} ({reason})" for (kind, name), (reason, _) in sorted(skipped.items()))
 
 
 def sidecars(namespace: str, pods: Iterable[JSON]) -> Check:
     name = f"namespace {namespace} sidecars"
-    missing = pods_without_sidecar(pods)
-    if not missing:
-        return Check(name, True, "every running pod has istio-proxy")
-    listed = ", ".join(f"{kind}/{workload} ({len(p)} pod(s))" for (kind, workload), p in sorted(missing.items()))
-    return Check(name, False, f"without sidecar: {listed}", "make restart STACK=<stack> ARGS=--apply")
+    survey = survey_sidecars(pods)
+    skipped = f"; left alone by the injector: {describe_skipped(survey.skipped)}" if survey.skipped else ""
+    if not survey.missing:
+        return Check(name, True, f"every running pod has istio-proxy{skipped}")
+    listed = ", ".join(f"{kind}/{workload} ({len(p)} pod(s))" for (kind, workload), p in sorted(survey.missing.items()))
+    return Check(name, False, f"without sidecar: {listed}{skipped}", "make restart STACK=<stack> ARGS=--apply")
 
 
 def round_trip(arrival: Arrival | None, expected: Mapping[str, str], timeout: float) -> Check:
@@ -192,3 +240,35 @@ def round_trip(arrival: Arrival | None, expected: Mapping[str, str], timeout: fl
         detail = f"arrived as service {arrival.service!r}; attributes seen/expected: {wrong}"
         return Check(name, False, detail, "check the collector's resource/mesh-tracing processor")
     return Check(name, True, f"arrived after {arrival.latency_seconds:.1f} s with {len(expected)} resource attributes")
+
+
+def mesh_spans(
+    rows: Iterable[JSON], environment: str, minutes: int, sampling_percent: float, sidecars_missing: bool
+) -> Check:
+    """Whether the mesh itself reports: sidecar spans of this environment arrived lately."""
+    name = "sidecar spans"
+    counts = {str(row.get("service")): int(row.get("spans") or 0) for row in rows}
+    if counts:
+        shown = ", ".join(f"{service} ({n})" for service, n in list(counts.items())[:5])
+        more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
+        return Check(
+            name,
+            True,
+            f"{sum(counts.values())} span(s) from {len(counts)} service(s) in the last {minutes} min: {shown}{more}",
+        )
+    reasons = [
+        "no requests reached meshed pods in that time (send some to a service in a traced namespace)",
+        "pods without sidecars (see the sidecars check; make restart STACK=<stack> ARGS=--apply)",
+        "sampling 0 % (samplingPercent or a namespace's override)",
+    ]
+    if sampling_percent == 0:
+        reasons.insert(0, reasons.pop(2).replace("sampling 0 %", "samplingPercent is 0: nothing is sampled"))
+    elif sidecars_missing:
+        reasons.insert(0, reasons.pop(1).replace("pods without sidecars", "pods without sidecars, as found above"))
+    return Check(
+        name,
+        False,
+        f"no span from an Istio sidecar (component=proxy, istio.canonical_service) with environment={environment} "
+        f"in the last {minutes} min",
+        "likely causes: " + "; ".join(reasons),
+    )

@@ -1,7 +1,7 @@
-"""`make verify|restart|set-retention STACK=…`: prove tracing works, move workloads into the mesh,
-apply the trace retention. Reads the stack's settings from Pulumi.<stack>.yaml (no Pulumi CLI
-needed) and talks to the cluster the stack names (`kubernetes:context`), or the current kube
-context when it names none; `--context` overrides both."""
+"""`make verify|restart|set-retention|open STACK=…`: prove tracing works, move workloads into the
+mesh, apply the trace retention, open SigNoz and Kiali on localhost. Reads the stack's settings
+from Pulumi.<stack>.yaml (no Pulumi CLI needed) and talks to the cluster the stack names
+(`kubernetes:context`), or the current kube context when it names none; `--context` overrides both."""
 
 from __future__ import annotations
 
@@ -11,21 +11,32 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
 from components import naming
 from components.collector_config import resource_attributes
 from components.istio_mesh import MESH_TELEMETRY_NAME, PEER_AUTHENTICATION_NAME
+from components.kiali_integration import WEB_ROOT
 from components.models import StackSettings
-from meshtools.cli import EXIT_ERROR, run_command
+from meshtools.cli import UsageError, run_command
 from meshtools.stacks import PROJECT_DIR, load_stack
 from meshtools.verify import checks
 from meshtools.verify.checks import Check
-from meshtools.verify.clickhouse import wait_for_trace
-from meshtools.verify.cluster import ClusterError, KubeCluster
-from meshtools.verify.restart import RESTARTABLE, restart_patch
+from meshtools.verify.clickhouse import (
+    QueryError,
+    explain_failure,
+    mesh_spans_query,
+    parse_rows,
+    proxy_failure,
+    user_access,
+    wait_for_trace,
+)
+from meshtools.verify.cluster import ApiRefusedError, ClusterError, KubeCluster
+from meshtools.verify.forward import Relay, Target, kiali_login, listen, ready_pod
+from meshtools.verify.restart import RESTARTABLE, refusal, restart_patch
 from meshtools.verify.retention import Http, set_retention
 from meshtools.verify.span import new_span_id, new_trace_id, verification_span
 
@@ -37,25 +48,58 @@ def expected_attributes(settings: StackSettings) -> dict[str, str]:
     return {attribute["key"]: attribute["value"] for attribute in resource_attributes(settings)}
 
 
+def guarded(name: str, run: Callable[[], Check]) -> Check:
+    """The check's result, or its FAIL when the API server refused one of its reads: every check
+    keeps its result whatever another one hits. An unreachable cluster still stops the run (exit 2)."""
+    try:
+        return run()
+    except ApiRefusedError as refusal:
+        return refused(name, refusal)
+
+
+def refused(name: str, refusal: ApiRefusedError) -> Check:
+    detail = f"{refusal.method} {refusal.path} answered {refusal.status}: {refusal.message}"
+    parts = refusal.path.strip("/").split("/")
+    if refusal.status != 403 or "namespaces" not in parts:
+        return Check(name, False, detail, "check the API server's answer")
+    at = parts.index("namespaces")
+    namespace, resource = (parts[at + 1], parts[at + 2]) if len(parts) > at + 2 else (parts[-1], "namespaces")
+    return Check(
+        name,
+        False,
+        detail,
+        f"RBAC: your kube user may not read {resource} (kubectl auth can-i get {resource} -n {namespace})",
+    )
+
+
 def mesh_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
     istio = settings.istio
     ns = istio.namespace
     return [
-        checks.istiod_ready(cluster.deployment(ns, naming.istiod_name(istio)), ns),
-        checks.mesh_provider(
-            cluster.configmap(ns, naming.mesh_configmap_name(istio)),
-            istio.provider_name,
-            naming.collector_fqdn(settings.signoz),
-            naming.ZIPKIN_PORT,
+        guarded("istiod ready", lambda: checks.istiod_ready(cluster.deployment(ns, naming.istiod_name(istio)), ns)),
+        guarded(
+            "mesh config Zipkin provider",
+            lambda: checks.mesh_provider(
+                cluster.configmap(ns, naming.mesh_configmap_name(istio)),
+                istio.provider_name,
+                naming.collector_fqdn(settings.signoz),
+                naming.ZIPKIN_PORT,
+            ),
         ),
-        checks.mesh_telemetry(
-            cluster.custom("telemetry.istio.io", "v1", ns, "telemetries", MESH_TELEMETRY_NAME),
-            istio.provider_name,
-            settings.sampling_percent,
+        guarded(
+            "mesh Telemetry",
+            lambda: checks.mesh_telemetry(
+                cluster.custom("telemetry.istio.io", "v1", ns, "telemetries", MESH_TELEMETRY_NAME),
+                istio.provider_name,
+                settings.sampling_percent,
+            ),
         ),
-        checks.peer_authentication(
-            cluster.custom("security.istio.io", "v1", ns, "peerauthentications", PEER_AUTHENTICATION_NAME),
-            settings.mtls_mode.value,
+        guarded(
+            "mesh PeerAuthentication",
+            lambda: checks.peer_authentication(
+                cluster.custom("security.istio.io", "v1", ns, "peerauthentications", PEER_AUTHENTICATION_NAME),
+                settings.mtls_mode.value,
+            ),
         ),
     ]
 
@@ -63,22 +107,64 @@ def mesh_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
 def collector_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
     ns, service = settings.signoz.namespace, naming.collector_service_name()
     return [
-        checks.collector_service(
-            cluster.service(ns, service), cluster.endpoint_slices(ns, service), naming.ZIPKIN_PORT
+        guarded(
+            "collector Service",
+            lambda: checks.collector_service(
+                cluster.service(ns, service), cluster.endpoint_slices(ns, service), naming.ZIPKIN_PORT
+            ),
         ),
-        checks.collector_config(cluster.configmap(ns, service)),
+        guarded("collector traces pipeline", lambda: checks.collector_config(cluster.configmap(ns, service))),
     ]
 
 
 def namespace_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
     key, value = naming.injection_label(settings.istio)
-    found = []
-    for traced in settings.traced_namespaces:
-        namespace = cluster.namespace(traced.name)
-        found.append(checks.namespace_label(namespace, traced.name, key, value))
-        if namespace is not None:
-            found.append(checks.sidecars(traced.name, cluster.pods(traced.name)))
+    return [check for traced in settings.traced_namespaces for check in _namespace(cluster, traced.name, key, value)]
+
+
+def _namespace(cluster: KubeCluster, name: str, key: str, value: str) -> list[Check]:
+    try:
+        namespace = cluster.namespace(name)
+    except ApiRefusedError as refusal:
+        return [refused(f"namespace {name} injection label", refusal)]
+    found = [checks.namespace_label(namespace, name, key, value)]
+    if namespace is not None:
+        found.append(guarded(f"namespace {name} sidecars", lambda: checks.sidecars(name, cluster.pods(name))))
     return found
+
+
+class ClickHouse:
+    """Queries to SigNoz's ClickHouse through the API server's service proxy, as the collector's user."""
+
+    def __init__(self, cluster: KubeCluster, settings: StackSettings) -> None:
+        self.cluster, self.namespace = cluster, settings.signoz.namespace
+        collector = naming.collector_service_name()
+        self.user = cluster.container_env(self.namespace, collector, "CLICKHOUSE_USER") or "admin"
+        self.password = cluster.container_env(self.namespace, collector, "CLICKHOUSE_PASSWORD") or ""
+
+    def query(self, sql: str) -> str:
+        headers = {"X-ClickHouse-User": self.user, "X-ClickHouse-Key": self.password, "Content-Type": "text/plain"}
+        response = self.cluster.proxy(
+            "POST", self.namespace, naming.clickhouse_service(), naming.CLICKHOUSE_HTTP_PORT, "/",
+            headers=headers, body=sql,
+        )  # fmt: skip
+        if response.status != 200:
+            raise QueryError(response.status, response.body, response.headers)
+        return response.body.decode()
+
+    def failed(self, name: str, failure: QueryError) -> Check:
+        """The check's FAIL, with the installation's user settings to tell auth from network refusals."""
+        try:
+            installation = self.cluster.custom(
+                "clickhouse.altinity.com", "v1", self.namespace, "clickhouseinstallations", naming.clickhouse_service()
+            )
+        except ApiRefusedError:
+            installation = None
+        detail, fix = explain_failure(
+            failure, user=self.user, password=self.password, access=user_access(installation, self.user),
+            service=naming.clickhouse_service(), namespace=self.namespace,
+        )  # fmt: skip
+        return Check(name, False, detail, fix)
 
 
 def round_trip_check(
@@ -88,32 +174,35 @@ def round_trip_check(
     progress: Callable[[float], None],
     interval: float = 3.0,
 ) -> Check:
-    ns = settings.signoz.namespace
+    name, ns, collector = "span round trip", settings.signoz.namespace, naming.collector_service_name()
     trace_id = new_trace_id()
     span = verification_span(trace_id, new_span_id(), int(time.time() * 1_000_000), tags={"verify": "true"})
-    status, body = cluster.proxy(
-        "POST", ns, naming.collector_service_name(), naming.ZIPKIN_PORT, naming.ZIPKIN_PATH, body=[span]
-    )
-    if status != ACCEPTED:
-        detail = f"POST {naming.ZIPKIN_PATH} answered {status}: {body[:200].decode(errors='replace')}"
-        return Check("span round trip", False, detail, "check the zipkin receiver and the collector logs")
-    user = cluster.container_env(ns, naming.collector_service_name(), "CLICKHOUSE_USER") or "admin"
-    password = cluster.container_env(ns, naming.collector_service_name(), "CLICKHOUSE_PASSWORD") or ""
-    headers = {"X-ClickHouse-User": user, "X-ClickHouse-Key": password, "Content-Type": "text/plain"}
-
-    def query(sql: str) -> str:
-        code, data = cluster.proxy(
-            "POST", ns, naming.clickhouse_service(), naming.CLICKHOUSE_HTTP_PORT, "/", headers=headers, body=sql
+    posted = cluster.proxy("POST", ns, collector, naming.ZIPKIN_PORT, naming.ZIPKIN_PATH, body=[span])
+    if posted.status != ACCEPTED:
+        failure = QueryError(posted.status, posted.body, posted.headers)
+        detail, fix = proxy_failure(failure, collector, ns) or (
+            f"POST {naming.ZIPKIN_PATH} answered {posted.status}: {posted.text(200)}",
+            "check the zipkin receiver and the collector logs",
         )
-        if code != 200:
-            raise ClusterError(f"ClickHouse answered {code}: {data[:300].decode(errors='replace')}")
-        return data.decode()
-
-    arrival = wait_for_trace(
-        query, trace_id, timeout_seconds=timeout, interval_seconds=interval, clock=time.monotonic, sleep=time.sleep,
-        progress=progress,
-    )  # fmt: skip
+        return Check(name, False, detail, fix)
+    clickhouse = ClickHouse(cluster, settings)
+    try:
+        arrival = wait_for_trace(
+            clickhouse.query, trace_id, timeout_seconds=timeout, interval_seconds=interval, clock=time.monotonic,
+            sleep=time.sleep, progress=progress,
+        )  # fmt: skip
+    except QueryError as failure:
+        return clickhouse.failed(name, failure)
     return checks.round_trip(arrival, expected_attributes(settings), timeout)
+
+
+def mesh_spans_check(cluster: KubeCluster, settings: StackSettings, minutes: int, sidecars_missing: bool) -> Check:
+    clickhouse = ClickHouse(cluster, settings)
+    try:
+        rows = parse_rows(clickhouse.query(mesh_spans_query(settings.environment, minutes)))
+    except QueryError as failure:
+        return clickhouse.failed("sidecar spans", failure)
+    return checks.mesh_spans(rows, settings.environment, minutes, settings.sampling_percent, sidecars_missing)
 
 
 def render(results: list[Check], as_json: bool, out: TextIO) -> None:
@@ -137,7 +226,10 @@ def cmd_verify(args: argparse.Namespace, cluster: KubeCluster, settings: StackSe
             sys.stderr.flush()
 
     results = mesh_checks(cluster, settings) + collector_checks(cluster, settings) + namespace_checks(cluster, settings)
-    results.append(round_trip_check(cluster, settings, args.timeout, progress, args.poll_interval))
+    round_trip = partial(round_trip_check, cluster, settings, args.timeout, progress, args.poll_interval)
+    results.append(guarded("span round trip", round_trip))
+    missing = any(not r.ok and r.name.endswith(" sidecars") for r in results)
+    results.append(guarded("sidecar spans", partial(mesh_spans_check, cluster, settings, args.mesh_window, missing)))
     if not args.json:
         sys.stderr.write("\n")
     render(results, args.json, sys.stdout)
@@ -145,34 +237,50 @@ def cmd_verify(args: argparse.Namespace, cluster: KubeCluster, settings: StackSe
 
 
 def cmd_restart(args: argparse.Namespace, cluster: KubeCluster, settings: StackSettings) -> int:
-    now = datetime.now(UTC)
+    """Restart what the injector would inject; say what it leaves alone and what cannot be restarted.
+
+    Exit 1 when --apply left a workload without sidecars unrestarted (a paused Deployment), as
+    `kubectl rollout restart` does; the others are still restarted.
+    """
+    now = datetime.now().astimezone()  # kubectl stamps the machine's local time
+    blocked = 0
     for traced in settings.traced_namespaces:
-        if cluster.namespace(traced.name) is None:
-            print(f"{traced.name}: namespace does not exist")
+        ns = traced.name
+        if cluster.namespace(ns) is None:
+            print(f"{ns}: namespace does not exist")
             continue
-        for (kind, name), pods in sorted(checks.pods_without_sidecar(cluster.pods(traced.name)).items()):
+        survey = checks.survey_sidecars(cluster.pods(ns))
+        for (kind, name), (reason, pods) in sorted(survey.skipped.items()):
+            print(f"{ns}: skipped {kind}/{name} ({len(pods)} pod(s)): {reason}; istiod never injects such pods")
+        for (kind, name), pods in sorted(survey.missing.items()):
+            count = f"{len(pods)} pod(s) without sidecar"
             if kind not in RESTARTABLE:
-                print(f"{traced.name}: {kind}/{name} has no controller to restart; delete the pod to re-create it")
+                print(f"{ns}: {kind}/{name} has no controller to restart; delete the pod to re-create it")
+                continue
+            refused = refusal(kind, ns, name, cluster.workload(kind, ns, name), now)
+            if refused is not None:
+                print(f"{ns}: {refused.reason}; {refused.fix} ({count})")
+                blocked += args.apply
             elif args.apply:
-                cluster.patch_workload(kind, traced.name, name, restart_patch(now))
-                print(f"{traced.name}: restarted {kind}/{name} ({len(pods)} pod(s) without sidecar)")
+                cluster.patch_workload(kind, ns, name, restart_patch(now))
+                print(f"{ns}: restarted {kind}/{name} ({count})")
             else:
-                print(f"{traced.name}: would restart {kind}/{name} ({len(pods)} pod(s) without sidecar)")
+                print(f"{ns}: would restart {kind}/{name} ({count})")
     if not args.apply:
         print("dry run: nothing was changed; add --apply to restart")
-    return 0
+    return 1 if blocked else 0
 
 
 def _proxy_http(cluster: KubeCluster, settings: StackSettings) -> Http:
     def http(method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> tuple[int, Any]:
-        status, data = cluster.proxy(
+        response = cluster.proxy(
             method, settings.signoz.namespace, naming.signoz_ui_service(), naming.SIGNOZ_UI_PORT, path,
             query=query, headers=headers,
         )  # fmt: skip
         try:
-            return status, json.loads(data) if data else {}
+            return response.status, json.loads(response.body) if response.body else {}
         except json.JSONDecodeError:
-            return status, data.decode(errors="replace")
+            return response.status, response.body.decode(errors="replace")
 
     return http
 
@@ -180,14 +288,82 @@ def _proxy_http(cluster: KubeCluster, settings: StackSettings) -> Http:
 def cmd_set_retention(args: argparse.Namespace, cluster: KubeCluster, settings: StackSettings) -> int:
     api_key = os.environ.get("SIGNOZ_API_KEY", "")
     if not api_key:
-        print("set SIGNOZ_API_KEY to an admin API key (SigNoz → Settings → API keys)", file=sys.stderr)
-        return EXIT_ERROR
-    result = set_retention(_proxy_http(cluster, settings), api_key, settings.signoz.trace_retention_days)
-    print(f"{result.message} (in effect: {result.hours_in_effect} h, status: {result.status or 'n/a'})")
-    return 1 if result.status in {"error", "failed"} else 0
+        raise UsageError(
+            "set SIGNOZ_API_KEY to the key of a SigNoz service account with the Admin role "
+            "(SigNoz → Settings → Service Accounts → New Service Account, then Keys → Add Key)"
+        )
+    result = set_retention(
+        _proxy_http(cluster, settings), api_key, settings.signoz.trace_retention_days,
+        namespace=settings.signoz.namespace, wait=args.wait, timeout_seconds=args.timeout,
+        interval_seconds=args.poll_interval, clock=time.monotonic, sleep=time.sleep,
+    )  # fmt: skip
+    print(result.message)
+    return result.outcome.exit_code
 
 
-COMMANDS = {"verify": cmd_verify, "restart": cmd_restart, "set-retention": cmd_set_retention}
+def wait_for_interrupt() -> None:
+    """Block until Ctrl-C (KeyboardInterrupt); tests replace it."""
+    while True:
+        time.sleep(3600)
+
+
+def cmd_open(args: argparse.Namespace, cluster: KubeCluster, settings: StackSettings) -> int:
+    """Forward SigNoz's UI (and Kiali, when the stack deploys it) to localhost until Ctrl-C."""
+    targets = [
+        Target("SigNoz", settings.signoz.namespace, naming.signoz_ui_service(), naming.SIGNOZ_UI_PORT, args.signoz_port)
+    ]
+    if settings.kiali.enabled:
+        kiali = Target("Kiali", settings.istio.namespace, naming.kiali_service_name(), naming.KIALI_PORT,
+                       args.kiali_port, f"{WEB_ROOT}/")  # fmt: skip
+        targets.append(kiali)
+
+    def pod_for(target: Target) -> tuple[str, int]:
+        service = cluster.service(target.namespace, target.service)
+        found = ready_pod(service, cluster.endpoint_slices(target.namespace, target.service), target.port)
+        if found is None:
+            raise ClusterError(
+                f"no ready pod behind Service {target.service}:{target.port} in {target.namespace}"
+                + ("" if service else " (the Service does not exist: run `make up`)")
+            )
+        return found
+
+    def connect(target: Target) -> tuple[Any, Callable[[], str | None]]:
+        pod, port = pod_for(target)  # again per connection: follows the Service when pods change
+        return cluster.port_forward(target.namespace, pod, port)
+
+    relay = Relay(connect, lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        for target in targets:
+            relay.listeners[target] = listen(target)
+        chosen = {target: pod_for(target) for target in targets}
+        relay.start()
+        for target, (pod, port) in chosen.items():
+            print(f"{target.title:<7} {target.url}  (Service {target.namespace}/{target.service}:{target.port}, "
+                  f"pod {pod}:{port})")  # fmt: skip
+        if settings.kiali.enabled:
+            print(f"Kiali login: {kiali_login(settings, targets[-1])}")
+        print("Ctrl-C stops the forwarding", flush=True)
+        wait_for_interrupt()
+    except KeyboardInterrupt:
+        print("stopped")
+    finally:
+        relay.stop()
+    return 0
+
+
+COMMANDS = {"verify": cmd_verify, "restart": cmd_restart, "set-retention": cmd_set_retention, "open": cmd_open}
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port from 1 to 65535, not {text!r}")
+    return int(text)
+
+
+def _minutes(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 1440:
+        raise argparse.ArgumentTypeError(f"minutes from 1 to 1440, not {text!r}")
+    return int(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -198,8 +374,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--context", help="kube context (default: the current one)")
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     parser.add_argument("--json", action="store_true", help="verify: machine-readable results")
-    parser.add_argument("--timeout", type=float, default=120, help="verify: seconds to wait for the span")
-    parser.add_argument("--poll-interval", type=float, default=3.0, help="verify: seconds between ClickHouse polls")
+    parser.add_argument(
+        "--timeout", type=float, default=120, help="verify, set-retention --wait: seconds to wait (span, TTL)"
+    )
+    parser.add_argument("--poll-interval", type=float, default=3.0, help="verify, set-retention: seconds between polls")
+    parser.add_argument(
+        "--mesh-window", type=_minutes, default=15, help="verify: minutes back to look for sidecar spans (1 to 1440)"
+    )
+    parser.add_argument("--signoz-port", type=_port, default=naming.SIGNOZ_UI_PORT, help="open: local port for SigNoz")
+    parser.add_argument("--kiali-port", type=_port, default=naming.KIALI_PORT, help="open: local port for Kiali")
+    parser.add_argument("--wait", action="store_true", help="set-retention: wait until ClickHouse has the new TTL")
     parser.add_argument("--apply", action="store_true", help="restart: really restart (default: dry run)")
     args = parser.parse_args(argv)
     stack = load_stack(args.stack, args.stacks_dir)

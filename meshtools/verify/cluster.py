@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -15,6 +18,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.stream import portforward
 
 from meshtools.cli import ToolError
 
@@ -26,10 +30,40 @@ class ClusterError(ToolError):
     """The cluster cannot be used at all: no kubeconfig, unknown context, unreachable, refused."""
 
 
+class ApiRefusedError(ClusterError):
+    """The API server answered one read with an error (RBAC 403, …): that read fails, not the cluster.
+    verify turns it into the failing check's result; elsewhere it is a one-line error."""
+
+    def __init__(self, method: str, path: str, status: int, message: str) -> None:
+        super().__init__(f"{method} {path} answered {status}: {message}")
+        self.method, self.path, self.status, self.message = method, path, status, message
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    headers: dict[str, str]  # names lower-cased
+
+    def text(self, limit: int = 300) -> str:
+        return self.body[:limit].decode(errors="replace")
+
+
+def status_message(body: bytes) -> str:
+    """The message of a Kubernetes Status body, or the start of the body."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return body[:300].decode(errors="replace")
+    return str(document.get("message", "")) if isinstance(document, dict) else str(document)[:300]
+
+
 class KubeCluster:
     def __init__(self, api: client.ApiClient, context: str) -> None:
         self.api = api
         self.context = context
+        self._forward_lock = threading.Lock()
+        self._forward_api: client.CoreV1Api | None = None
 
     @classmethod
     def connect(cls, context: str | None = None, kubeconfig: str | None = None) -> KubeCluster:
@@ -46,7 +80,7 @@ class KubeCluster:
                 raise ClusterError(f"no kube context {context!r}; available: {', '.join(names) or 'none'}") from error
             raise ClusterError(f"cannot load a kubeconfig ({error}); set KUBECONFIG or pass --context") from error
         cluster = cls(client.ApiClient(configuration), context or (active or {}).get("name", "?"))
-        status, _ = cluster.request("GET", "/version")  # fail fast, with a clear message
+        status = cluster.request("GET", "/version").status  # fail fast, with a clear message
         if status in {401, 403}:
             raise ClusterError(f"the API server of context {cluster.context!r} refused the credentials ({status})")
         return cluster
@@ -62,7 +96,7 @@ class KubeCluster:
         headers: dict[str, str] | None = None,
         body: Any = None,
         timeout: float = 30,
-    ) -> tuple[int, bytes]:
+    ) -> Response:
         header_params = {"Accept": "application/json", **(headers or {})}
         if body is not None and "Content-Type" not in header_params:
             header_params["Content-Type"] = "application/json"
@@ -80,16 +114,17 @@ class KubeCluster:
         except (urllib3.exceptions.HTTPError, ApiException, OSError) as error:
             raise ClusterError(f"cluster of context {self.context!r} at {host} is unreachable: {error}") from error
         data: bytes = response.read() or b""
-        return response.status, data
+        headers = {str(k).lower(): str(v) for k, v in (response.headers or {}).items()}
+        return Response(response.status, data, headers)
 
     def get(self, path: str, query: dict[str, str] | None = None) -> JSON | None:
         """An object, or None when it does not exist."""
-        status, data = self.request("GET", path, query=query)
-        if status == 404:
+        response = self.request("GET", path, query=query)
+        if response.status == 404:
             return None
-        if status >= 400:
-            raise ClusterError(f"GET {path} answered {status}: {data[:300].decode(errors='replace')}")
-        result: JSON = json.loads(data)
+        if response.status >= 400:
+            raise ApiRefusedError("GET", path, response.status, status_message(response.body))
+        result: JSON = json.loads(response.body)
         return result
 
     # ------------------------------------------------------------------ reads
@@ -99,6 +134,10 @@ class KubeCluster:
 
     def deployment(self, namespace: str, name: str) -> JSON | None:
         return self.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+
+    def workload(self, kind: str, namespace: str, name: str) -> JSON | None:
+        """A Deployment, StatefulSet or DaemonSet."""
+        return self.get(f"/apis/apps/v1/namespaces/{namespace}/{PLURALS[kind]}/{name}")
 
     def configmap(self, namespace: str, name: str) -> JSON | None:
         return self.get(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
@@ -152,16 +191,43 @@ class KubeCluster:
         query: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         body: Any = None,
-    ) -> tuple[int, bytes]:
-        """A request to a Service through the API server's service proxy."""
+    ) -> Response:
+        """A request to a Service through the API server's service proxy (which passes the backend's
+        status, headers and body through)."""
         target = f"/api/v1/namespaces/{namespace}/services/{quote(service)}:{port}/proxy/{path.lstrip('/')}"
         return self.request(method, target, query=query, headers=headers, body=body)
 
+    def port_forward(self, namespace: str, pod: str, port: int) -> tuple[Any, Callable[[], str | None]]:
+        """A stream to the pod's port through the API's port-forward (websocket, v4.channel.k8s.io),
+        and a function that closes it and returns the error the kubelet reported, if any.
+
+        The client swaps `call_api` on its ApiClient during the handshake, so port-forwards use a
+        client of their own, one handshake at a time (connections arrive on several threads)."""
+        with self._forward_lock:
+            if self._forward_api is None:
+                self._forward_api = client.CoreV1Api(client.ApiClient(self.api.configuration))
+            try:
+                forward = portforward(
+                    self._forward_api.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port)
+                )
+            except (ApiException, OSError, urllib3.exceptions.HTTPError) as error:
+                reason = getattr(error, "reason", None) or str(error)
+                raise ClusterError(f"port-forward to pod {namespace}/{pod}:{port} refused: {reason}") from error
+        stream = forward.socket(port)
+        stream.setblocking(True)
+
+        def finish() -> str | None:
+            forward.close()
+            error: str | None = forward.error(port)
+            return error
+
+        return stream, finish
+
     def patch_workload(self, kind: str, namespace: str, name: str, patch: JSON) -> int:
         path = f"/apis/apps/v1/namespaces/{namespace}/{PLURALS[kind]}/{name}"
-        status, data = self.request(
+        response = self.request(
             "PATCH", path, headers={"Content-Type": "application/strategic-merge-patch+json"}, body=patch
         )
-        if status >= 400:
-            raise ClusterError(f"PATCH {path} answered {status}: {data[:300].decode(errors='replace')}")
-        return status
+        if response.status >= 400:
+            raise ApiRefusedError("PATCH", path, response.status, status_message(response.body))
+        return response.status
