@@ -11,6 +11,7 @@ from components.models import (
     KialiAuthStrategy,
     MtlsMode,
     PrometheusMode,
+    RemoteAuth,
     SigNozMode,
     StackSettings,
     TraceContext,
@@ -355,6 +356,14 @@ def remote_problems(signoz: dict[str, Any], stack: str = "dev", secrets: frozens
     with pytest.raises(SettingsError) as caught:
         validate_settings(with_(stack, signoz=signoz), kube_context=CONTEXT, secrets=secrets)
     return [str(p) for p in caught.value.problems]
+
+
+def test_remote_test_stack_settings() -> None:
+    s = validate_settings(raw_settings("remote"), kube_context=CONTEXT, secrets=KEY)
+    assert s.signoz.mode is SigNozMode.REMOTE and s.signoz.remote is not None
+    assert (s.signoz.remote.endpoint, s.signoz.remote.auth) == ("https://signoz-ingest.example.com", RemoteAuth.BEARER)
+    assert (s.signoz.remote.queue_spans, s.signoz.remote.max_retry_seconds) == (100_000, 1800)
+    assert not (s.signoz.remote.collect_logs or s.signoz.remote.collect_metrics or s.signoz.remote.insecure_skip_verify)
 
 
 def test_deploy_is_the_default_mode() -> None:
