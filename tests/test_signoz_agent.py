@@ -15,10 +15,10 @@ from components.collector_config import CREDENTIAL_ATTRIBUTE_PATTERN
 from components.kiali_integration import SIGNOZ_ANNOTATION
 from components.models import MIN_QUEUE_SPANS, RemoteSettings
 from components.versions import CHARTS, ChartId
-from meshtools import manifests
+from meshtools import manifests, plan
 from meshtools.desired import desired_state
 from meshtools.recording import Run, changed_resources, fake_secret
-from tests.conftest import REMOTE_STACK_NAMES, raw_settings, run_test_stack, stack_run, stack_settings
+from tests.conftest import REMOTE_STACK_NAMES, TEST_STACKS, raw_settings, run_test_stack, stack_run, stack_settings
 from tests.support import upstream
 
 KEY = fake_secret("mesh-tracing:signozIngestKey")
@@ -310,3 +310,11 @@ def test_changing_the_endpoint_changes_only_the_agent(remote: Run) -> None:
 def test_header_values_reference_only_the_environment(remote: Run) -> None:
     headers = agent_config(remote)["exporters"]["otlphttp/signoz-remote"]["headers"]
     assert all(re.fullmatch(r"(Bearer )?\$\{env:SIGNOZ_API_KEY\}", v) for v in headers.values())
+
+
+@pytest.mark.parametrize("stack", ["remote", "prod"])
+def test_the_plan_masks_the_ingest_key(stack: str) -> None:
+    text = plan.render(stack, TEST_STACKS)
+    assert KEY not in text
+    secret = "signoz-agent-ingest-key" if stack == "remote" else "signoz-ingest-key"
+    assert yaml.safe_load(text)["resources"][secret]["inputs"]["stringData"] == {"token": "[secret]"}
