@@ -7,14 +7,14 @@ from components.istio_mesh import IstioMesh
 from components.kiali_integration import build_kiali
 from components.outputs import stack_outputs
 from components.settings import load_settings
-from components.signoz_stack import SigNozStack
+from components.signoz_agent import build_signoz
 from components.traced_namespace import build_traced_namespaces
 
 loaded = load_settings()
 settings = loaded.settings
 
 mesh = IstioMesh("mesh", settings)
-signoz = SigNozStack("signoz", settings, loaded.secrets.clickhouse_password)
+signoz = build_signoz(settings, loaded.secrets)
 namespaces = build_traced_namespaces(settings, mesh.ready)
 kiali = build_kiali(
     settings,

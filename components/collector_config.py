@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from components import naming
 from components.models import StackSettings
 
 
@@ -37,6 +38,11 @@ CHART_TRACES_PIPELINE: dict[str, Pipeline] = {
     ),
 }
 
+# The `service.extensions` list of otelCollector.config in each supported signoz chart version.
+CHART_SERVICE_EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "0.131.0": ("health_check", "zpages", "pprof"),
+}
+
 ZIPKIN_RECEIVER = "zipkin"
 ZIPKIN_ENDPOINT = "0.0.0.0:9411"  # the receiver's own default binds to localhost only
 MEMORY_LIMITER = "memory_limiter"
@@ -44,6 +50,12 @@ RESOURCE_PROCESSOR = "resource/mesh-tracing"
 SCRUB_PROCESSOR = "attributes/scrub-credentials"
 CLUSTER_ATTRIBUTE = "k8s.cluster.name"
 ENVIRONMENT_ATTRIBUTE = "deployment.environment"
+# signoz.ingest: a second OTLP/HTTP receiver for other clusters, authenticated by a bearer token
+# read from the mounted ingest-key Secret (the extension reloads the file when it changes).
+INGEST_RECEIVER = "otlp/ingest"
+INGEST_AUTHENTICATOR = "bearertokenauth/ingest"
+INGEST_TOKEN_DIR = "/etc/mesh-tracing/ingest"
+INGEST_TOKEN_FILE = f"{INGEST_TOKEN_DIR}/{naming.INGEST_KEY_SECRET_KEY}"
 
 # Span attribute keys that hold credentials when an app or a header tag records them. RE2 syntax
 # (the attributes processor's `pattern`), case-insensitive, matched against the whole key.
@@ -64,35 +76,60 @@ def resource_attributes(settings: StackSettings) -> list[dict[str, str]]:
     return [{"key": key, "value": value, "action": "upsert"} for key, value in pairs]
 
 
-def traces_pipeline(settings: StackSettings) -> Pipeline:
-    defaults = CHART_TRACES_PIPELINE[settings.signoz.chart_version]
-    ours = [MEMORY_LIMITER, RESOURCE_PROCESSOR]
-    if settings.signoz.collector.scrub_credential_attributes:
-        ours.append(SCRUB_PROCESSOR)
-    return Pipeline(
-        receivers=(*defaults.receivers, ZIPKIN_RECEIVER),
-        # memory_limiter first so overload is refused at the door; resource before span metrics so
-        # the derived RED metrics carry deployment.environment.
-        processors=(*ours, *defaults.processors),
-        exporters=defaults.exporters,
-    )
-
-
-def collector_config(settings: StackSettings) -> dict[str, Any]:
-    """The `otelCollector.config` overlay (maps merge into the chart's; lists restate its defaults)."""
+def memory_limiter(settings: StackSettings) -> dict[str, Any]:
+    """Percentages of the container's memory limit (settings require one)."""
     limiter = settings.signoz.collector.memory_limiter
-    processors: dict[str, Any] = {
-        MEMORY_LIMITER: {
-            "check_interval": "1s",
-            "limit_percentage": limiter.limit_percent,
-            "spike_limit_percentage": limiter.spike_limit_percent,
-        },
+    return {
+        "check_interval": "1s",
+        "limit_percentage": limiter.limit_percent,
+        "spike_limit_percentage": limiter.spike_limit_percent,
+    }
+
+
+def mesh_processors(settings: StackSettings) -> dict[str, dict[str, Any]]:
+    """The processors every collector the mesh reports to runs first, in pipeline order:
+    memory_limiter, the resource processor, and the credential scrub when enabled."""
+    processors: dict[str, dict[str, Any]] = {
+        MEMORY_LIMITER: memory_limiter(settings),
         RESOURCE_PROCESSOR: {"attributes": resource_attributes(settings)},
     }
     if settings.signoz.collector.scrub_credential_attributes:
         processors[SCRUB_PROCESSOR] = {"actions": [{"pattern": CREDENTIAL_ATTRIBUTE_PATTERN, "action": "delete"}]}
+    return processors
+
+
+def traces_pipeline(settings: StackSettings) -> Pipeline:
+    defaults = CHART_TRACES_PIPELINE[settings.signoz.chart_version]
+    ingest = (INGEST_RECEIVER,) if settings.signoz.ingest is not None else ()
+    return Pipeline(
+        receivers=(*defaults.receivers, ZIPKIN_RECEIVER, *ingest),
+        # memory_limiter first so overload is refused at the door; resource before span metrics so
+        # the derived RED metrics carry deployment.environment.
+        processors=(*mesh_processors(settings), *defaults.processors),
+        exporters=defaults.exporters,
+    )
+
+
+def ingest_receiver() -> dict[str, Any]:
+    """OTLP over HTTP only (the ingress forwards HTTP), every request checked by the authenticator."""
     return {
-        "receivers": {ZIPKIN_RECEIVER: {"endpoint": ZIPKIN_ENDPOINT}},
-        "processors": processors,
-        "service": {"pipelines": {"traces": traces_pipeline(settings).as_values()}},
+        "protocols": {
+            "http": {
+                "endpoint": f"0.0.0.0:{naming.INGEST_PORT}",
+                "auth": {"authenticator": INGEST_AUTHENTICATOR},
+            }
+        }
     }
+
+
+def collector_config(settings: StackSettings) -> dict[str, Any]:
+    """The `otelCollector.config` overlay (maps merge into the chart's; lists restate its defaults)."""
+    receivers: dict[str, Any] = {ZIPKIN_RECEIVER: {"endpoint": ZIPKIN_ENDPOINT}}
+    service: dict[str, Any] = {"pipelines": {"traces": traces_pipeline(settings).as_values()}}
+    config: dict[str, Any] = {"receivers": receivers, "processors": mesh_processors(settings)}
+    if settings.signoz.ingest is not None:
+        receivers[INGEST_RECEIVER] = ingest_receiver()
+        config["extensions"] = {INGEST_AUTHENTICATOR: {"filename": INGEST_TOKEN_FILE}}
+        service["extensions"] = [*CHART_SERVICE_EXTENSIONS[settings.signoz.chart_version], INGEST_AUTHENTICATOR]
+    config["service"] = service
+    return config

@@ -73,6 +73,7 @@ QUANTITY = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 ATTRIBUTE_KEY = r"^[A-Za-z_][A-Za-z0-9_.\-/]*$"
 TAG_NAME = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
 HOSTNAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+OBJECT_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
 # What each pattern means, for error messages (pydantic would print the regular expression).
 PATTERN_MEANING = {
@@ -81,6 +82,8 @@ PATTERN_MEANING = {
     ATTRIBUTE_KEY: "must be an attribute key: a letter or '_' first, then letters, digits, '_', '.', '-' or '/'",
     TAG_NAME: "must be a tag name: a letter or '_' first, then letters, digits, '_', '.' or '-'",
     HOSTNAME: "must be a lower-case DNS host name such as kiali.example.com",
+    OBJECT_NAME: "must be a Kubernetes object name: lower-case letters, digits, '-' and '.', starting and ending "
+    "alphanumeric",
 }
 
 DnsLabel = Annotated[str, StringConstraints(strict=True, pattern=DNS_LABEL, max_length=63)]
@@ -89,6 +92,7 @@ Quantity = Annotated[str, StringConstraints(strict=True, pattern=QUANTITY, max_l
 AttributeKey = Annotated[str, StringConstraints(strict=True, pattern=ATTRIBUTE_KEY, max_length=255)]
 TagName = Annotated[str, StringConstraints(strict=True, pattern=TAG_NAME, max_length=255)]
 Hostname = Annotated[str, StringConstraints(strict=True, pattern=HOSTNAME, max_length=253)]
+ObjectName = Annotated[str, StringConstraints(strict=True, pattern=OBJECT_NAME, max_length=253)]
 Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False, strict=True)]
 PositiveInt = Annotated[StrictInt, Field(ge=1, le=1000)]
 
@@ -100,6 +104,15 @@ def _http_url(value: str) -> str:
 
 
 HttpUrl = Annotated[str, StringConstraints(strict=True, max_length=2048), AfterValidator(_http_url)]
+
+
+def _https_url(value: str) -> str:
+    if not re.match(r"^https://[^\s/:?#{}]+(:[0-9]{1,5})?(/[^\s?#{}]*)?$", value):
+        raise ValueError("must be an https:// URL without query or fragment, e.g. https://ingest.us.signoz.cloud:443")
+    return value.rstrip("/")
+
+
+HttpsUrl = Annotated[str, StringConstraints(strict=True, max_length=2048), AfterValidator(_https_url)]
 
 
 def _chart_repository(value: str) -> str:
@@ -155,6 +168,21 @@ class PrometheusMode(enum.StrEnum):
 
     EXTERNAL = "external"
     DEPLOY = "deploy"
+
+
+class SigNozMode(enum.StrEnum):
+    """Where the mesh's spans are stored: a SigNoz this stack deploys, or one that runs elsewhere."""
+
+    DEPLOY = "deploy"
+    REMOTE = "remote"
+
+
+class RemoteAuth(enum.StrEnum):
+    """How the agent authenticates to `signoz.remote.endpoint` (the key is `signozIngestKey`)."""
+
+    BEARER = "bearer"  # `Authorization: Bearer <key>`: a central mesh-tracing stack's ingest
+    SIGNOZ_CLOUD = "signozCloud"  # `signoz-ingestion-key: <key>`: SigNoz Cloud
+    NONE = "none"
 
 
 class _Model(BaseModel):
@@ -351,7 +379,40 @@ class ClickHouseSettings(_Model):
         return self
 
 
+# A queue counted in spans must hold one full batch of the agent's batch processor (the k8s-infra
+# chart's 10 000 spans), or it refuses every full batch.
+MIN_QUEUE_SPANS = 10_000
+
+
+class RemoteSettings(_Model):
+    """`signoz.mode: remote`: the k8s-infra agent forwards the mesh's spans to a SigNoz elsewhere."""
+
+    # The OTLP/HTTP base URL; the exporter posts to <endpoint>/v1/traces.
+    endpoint: HttpsUrl
+    auth: RemoteAuth = RemoteAuth.BEARER
+    insecure_skip_verify: StrictBool = False
+    # The agent's sending queue, counted in spans (sizer: items), and how long a batch is retried.
+    # Together they bound the central outage a node's agent rides out without losing spans.
+    queue_spans: Annotated[StrictInt, Field(ge=MIN_QUEUE_SPANS, le=5_000_000)] = 50_000
+    max_retry_seconds: Annotated[StrictInt, Field(ge=30, le=86_400)] = 900
+    # The chart's log and metric collection stays off unless turned on here.
+    collect_logs: StrictBool = False
+    collect_metrics: StrictBool = False
+    chart_version: Annotated[str, _supported(ChartId.K8S_INFRA)] = CHARTS[ChartId.K8S_INFRA].default_version
+
+
+class IngestSettings(_Model):
+    """A central (deploy-mode) stack's authenticated OTLP/HTTP receiver for other clusters."""
+
+    host: Hostname
+    ingress_class: DnsLabel = "nginx"
+    tls_secret_name: ObjectName | None = None
+
+
 class SigNozSettings(_Model):
+    mode: SigNozMode = SigNozMode.DEPLOY
+    remote: RemoteSettings | None = None
+    ingest: IngestSettings | None = None
     chart_version: Annotated[str, _supported(ChartId.SIGNOZ)] = CHARTS[ChartId.SIGNOZ].default_version
     namespace: DnsLabel = "signoz"
     collector: CollectorSettings = CollectorSettings()
@@ -360,6 +421,18 @@ class SigNozSettings(_Model):
     ui_host: Hostname | None = None
     external_url: HttpUrl | None = None
     protect: StrictBool = False
+
+    @model_validator(mode="after")
+    def _remote_matches_mode(self) -> SigNozSettings:
+        if self.mode is SigNozMode.REMOTE and self.remote is None:
+            raise FieldError(("remote",), MISSING, "required with mode 'remote': {endpoint, auth, …}")
+        if self.mode is SigNozMode.DEPLOY and self.remote is not None:
+            raise FieldError(("remote",), self.remote.model_dump(by_alias=True), "only used with mode 'remote'")
+        return self
+
+    @property
+    def remote_mode(self) -> bool:
+        return self.mode is SigNozMode.REMOTE
 
 
 # --------------------------------------------------------------------------- kiali

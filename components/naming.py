@@ -17,6 +17,10 @@ GATEWAY_RELEASE = "istio-ingress"
 SIGNOZ_RELEASE = "signoz"
 KIALI_RELEASE = "kiali"
 PROMETHEUS_RELEASE = "prometheus"
+# signoz.mode remote: the k8s-infra chart's agent DaemonSet, in signoz.namespace.
+AGENT_RELEASE = "k8s-infra"
+AGENT_CHART = "k8s-infra"
+AGENT_COMPONENT = "otel-agent"
 
 ZIPKIN_PORT = 9411
 ZIPKIN_PATH = "/api/v2/spans"
@@ -26,6 +30,26 @@ SIGNOZ_UI_PORT = 8080
 CLICKHOUSE_HTTP_PORT = 8123
 KIALI_PORT = 20001
 PROMETHEUS_SERVER_PORT = 80
+# The agent's own Prometheus endpoint (a pull reader on 0.0.0.0; the chart's `metrics` port), and
+# the exporter-helper counters it serves, names without a `_total` suffix. Each carries the label
+# exporter="<AGENT_EXPORTER>".
+AGENT_METRICS_PORT = 8888
+AGENT_METRICS_PATH = "/metrics"
+AGENT_EXPORTER = "otlphttp/signoz-remote"
+AGENT_SENT_SPANS = "otelcol_exporter_sent_spans"
+AGENT_SEND_FAILED_SPANS = "otelcol_exporter_send_failed_spans"
+AGENT_ENQUEUE_FAILED_SPANS = "otelcol_exporter_enqueue_failed_spans"
+AGENT_QUEUE_SIZE = "otelcol_exporter_queue_size"
+AGENT_QUEUE_CAPACITY = "otelcol_exporter_queue_capacity"
+# The central side: a second OTLP/HTTP receiver of the SigNoz collector, behind the chart's
+# collector Ingress, that checks the ingest key as a bearer token.
+INGEST_PORT = 4319
+INGEST_PORT_NAME = "otlp-ingest"  # a Service port name: an IANA service name, at most 15 characters
+INGEST_PATH = "/v1/traces"
+# The Kubernetes Secret holding signozIngestKey, created by the program in signoz.namespace on both
+# sides: the agent reads it as an env var (secretKeyRef), the central collector as a mounted file.
+INGEST_KEY_SECRET = "signoz-ingest-key"
+INGEST_KEY_SECRET_KEY = "token"
 
 # The namespace of the optional demo workload (`mesh-tracing:demo`), created and owned by the program.
 DEMO_NAMESPACE = "mesh-tracing-demo"
@@ -55,8 +79,36 @@ def collector_fqdn(signoz: SigNozSettings) -> str:
     return service_fqdn(collector_service_name(), signoz.namespace)
 
 
+def agent_fullname() -> str:
+    """The k8s-infra chart's `k8s-infra.fullname`: the release name when it contains the chart name."""
+    return AGENT_RELEASE if AGENT_CHART in AGENT_RELEASE else f"{AGENT_RELEASE}-{AGENT_CHART}"
+
+
+def agent_service_name() -> str:
+    """The agent's DaemonSet, Service and ConfigMap: `<fullname>-otel-agent`."""
+    return f"{agent_fullname()}-{AGENT_COMPONENT}"
+
+
+def agent_fqdn(signoz: SigNozSettings) -> str:
+    return service_fqdn(agent_service_name(), signoz.namespace)
+
+
+def agent_selector_labels() -> dict[str, str]:
+    """Labels the chart puts on agent pods (its DaemonSet and Service selector)."""
+    return {
+        "app.kubernetes.io/name": AGENT_CHART,
+        "app.kubernetes.io/instance": AGENT_RELEASE,
+        "app.kubernetes.io/component": AGENT_COMPONENT,
+    }
+
+
+def zipkin_service_fqdn(signoz: SigNozSettings) -> str:
+    """The Service Envoy reports Zipkin spans to: the agent in remote mode, else the collector."""
+    return agent_fqdn(signoz) if signoz.remote_mode else collector_fqdn(signoz)
+
+
 def zipkin_url(signoz: SigNozSettings) -> str:
-    return f"http://{collector_fqdn(signoz)}:{ZIPKIN_PORT}{ZIPKIN_PATH}"
+    return f"http://{zipkin_service_fqdn(signoz)}:{ZIPKIN_PORT}{ZIPKIN_PATH}"
 
 
 def otlp_grpc_endpoint(signoz: SigNozSettings) -> str:
@@ -65,6 +117,11 @@ def otlp_grpc_endpoint(signoz: SigNozSettings) -> str:
 
 def otlp_http_endpoint(signoz: SigNozSettings) -> str:
     return f"http://{collector_fqdn(signoz)}:{OTLP_HTTP_PORT}"
+
+
+def ingest_url(signoz: SigNozSettings) -> str | None:
+    """What a remote stack sets as signoz.remote.endpoint to send to this (central) stack."""
+    return f"https://{signoz.ingest.host}" if signoz.ingest is not None else None
 
 
 def signoz_ui_service() -> str:

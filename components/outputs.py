@@ -9,6 +9,7 @@ from components.demo import DemoWorkload
 from components.istio_mesh import IstioMesh
 from components.kiali_integration import KialiIntegration
 from components.models import StackSettings
+from components.signoz_agent import SigNozAgent
 from components.signoz_stack import SigNozStack
 from components.traced_namespace import TracedNamespace, newly_meshed
 
@@ -16,7 +17,7 @@ from components.traced_namespace import TracedNamespace, newly_meshed
 def stack_outputs(
     settings: StackSettings,
     mesh: IstioMesh,
-    signoz: SigNozStack,
+    signoz: SigNozStack | SigNozAgent,
     namespaces: Sequence[TracedNamespace],
     kiali: KialiIntegration | None,
     *,
@@ -29,6 +30,9 @@ def stack_outputs(
         "mtlsMode": settings.mtls_mode.value,
         "istioRootNamespace": mesh.root_namespace,
         "gatewayService": mesh.gateway_service,
+        "signozMode": settings.signoz.mode.value,
+        "tracesDestination": signoz.traces_destination,
+        "ingestEndpoint": signoz.ingest_endpoint,
         "zipkinEndpoint": signoz.zipkin_endpoint,
         "otlpGrpcEndpoint": signoz.otlp_grpc_endpoint,
         "otlpHttpEndpoint": signoz.otlp_http_endpoint,

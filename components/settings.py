@@ -28,6 +28,7 @@ from components.models import (
     IstioSettings,
     KialiAuthStrategy,
     MtlsMode,
+    RemoteAuth,
     SigNozSettings,
     StackSettings,
     first_model,
@@ -36,7 +37,14 @@ from components.models import (
 from components.problems import MAP_FIELDS, MISSING, PROJECT, FieldError, Problem, SettingsError, key_path
 
 # Secret config keys: read with get_secret, never as plain values.
-SECRET_KEYS = ("clickhousePassword", "kialiSigningKey", "kialiOidcClientSecret")
+SECRET_KEYS = ("clickhousePassword", "kialiSigningKey", "kialiOidcClientSecret", "signozIngestKey")
+INGEST_KEY = "signozIngestKey"
+# The ingest key is an HTTP header value and a line of the central collector's token file.
+INGEST_KEY_MIN_LENGTH = 16
+# Keys of `signoz` (and of `signoz.collector`) that configure the SigNoz a deploy-mode stack runs;
+# a remote-mode stack runs only the agent, so setting them there is a mistake worth naming.
+DEPLOY_ONLY_SIGNOZ_KEYS = ("chartVersion", "clickhouse", "traceRetentionDays", "uiHost", "externalUrl", "ingest")
+DEPLOY_ONLY_COLLECTOR_KEYS = ("replicas", "autoscaling")
 # Kiali accepts only these signing-key lengths (AES key sizes).
 KIALI_SIGNING_KEY_LENGTHS = (16, 24, 32)
 # Pulumi's own key for the cluster the default Kubernetes provider deploys to.
@@ -55,6 +63,7 @@ class Secrets:
     clickhouse_password: pulumi.Output[str] | None
     kiali_signing_key: pulumi.Output[str] | None
     kiali_oidc_client_secret: pulumi.Output[str] | None
+    signoz_ingest_key: pulumi.Output[str] | None
 
 
 @dataclass(frozen=True)
@@ -129,7 +138,26 @@ def _secret_problems(key: str, value: object, is_secret: bool) -> list[Problem]:
     # Only the length is inspected (when the value is known); the value itself is never shown or kept.
     if key == "kialiSigningKey" and isinstance(value, str) and len(value) not in KIALI_SIGNING_KEY_LENGTHS:
         return [Problem(qualified, "<secret>", "must be exactly 16, 24 or 32 characters long")]
+    if key == INGEST_KEY and isinstance(value, str) and (len(value) < INGEST_KEY_MIN_LENGTH or _has_space(value)):
+        return [
+            Problem(
+                qualified,
+                "<secret>",
+                f"must be at least {INGEST_KEY_MIN_LENGTH} characters without spaces or line breaks "
+                "(it travels as an HTTP header and is a line of the collector's token file)",
+            )
+        ]
     return []
+
+
+def _has_space(value: str) -> bool:
+    return any(character.isspace() for character in value)
+
+
+def secrets_present(config: Mapping[str, object]) -> frozenset[str]:
+    """Our secret keys (unqualified) that a stack's config sets, whatever their value."""
+    prefix = f"{PROJECT}:"
+    return frozenset(k.removeprefix(prefix) for k in config if k.startswith(prefix) and k[len(prefix) :] in SECRET_KEYS)
 
 
 # --------------------------------------------------------------------------- plain values → settings
@@ -188,11 +216,14 @@ def _section_adapter(field: FieldInfo) -> TypeAdapter[Any]:
 _SECTION_ADAPTERS = {name: _section_adapter(field) for name, field in StackSettings.model_fields.items()}
 
 
-def validate_settings(raw: Mapping[str, object], *, kube_context: str | None = None) -> StackSettings:
+def validate_settings(
+    raw: Mapping[str, object], *, kube_context: str | None = None, secrets: Collection[str] = ()
+) -> StackSettings:
     """Validate plain config values (camelCase keys, parsed JSON) into settings, or raise SettingsError.
 
     Each top-level key is validated on its own so one bad section never hides problems in another,
-    then the cross-section rules run over whatever sections were valid.
+    then the cross-section rules run over whatever sections were valid. `secrets` names the secret
+    keys the stack sets (their values are never needed here), for rules that require one.
     """
     problems: list[Problem] = []
     for key in raw:
@@ -213,16 +244,19 @@ def validate_settings(raw: Mapping[str, object], *, kube_context: str | None = N
             sections[name] = _SECTION_ADAPTERS[name].validate_python(raw[alias])
         except ValidationError as error:
             problems.extend(_problems_from(error, (alias,)))
-    problems.extend(_cross_section_problems(sections, kube_context))
+    problems.extend(_cross_section_problems(sections, kube_context, frozenset(secrets)))
     if problems:
         raise SettingsError(problems)
     return StackSettings(**sections)
 
 
-def _cross_section_problems(sections: Mapping[str, Any], kube_context: str | None) -> list[Problem]:
+def _cross_section_problems(
+    sections: Mapping[str, Any], kube_context: str | None, secrets: frozenset[str]
+) -> list[Problem]:
     istio = sections.get("istio", IstioSettings())
     signoz = sections.get("signoz", SigNozSettings())
     problems = _namespace_problems(sections, istio.namespace, signoz.namespace, istio.gateway)
+    problems.extend(_signoz_mode_problems(sections, signoz, secrets))
     attributes: Mapping[str, str] = sections.get("resource_attributes", {})
     for reserved, source in (("deployment.environment", "environment"), ("k8s.cluster.name", "cluster")):
         if reserved in attributes:
@@ -272,6 +306,56 @@ def _namespace_problems(sections: Mapping[str, Any], istio_ns: str, signoz_ns: s
     return problems
 
 
+def _shown(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(by_alias=True, mode="json", exclude_unset=True)  # as the stack file has it
+    return getattr(value, "value", value)
+
+
+def _signoz_mode_problems(
+    sections: Mapping[str, Any], signoz: SigNozSettings, secrets: frozenset[str]
+) -> list[Problem]:
+    """Keys that only one `signoz.mode` uses, and the ingest key the chosen setup needs."""
+    problems: list[Problem] = []
+    if signoz.remote_mode:
+        why = "deploy mode only: with signoz.mode 'remote' no SigNoz runs in this cluster; remove it"
+        for key in DEPLOY_ONLY_SIGNOZ_KEYS:
+            name = _field_name(SigNozSettings, key)
+            if name in signoz.model_fields_set:
+                problems.append(Problem(f"{PROJECT}:signoz.{key}", _shown(getattr(signoz, name)), why))
+        for key in DEPLOY_ONLY_COLLECTOR_KEYS:
+            name = _field_name(type(signoz.collector), key)
+            if name in signoz.collector.model_fields_set:
+                value = _shown(getattr(signoz.collector, name))
+                problems.append(
+                    Problem(f"{PROJECT}:signoz.collector.{key}", value, f"{why} (the agent runs on every node)")
+                )
+        for key, value in sorted(sections.get("resource_attributes", {}).items()):
+            if "{{" in value:
+                # The k8s-infra chart passes its collector config through Helm's `tpl`.
+                problems.append(
+                    Problem(f'{PROJECT}:resourceAttributes["{key}"]', value, "must not contain '{{' in mode 'remote'")
+                )
+    needs_key = []
+    if signoz.remote is not None and signoz.remote.auth is not RemoteAuth.NONE:
+        needs_key.append(f"signoz.remote.auth is {signoz.remote.auth.value!r}")
+    if signoz.ingest is not None and not signoz.remote_mode:
+        needs_key.append("signoz.ingest checks it on every request")
+    if needs_key and INGEST_KEY not in secrets:
+        problems.append(
+            Problem(
+                f"{PROJECT}:{INGEST_KEY}",
+                MISSING,
+                f"required: {'; '.join(needs_key)} (`pulumi config set --secret {PROJECT}:{INGEST_KEY} <key>`)",
+            )
+        )
+    return problems
+
+
+def _field_name(model: type[BaseModel], alias: str) -> str:
+    return next(name for name, field in model.model_fields.items() if (field.alias or name) == alias)
+
+
 def _production_problems(sections: Mapping[str, Any], kube_context: str | None) -> list[Problem]:
     """The production guard rails, checked at config time with the key at fault; the mandatory
     policies of the policy pack enforce the same rules again on what the program registers."""
@@ -302,6 +386,23 @@ def _production_problems(sections: Mapping[str, Any], kube_context: str | None) 
     kiali = sections.get("kiali")
     if kiali is not None and kiali.enabled and kiali.auth.strategy is KialiAuthStrategy.ANONYMOUS:
         problems.append(Problem(f"{PROJECT}:kiali.auth.strategy", "anonymous", f"must be 'token' or 'openid': {why}"))
+    signoz = sections.get("signoz")
+    remote = signoz.remote if signoz is not None else None
+    if remote is not None and remote.auth is RemoteAuth.NONE:
+        problems.append(Problem(f"{PROJECT}:signoz.remote.auth", "none", f"must be 'bearer' or 'signozCloud': {why}"))
+    if remote is not None and remote.insecure_skip_verify:
+        problems.append(
+            Problem(f"{PROJECT}:signoz.remote.insecureSkipVerify", True, f"must be false (verify TLS): {why}")
+        )
+    ingest = signoz.ingest if signoz is not None else None
+    if ingest is not None and ingest.tls_secret_name is None:
+        problems.append(
+            Problem(
+                f"{PROJECT}:signoz.ingest.tlsSecretName",
+                MISSING,
+                f"required: {why}, so the ingest key never crosses the network in plain text",
+            )
+        )
     return problems
 
 
@@ -313,13 +414,15 @@ def settings_from_config(config: Mapping[str, object]) -> StackConfig:
     are secrets whose plain text is never needed here)."""
     secret_keys = frozenset(k for k, v in config.items() if isinstance(v, Mapping) and set(v) == {"secure"})
     raw, problems, context = parse_config(config, secret_keys)
-    settings = _validated(raw, problems, context)
+    settings = _validated(raw, problems, context, secrets_present(config))
     return StackConfig(settings=settings, kube_context=context, secret_keys=secret_keys)
 
 
-def _validated(raw: Mapping[str, object], problems: list[Problem], context: str | None) -> StackSettings:
+def _validated(
+    raw: Mapping[str, object], problems: list[Problem], context: str | None, secrets: frozenset[str]
+) -> StackSettings:
     try:
-        settings = validate_settings(raw, kube_context=context)
+        settings = validate_settings(raw, kube_context=context, secrets=secrets)
     except SettingsError as error:
         raise SettingsError([*problems, *error.problems]) from None
     if problems:
@@ -341,7 +444,7 @@ def load_settings() -> LoadedConfig:
     every problem (a `pulumi.RunError`: the CLI prints the list without a traceback)."""
     config, secret = _runtime_config()
     raw, problems, context = parse_config(config, secret)
-    settings = _validated(raw, problems, context)
+    settings = _validated(raw, problems, context, secrets_present(config))
     ours = pulumi.Config(PROJECT)
     return LoadedConfig(
         settings=settings,
@@ -349,6 +452,7 @@ def load_settings() -> LoadedConfig:
             clickhouse_password=ours.get_secret("clickhousePassword"),
             kiali_signing_key=ours.get_secret("kialiSigningKey"),
             kiali_oidc_client_secret=ours.get_secret("kialiOidcClientSecret"),
+            signoz_ingest_key=ours.get_secret(INGEST_KEY),
         ),
         kube_context=context,
     )

@@ -3,6 +3,11 @@
 The release name is pinned (naming.SIGNOZ_RELEASE), so the collector Service name that istiod
 resolves follows from settings alone. The ClickHouse password never exists as a plain string in
 the program: it is a Pulumi secret from config or generated, and stays secret in state.
+
+With `signoz.ingest` the stack is also the central SigNoz of other clusters: the collector gets a
+second OTLP/HTTP receiver on its own port, exposed by the chart's collector Ingress, that accepts a
+request only with the ingest key as bearer token. The key is a Secret the program creates and the
+collector mounts as a file; the Helm values name the file, never the key.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import naming
-from components.collector_config import collector_config
+from components.collector_config import INGEST_TOKEN_DIR, collector_config
 from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace
 from components.models import StackSettings
 from components.versions import ChartId
@@ -22,6 +27,7 @@ from components.versions import ChartId
 # Namespaces labelled so: ClickHouse, ZooKeeper and the schema-migration Jobs must not get sidecars
 # (a sidecar keeps a Job's pod running forever and intercepts ClickHouse's inter-node traffic).
 NO_INJECTION_LABELS = {"istio-injection": "disabled"}
+INGEST_KEY_VOLUME = "ingest-key"
 
 
 # --------------------------------------------------------------------------- pure builders
@@ -41,7 +47,42 @@ def collector_values(settings: StackSettings) -> dict[str, Any]:
         },
         "config": collector_config(settings),
     }
+    if settings.signoz.ingest is not None:
+        values["ports"][naming.INGEST_PORT_NAME] = {
+            "enabled": True,
+            "containerPort": naming.INGEST_PORT,
+            "servicePort": naming.INGEST_PORT,
+            "protocol": "TCP",
+        }
+        values |= ingest_values(settings)
     return values
+
+
+def ingest_values(settings: StackSettings) -> dict[str, Any]:
+    """The key file the ingest receiver checks, and the Ingress in front of its port (TLS when
+    `tlsSecretName` is set). Only the traces path is routed: the receiver is in no other pipeline."""
+    ingest = settings.signoz.ingest
+    assert ingest is not None
+    ingress: dict[str, Any] = {
+        "enabled": True,
+        "className": ingest.ingress_class,
+        "hosts": [
+            {
+                "host": ingest.host,
+                "paths": [{"path": naming.INGEST_PATH, "pathType": "Prefix", "port": naming.INGEST_PORT}],
+            }
+        ],
+    }
+    if ingest.tls_secret_name is not None:
+        ingress["tls"] = [{"secretName": ingest.tls_secret_name, "hosts": [ingest.host]}]
+    return {
+        "extraVolumes": [
+            # The image's user must read it: the default mode (0644), not a root-only one.
+            {"name": INGEST_KEY_VOLUME, "secret": {"secretName": naming.INGEST_KEY_SECRET}}
+        ],
+        "extraVolumeMounts": [{"name": INGEST_KEY_VOLUME, "mountPath": INGEST_TOKEN_DIR, "readOnly": True}],
+        "ingress": ingress,
+    }
 
 
 def clickhouse_values(settings: StackSettings, password: pulumi.Input[str]) -> dict[str, Any]:
@@ -101,6 +142,7 @@ class SigNozStack(pulumi.ComponentResource):
         name: str,
         settings: StackSettings,
         clickhouse_password: pulumi.Output[str] | None,
+        ingest_key: pulumi.Output[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(f"{COMPONENT_TYPE_PREFIX}SigNozStack", name, None, opts)
@@ -116,6 +158,18 @@ class SigNozStack(pulumi.ComponentResource):
             )
             clickhouse_password = pulumi.Output.secret(generated.result)
         ns = namespace(f"{name}-namespace", signoz.namespace, NO_INJECTION_LABELS, keep)
+        waits_for: list[pulumi.Resource] = []
+        if signoz.ingest is not None:
+            assert ingest_key is not None  # settings require signozIngestKey with signoz.ingest
+            # The collector mounts it at start: the Secret exists before the release.
+            waits_for.append(
+                k8s.core.v1.Secret(
+                    f"{name}-ingest-key",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=naming.INGEST_KEY_SECRET, namespace=ns.metadata.name),
+                    string_data={naming.INGEST_KEY_SECRET_KEY: ingest_key},
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
         helm_release(
             f"{name}-release",
             chart=ChartId.SIGNOZ,
@@ -124,7 +178,7 @@ class SigNozStack(pulumi.ComponentResource):
             namespace=ns.metadata.name,
             values=signoz_values(settings, clickhouse_password),
             repository=settings.chart_repository,
-            opts=keep,
+            opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=waits_for)),
         )
         pdb_spec = collector_pdb_spec(settings)
         if pdb_spec is not None:
@@ -143,6 +197,12 @@ class SigNozStack(pulumi.ComponentResource):
         self.otlp_http_endpoint = naming.otlp_http_endpoint(signoz)
         self.ui_service = f"{naming.service_fqdn(naming.signoz_ui_service(), signoz.namespace)}:{naming.SIGNOZ_UI_PORT}"
         self.trace_retention_days = signoz.trace_retention_days
+        self.ingest_endpoint = naming.ingest_url(signoz)
+        self.traces_destination = {
+            "mode": "deploy",
+            "store": f"ClickHouse of release {naming.SIGNOZ_RELEASE} in namespace {signoz.namespace}",
+            "via": f"{naming.collector_fqdn(signoz)}:{naming.ZIPKIN_PORT}",
+        }
         self.register_outputs(
             {
                 "zipkinEndpoint": self.zipkin_endpoint,
@@ -150,5 +210,7 @@ class SigNozStack(pulumi.ComponentResource):
                 "otlpHttpEndpoint": self.otlp_http_endpoint,
                 "uiService": self.ui_service,
                 "traceRetentionDays": self.trace_retention_days,
+                "ingestEndpoint": self.ingest_endpoint,
+                "tracesDestination": self.traces_destination,
             }
         )

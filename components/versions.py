@@ -18,6 +18,7 @@ class ChartId(enum.StrEnum):
     SIGNOZ = "signoz"
     KIALI = "kiali-server"
     PROMETHEUS = "prometheus"
+    K8S_INFRA = "k8s-infra"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ CHARTS: dict[ChartId, Chart] = {
     ChartId.SIGNOZ: Chart("https://charts.signoz.io", "signoz", ("0.131.0",)),
     ChartId.KIALI: Chart("https://kiali.org/helm-charts", "kiali-server", ("2.29.0",)),
     ChartId.PROMETHEUS: Chart("https://prometheus-community.github.io/helm-charts", "prometheus", ("29.27.0",)),
+    # SigNoz's agent chart: an otelcol-contrib DaemonSet that forwards to a SigNoz elsewhere.
+    ChartId.K8S_INFRA: Chart("https://charts.signoz.io", "k8s-infra", ("0.16.0",)),
 }
 
 # Which upstream release the committed facts of a pinned version were derived from, where they differ.

@@ -59,6 +59,17 @@ def _signoz_release(type_: str, props: Mapping[str, Any]) -> bool:
     return type_ == RELEASE and props.get("chart") == "signoz"
 
 
+def _agent_release(type_: str, props: Mapping[str, Any]) -> bool:
+    """The k8s-infra agent a remote-mode stack runs instead of SigNoz."""
+    return type_ == RELEASE and props.get("chart") == "k8s-infra"
+
+
+# Where the collector the mesh reports to keeps its config and its pod resources, per chart.
+_COLLECTOR_VALUES = {"signoz": ("otelCollector", "collector"), "k8s-infra": ("otelAgent", "agent")}
+# Headers that carry a SigNoz ingest key (the k8s-infra chart's own preset sends signoz-access-token).
+AUTH_HEADERS = frozenset({"authorization", "signoz-ingestion-key", "signoz-access-token"})
+
+
 # --------------------------------------------------------------------------- rules
 
 
@@ -116,14 +127,15 @@ def chart_version_pinned(type_: str, props: Mapping[str, Any]) -> list[str]:
 
 
 def memory_limiter_first(type_: str, props: Mapping[str, Any]) -> list[str]:
-    if not _signoz_release(type_, props):
+    if type_ != RELEASE or props.get("chart") not in _COLLECTOR_VALUES:
         return []
-    processors = dig(props, "values", "otelCollector", "config", "service", "pipelines", "traces", "processors")
+    key, what = _COLLECTOR_VALUES[str(props.get("chart"))]
+    processors = dig(props, "values", key, "config", "service", "pipelines", "traces", "processors")
     if processors is None or dig(processors, 0) == "memory_limiter":
         return []
     return [
-        f"The collector's traces pipeline starts with {dig(processors, 0)!r}, not memory_limiter, so overload "
-        "kills the pod instead of shedding load; put memory_limiter first (components/collector_config.py)."
+        f"The {what}'s traces pipeline starts with {dig(processors, 0)!r}, not memory_limiter, so "
+        "overload kills the pod instead of shedding load; put memory_limiter first (components/collector_config.py)."
     ]
 
 
@@ -145,16 +157,65 @@ def production_sampling_at_most_10(resources: list[Resource]) -> list[str]:
 
 
 def collector_has_limits(type_: str, props: Mapping[str, Any]) -> list[str]:
-    if not _signoz_release(type_, props):
+    if type_ != RELEASE or props.get("chart") not in _COLLECTOR_VALUES:
         return []
-    limits = dig(props, "values", "otelCollector", "resources", "limits") or {}
+    key, _ = _COLLECTOR_VALUES[str(props.get("chart"))]
+    limits = dig(props, "values", key, "resources", "limits") or {}
     missing = [k for k in ("cpu", "memory") if k not in limits]
     if not missing:
         return []
+    who = "SigNoz collector" if _signoz_release(type_, props) else "k8s-infra agent"
     return [
-        f"The SigNoz collector has no {' or '.join(missing)} limit; set "
+        f"The {who} has no {' or '.join(missing)} limit; set "
         "mesh-tracing:signoz.collector.resources.limits (memory_limiter sizes itself from the memory limit)."
     ]
+
+
+def remote_tls_and_auth_in_production(resources: list[Resource]) -> list[str]:
+    """A production cluster sends its spans elsewhere only over verified TLS, with a key."""
+    env = environment(resources)
+    if not is_production(env):
+        return []
+    found = []
+    for type_, props in resources:
+        if not _agent_release(type_, props):
+            continue
+        for exporter_id, exporter in (dig(props, "values", "otelAgent", "config", "exporters") or {}).items():
+            if str(exporter_id).split("/", 1)[0] not in ("otlphttp", "otlp") or not isinstance(exporter, Mapping):
+                continue
+            where = f"The agent's exporter {exporter_id} (release {props.get('name')}, production environment {env!r})"
+            endpoint = str(exporter.get("endpoint", ""))
+            if not endpoint.startswith("https://"):
+                found.append(f"{where} sends to {endpoint!r}, not https://; set mesh-tracing:signoz.remote.endpoint.")
+            tls = exporter.get("tls") or {}
+            if tls.get("insecure") is True or tls.get("insecure_skip_verify") is True:
+                found.append(f"{where} does not verify TLS; set mesh-tracing:signoz.remote.insecureSkipVerify false.")
+            headers = {str(h).lower() for h in (exporter.get("headers") or {})}
+            if not headers & AUTH_HEADERS and not dig(exporter, "auth", "authenticator"):
+                found.append(
+                    f"{where} sends no ingest key; set mesh-tracing:signoz.remote.auth to bearer or signozCloud."
+                )
+    return found
+
+
+def ingest_tls_in_production(resources: list[Resource]) -> list[str]:
+    """A production central stack exposes its ingest receiver only behind TLS for every host."""
+    env = environment(resources)
+    if not is_production(env):
+        return []
+    found = []
+    for type_, props in resources:
+        ingress = dig(props, "values", "otelCollector", "ingress") if _signoz_release(type_, props) else None
+        if not isinstance(ingress, Mapping) or ingress.get("enabled") is not True:
+            continue
+        covered = {h for entry in ingress.get("tls") or [] if entry.get("secretName") for h in entry.get("hosts") or []}
+        for host in [h.get("host") for h in ingress.get("hosts") or []]:
+            if host not in covered:
+                found.append(
+                    f"The SigNoz collector's Ingress exposes {host} without TLS in production environment {env!r}; "
+                    "set mesh-tracing:signoz.ingest.tlsSecretName."
+                )
+    return found
 
 
 # --------------------------------------------------------------------------- the pack
@@ -210,6 +271,10 @@ RULES = (
          resource_check=chart_version_pinned),
     Rule("collector-memory-limiter-first", "The collector's traces pipeline starts with memory_limiter.", MANDATORY,
          resource_check=memory_limiter_first),
+    Rule("production-remote-tls-and-auth", "A production remote stack sends over verified TLS with a key.",
+         MANDATORY, stack_check=remote_tls_and_auth_in_production),
+    Rule("production-ingest-tls", "A production central stack exposes ingest only over TLS.", MANDATORY,
+         stack_check=ingest_tls_in_production),
     Rule("production-sampling-at-most-10-percent", "Production sampling stays at or below 10 %.", ADVISORY,
          stack_check=production_sampling_at_most_10),
     Rule("collector-resource-limits", "The collector has CPU and memory limits.", ADVISORY,

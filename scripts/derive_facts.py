@@ -10,14 +10,20 @@ Writes, under tests/facts/ (committed; the tests read only these):
   collector/signoz-otel-collector-<tag>.json
                                   the component packages compiled into the collector image the
                                   signoz chart runs
+  collector/otelcol-contrib-<version>.json
+                                  the component packages (by kind) and config providers of the
+                                  otelcol-contrib distribution the k8s-infra chart's agent runs
 Nothing upstream is copied verbatim: comments and descriptions are dropped and only the default
 values the program must restate (the collector's pipelines) are kept.
 
 Usage: python scripts/derive_facts.py [--upstream ../shared/upstream] [--extra DIR]
 `--extra` is a folder laid out like upstream/ holding sources that are not in shared/: the
 prometheus chart's values (prometheus/<version>/values.yaml, from prometheus-community/helm-charts
-at tag prometheus-<version>) and the collector's component list
-(signoz-otel-collector/<tag>/components.go, from SigNoz/signoz-otel-collector at that tag).
+at tag prometheus-<version>), the collector's component list
+(signoz-otel-collector/<tag>/components.go, from SigNoz/signoz-otel-collector at that tag) and the
+otelcol-contrib build manifest (otelcol-contrib/<version>/manifest.yaml, from
+open-telemetry/opentelemetry-collector-releases tag v<version>,
+distributions/otelcol-contrib/manifest.yaml).
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ CHART_SOURCES: dict[tuple[str, str], list[tuple[str, str]]] = {
     ],
     ("kiali-server", "2.29.0"): [("", "kiali/2.29.0/values-kiali-server.yaml")],
     ("prometheus", "29.27.0"): [("", "prometheus/29.27.0/values.yaml")],
+    ("k8s-infra", "0.16.0"): [("", "charts/k8s-infra/0.16.0/k8s-infra/values.yaml")],
 }
 
 # (file, group, version, kind, upstream version) of every custom resource the program emits.
@@ -105,6 +112,8 @@ def chart_facts(upstream: Path, extra: Path | None, chart: str, version: str) ->
     if chart == "kiali-server":
         # A list the program extends, so it restates the chart's entries (Helm replaces lists).
         facts["additional_display_details"] = main_values.get("additional_display_details", [])
+    if chart == "k8s-infra":
+        facts["agent"] = agent_facts(main_values)
     if chart == "prometheus":
         # Default scrape jobs and whether each is on: Kiali's metrics come from `kubernetes-pods`.
         facts["scrape_jobs"] = {job: bool(cfg.get("enabled")) for job, cfg in main_values["scrapeConfigs"].items()}
@@ -125,10 +134,28 @@ def collector_facts(values_file: Path) -> dict[str, Any]:
         "image_tag": collector["image"]["tag"],
         "pod_match_labels": spread[0].get("labelSelector", {}).get("matchLabels", {}),
         "pipelines": config["service"]["pipelines"],
+        # Lists the program extends (Helm replaces lists), so it restates the chart's entries.
+        "service_extensions": config["service"]["extensions"],
         "receivers": sorted(config["receivers"]),
         "processors": sorted(config["processors"]),
         "exporters": sorted(config["exporters"]),
         "connectors": sorted(config.get("connectors", {})),
+    }
+
+
+def agent_facts(values: dict[str, Any]) -> dict[str, Any]:
+    """The k8s-infra agent's defaults the program relies on or replaces: its image (which
+    otelcol-contrib build runs), pipelines, extensions, batch processor and port names."""
+    agent = values["otelAgent"]
+    config = agent["config"]
+    return {
+        "image_repository": agent["image"]["repository"],
+        "image_tag": str(agent["image"]["tag"]),
+        "pipelines": config["service"]["pipelines"],
+        "service_extensions": config["service"]["extensions"],
+        "batch": config["processors"]["batch"],
+        "ports": sorted(agent["ports"]),
+        "presets": sorted(values["presets"]),
     }
 
 
@@ -142,6 +169,29 @@ def collector_components(extra: Path | None, tag: str) -> dict[str, Any] | None:
         return None
     packages = sorted(set(COMPONENT_PACKAGE.findall(source.read_text())))
     return {"image_tag": tag, "derived_from": f"signoz-otel-collector/{tag}/components.go", "packages": packages}
+
+
+CONTRIB_KINDS = ("extensions", "exporters", "processors", "receivers", "connectors", "providers")
+
+
+def contrib_components(extra: Path | None, version: str) -> dict[str, Any] | None:
+    """Component packages of the otelcol-contrib distribution, by kind (its builder manifest)."""
+    relative = f"otelcol-contrib/{version}/manifest.yaml"
+    source = extra / relative if extra else None
+    if source is None or not source.exists():
+        return None
+    manifest = yaml.safe_load(source.read_text())
+    by_kind = {
+        kind: sorted({str(entry["gomod"]).split()[0].rsplit("/", 1)[-1] for entry in manifest.get(kind) or []})
+        for kind in CONTRIB_KINDS
+    }
+    return {
+        "distribution": manifest["dist"]["name"],
+        "version": str(manifest["dist"]["version"]),
+        "derived_from": f"open-telemetry/opentelemetry-collector-releases v{version}: "
+        "distributions/otelcol-contrib/manifest.yaml",
+        **by_kind,
+    }
 
 
 def strip_descriptions(node: Any) -> Any:
@@ -191,6 +241,13 @@ def main() -> int:
                 missing.append(f"signoz-otel-collector {tag} components.go")
             else:
                 write(FACTS / "collector" / f"signoz-otel-collector-{tag}.json", components)
+        if chart == "k8s-infra":
+            tag = facts["agent"]["image_tag"]
+            contrib = contrib_components(args.extra, tag)
+            if contrib is None:
+                missing.append(f"otelcol-contrib {tag} manifest.yaml")
+            else:
+                write(FACTS / "collector" / f"otelcol-contrib-{tag}.json", contrib)
     for relative, group, version, kind, upstream_version in CRD_SOURCES:
         data = crd_schema(args.upstream, relative, group, version, kind)
         data.update({"group": group, "version": version, "kind": kind, "upstream_version": upstream_version})

@@ -22,6 +22,9 @@ TEST_STACKS = Path(__file__).resolve().parent / "stacks"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 TEST_STACK_NAMES = tuple(stack_names(TEST_STACKS))
 SHIPPED_STACK_NAMES = tuple(stack_names(PROJECT_DIR))
+# signoz.mode of each test stack: deploy stacks run SigNoz, remote stacks the k8s-infra agent.
+REMOTE_STACK_NAMES = tuple(n for n in TEST_STACK_NAMES if load_stack(n, TEST_STACKS).settings.signoz.remote_mode)
+DEPLOY_STACK_NAMES = tuple(n for n in TEST_STACK_NAMES if n not in REMOTE_STACK_NAMES)
 
 
 @functools.cache
@@ -59,6 +62,11 @@ def any_test_stack(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(params=DEPLOY_STACK_NAMES)
+def deploy_test_stack(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
 def dev() -> Run:
     return stack_run("dev")
@@ -77,3 +85,8 @@ def edge() -> Run:
 @pytest.fixture
 def minimal() -> Run:
     return stack_run("minimal")
+
+
+@pytest.fixture
+def remote() -> Run:
+    return stack_run("remote")

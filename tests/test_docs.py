@@ -60,3 +60,31 @@ def test_every_yaml_file_parses() -> None:
     assert {p.name for p in tracked} >= {"Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "PulumiPolicy.yaml"}
     for path in tracked:
         assert yaml.safe_load(path.read_text()) is not None, path
+
+
+def _config_blocks(section: str) -> list[dict[str, object]]:
+    text = README[README.index(section) :]
+    text = text[: text.index("\n## ", 1)]
+    return [yaml.safe_load(block)["config"] for block in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+
+
+def _without_secrets(config: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in config.items() if not (isinstance(v, dict) and "secure" in v)}
+
+
+def test_the_many_clusters_example_is_what_the_test_stacks_run() -> None:
+    """README's two stack files are what the test stacks `prod` (ingest) and `remote` run. Shipped
+    stack files are a team's to edit, so nothing here ties them to the example."""
+    central, remote = _config_blocks("## One SigNoz for many clusters")
+    stacks = ROOT / "tests" / "stacks"
+    tested_remote = yaml.safe_load((stacks / "Pulumi.remote.yaml").read_text())["config"]
+    assert set(remote) == set(tested_remote)
+    assert _without_secrets(remote) == _without_secrets(tested_remote) | {
+        "kubernetes:context": remote["kubernetes:context"]
+    }
+    tested_prod = yaml.safe_load((stacks / "Pulumi.prod.yaml").read_text())["config"]
+    assert central["mesh-tracing:signoz"] == {"ingest": tested_prod["mesh-tracing:signoz"]["ingest"]}
+    assert "mesh-tracing:signozIngestKey" in central and "mesh-tracing:signozIngestKey" in tested_prod
+    assert remote["mesh-tracing:signoz"]["remote"]["endpoint"] == (  # type: ignore[index]
+        f"https://{tested_prod['mesh-tracing:signoz']['ingest']['host']}"
+    ), "the remote stack sends to the central stack's ingest host"

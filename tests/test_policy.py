@@ -13,7 +13,7 @@ from pulumi_policy import EnforcementLevel
 from meshtools.recording import Run
 from meshtools.stacks import PROJECT_DIR
 from policy.mesh_policies import RULES, policies
-from tests.conftest import TEST_STACK_NAMES, stack_run
+from tests.conftest import TEST_STACK_NAMES, run_test_stack, stack_run
 from tests.support.policy import violations
 
 RULE = {rule.name: rule for rule in RULES}
@@ -33,6 +33,8 @@ def test_the_pack_has_every_rule_with_its_level() -> None:
         "no-credential-span-tags": EnforcementLevel.MANDATORY,
         "helm-chart-version-pinned": EnforcementLevel.MANDATORY,
         "collector-memory-limiter-first": EnforcementLevel.MANDATORY,
+        "production-remote-tls-and-auth": EnforcementLevel.MANDATORY,
+        "production-ingest-tls": EnforcementLevel.MANDATORY,
         "production-sampling-at-most-10-percent": EnforcementLevel.ADVISORY,
         "collector-resource-limits": EnforcementLevel.ADVISORY,
     }
@@ -114,6 +116,73 @@ def test_memory_limiter_first() -> None:
     ]
 
 
+def test_memory_limiter_first_in_the_agent_too() -> None:
+    def reorder(inputs: dict[str, Any]) -> None:
+        processors = inputs["values"]["otelAgent"]["config"]["service"]["pipelines"]["traces"]["processors"]
+        processors.append(processors.pop(0))
+
+    assert violations(RULE["collector-memory-limiter-first"], stack_run("remote")) == []
+    run = edited(stack_run("remote"), "signoz-agent-release", reorder)
+    assert violations(RULE["collector-memory-limiter-first"], run) == [
+        "The agent's traces pipeline starts with 'resource/mesh-tracing', not memory_limiter, so overload kills "
+        "the pod instead of shedding load; put memory_limiter first (components/collector_config.py)."
+    ]
+
+
+def _agent_exporter(inputs: dict[str, Any]) -> dict[str, Any]:
+    exporter: dict[str, Any] = inputs["values"]["otelAgent"]["config"]["exporters"]["otlphttp/signoz-remote"]
+    return exporter
+
+
+def test_production_remote_tls_and_auth() -> None:
+    rule = RULE["production-remote-tls-and-auth"]
+    assert violations(rule, stack_run("remote")) == []
+
+    def weakened(inputs: dict[str, Any]) -> None:
+        exporter = _agent_exporter(inputs)
+        exporter["endpoint"] = "http://signoz-ingest.example.com"
+        exporter["tls"] = {"insecure_skip_verify": True}
+        del exporter["headers"]
+
+    where = "The agent's exporter otlphttp/signoz-remote (release k8s-infra, production environment 'production')"
+    assert violations(rule, edited(stack_run("remote"), "signoz-agent-release", weakened)) == [
+        f"{where} sends to 'http://signoz-ingest.example.com', not https://; set mesh-tracing:signoz.remote.endpoint.",
+        f"{where} does not verify TLS; set mesh-tracing:signoz.remote.insecureSkipVerify false.",
+        f"{where} sends no ingest key; set mesh-tracing:signoz.remote.auth to bearer or signozCloud.",
+    ]
+
+
+def test_remote_outside_production_may_skip_verification_and_auth() -> None:
+    run = run_test_stack(
+        "dev",
+        {
+            "signoz": {
+                "mode": "remote",
+                "remote": {"endpoint": "https://x.example.com", "auth": "none", "insecureSkipVerify": True},
+                "collector": {"resources": {"limits": {"memory": "256Mi"}}},
+            }
+        },
+    )
+    assert violations(RULE["production-remote-tls-and-auth"], run) == []
+
+
+def test_production_ingest_tls() -> None:
+    rule = RULE["production-ingest-tls"]
+    assert violations(rule, stack_run("prod")) == []
+
+    def plain_http(inputs: dict[str, Any]) -> None:
+        del inputs["values"]["otelCollector"]["ingress"]["tls"]
+
+    assert violations(rule, edited(stack_run("prod"), "signoz-release", plain_http)) == [
+        "The SigNoz collector's Ingress exposes signoz-ingest.example.com without TLS in production environment "
+        "'production'; set mesh-tracing:signoz.ingest.tlsSecretName."
+    ]
+    dev_ingest = run_test_stack(
+        "dev", {"signoz": {"ingest": {"host": "ingest.dev.example.com"}}}, secrets={"signozIngestKey": "k" * 16}
+    )
+    assert violations(rule, dev_ingest) == [], "dev may expose ingest without TLS"
+
+
 def test_production_sampling_advisory() -> None:
     assert violations(RULE["production-sampling-at-most-10-percent"], stack_run("prod")) == []
     assert violations(RULE["production-sampling-at-most-10-percent"], stack_run("dev")) == [], "dev samples 100 %"
@@ -130,6 +199,17 @@ def test_production_sampling_advisory() -> None:
 
 def test_collector_limits_advisory() -> None:
     assert violations(RULE["collector-resource-limits"], stack_run("prod")) == []
+    assert violations(RULE["collector-resource-limits"], stack_run("remote")) == [], "the agent has both"
+
+    def no_cpu_limit(inputs: dict[str, Any]) -> None:
+        del inputs["values"]["otelAgent"]["resources"]["limits"]["cpu"]
+
+    assert violations(
+        RULE["collector-resource-limits"], edited(stack_run("remote"), "signoz-agent-release", no_cpu_limit)
+    ) == [
+        "The k8s-infra agent has no cpu limit; set mesh-tracing:signoz.collector.resources.limits "
+        "(memory_limiter sizes itself from the memory limit)."
+    ]
     assert violations(RULE["collector-resource-limits"], stack_run("dev")) == [
         "The SigNoz collector has no cpu limit; set mesh-tracing:signoz.collector.resources.limits "
         "(memory_limiter sizes itself from the memory limit)."

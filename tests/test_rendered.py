@@ -78,13 +78,17 @@ def problems_of(stack: str, objects: list[Manifest]) -> list[str]:
     return check(stack, stack_settings(stack), objects).problems
 
 
-def _collector_config(edit: Callable[[dict[str, Any]], None]) -> Edit:
+def _collector_config(edit: Callable[[dict[str, Any]], None], key: str = "otel-collector-config.yaml") -> Edit:
     def change(configmap: dict[str, Any]) -> None:
-        config = yaml.safe_load(configmap["data"]["otel-collector-config.yaml"])
+        config = yaml.safe_load(configmap["data"][key])
         edit(config)
-        configmap["data"]["otel-collector-config.yaml"] = yaml.safe_dump(config)
+        configmap["data"][key] = yaml.safe_dump(config)
 
     return change
+
+
+def _agent_config(edit: Callable[[dict[str, Any]], None]) -> Edit:
+    return _collector_config(edit, "otel-agent-config.yaml")
 
 
 def test_a_pipeline_without_zipkin_is_caught() -> None:
@@ -116,6 +120,132 @@ def test_a_port_missing_from_the_service_is_caught() -> None:
         "prod: rendered: the zipkin provider points at signoz-otel-collector.signoz.svc.cluster.local:9411, "
         "which no rendered Service exposes"
     ]
+
+
+# --------------------------------------------------------------------------- remote mode: the agent
+
+
+def test_remote_stack_renders_the_agent_and_no_signoz() -> None:
+    titles = {m.title for m in rendered("remote")}
+    assert {
+        "DaemonSet signoz/k8s-infra-otel-agent",
+        "Service signoz/k8s-infra-otel-agent",
+        "ConfigMap signoz/k8s-infra-otel-agent",
+        "Secret signoz/signoz-ingest-key",
+    } <= titles
+    assert not [t for t in titles if "clickhouse" in t.lower() or "zookeeper" in t.lower()]
+    assert not [t for t in titles if t.startswith(("Deployment", "StatefulSet")) and "signoz/" in t]
+    [daemonset] = [m.object for m in rendered("remote") if m.title == "DaemonSet signoz/k8s-infra-otel-agent"]
+    ports = daemonset["spec"]["template"]["spec"]["containers"][0]["ports"]
+    assert {p["name"]: p.get("hostPort") for p in ports} == {"health-check": None, "metrics": None, "zipkin": None}
+
+
+def test_agent_spans_leaving_their_node_are_caught() -> None:
+    def cluster_wide(service: dict[str, Any]) -> None:
+        service["spec"]["internalTrafficPolicy"] = "Cluster"
+
+    objects = mutated("remote", "Service", "k8s-infra-otel-agent", cluster_wide)
+    assert problems_of("remote", objects) == [
+        "remote: rendered: Service signoz/k8s-infra-otel-agent has internalTrafficPolicy Cluster, not Local "
+        "(spans would leave their node)"
+    ]
+
+
+def test_agent_without_zipkin_port_or_receiver_is_caught() -> None:
+    def close(service: dict[str, Any]) -> None:
+        service["spec"]["ports"] = [p for p in service["spec"]["ports"] if p["port"] != 9411]
+
+    assert problems_of("remote", mutated("remote", "Service", "k8s-infra-otel-agent", close)) == [
+        "remote: rendered: the zipkin provider points at k8s-infra-otel-agent.signoz.svc.cluster.local:9411, "
+        "which no rendered Service exposes"
+    ]
+
+    def drop(config: dict[str, Any]) -> None:
+        config["service"]["pipelines"]["traces"]["receivers"] = ["otlp"]
+
+    assert problems_of("remote", mutated("remote", "ConfigMap", "k8s-infra-otel-agent", _agent_config(drop))) == [
+        "remote: rendered: the collector's traces pipeline receives ['otlp'], not zipkin"
+    ]
+
+
+def test_agent_exporting_elsewhere_is_caught() -> None:
+    def elsewhere(config: dict[str, Any]) -> None:
+        config["exporters"]["otlphttp/signoz-remote"]["endpoint"] = "https://attacker.example.com"
+
+    objects = mutated("remote", "ConfigMap", "k8s-infra-otel-agent", _agent_config(elsewhere))
+    assert problems_of("remote", objects) == [
+        "remote: rendered: the agent's traces exporters ['otlphttp/signoz-remote'] send to "
+        "['https://attacker.example.com'], not https://signoz-ingest.example.com"
+    ]
+
+
+def test_agent_key_not_from_the_secret_is_caught() -> None:
+    def plain(daemonset: dict[str, Any]) -> None:
+        for variable in daemonset["spec"]["template"]["spec"]["containers"][0]["env"]:
+            if variable["name"] == "SIGNOZ_API_KEY":
+                variable.pop("valueFrom")
+                variable["value"] = "pasted-key"
+
+    objects = mutated("remote", "DaemonSet", "k8s-infra-otel-agent", plain)
+    assert problems_of("remote", objects) == [
+        "remote: rendered: the agent's env SIGNOZ_API_KEY is {'value': 'pasted-key'}, not a secretKeyRef"
+    ]
+
+    def no_header(config: dict[str, Any]) -> None:
+        del config["exporters"]["otlphttp/signoz-remote"]["headers"]
+
+    objects = mutated("remote", "ConfigMap", "k8s-infra-otel-agent", _agent_config(no_header))
+    assert problems_of("remote", objects) == [
+        "remote: rendered: the agent's exporter sends no key from the environment (headers [])"
+    ]
+
+
+def test_agent_metrics_on_localhost_are_caught() -> None:
+    def localhost(config: dict[str, Any]) -> None:
+        del config["service"]["telemetry"]["metrics"]
+
+    objects = mutated("remote", "ConfigMap", "k8s-infra-otel-agent", _agent_config(localhost))
+    assert problems_of("remote", objects) == [
+        "remote: rendered: the agent keeps the default metrics reader (localhost only), not 0.0.0.0"
+    ]
+
+
+# --------------------------------------------------------------------------- the central side: ingest
+
+
+def test_ingest_without_tls_is_caught() -> None:
+    def plain_http(ingress: dict[str, Any]) -> None:
+        del ingress["spec"]["tls"]
+
+    assert problems_of("prod", mutated("prod", "Ingress", "signoz-otel-collector", plain_http)) == [
+        "prod: rendered: the Ingress for signoz-ingest.example.com has no TLS"
+    ]
+
+
+def test_ingest_without_authentication_is_caught() -> None:
+    def unauthenticated(config: dict[str, Any]) -> None:
+        config["service"]["extensions"].remove("bearertokenauth/ingest")
+
+    objects = mutated("prod", "ConfigMap", "signoz-otel-collector", _collector_config(unauthenticated))
+    assert problems_of("prod", objects) == [
+        "prod: rendered: the ingest receiver otlp/ingest is not authenticated by an enabled extension"
+    ]
+
+    def unmounted(deployment: dict[str, Any]) -> None:
+        pod = deployment["spec"]["template"]["spec"]
+        pod["volumes"] = [v for v in pod["volumes"] if "secret" not in v]
+
+    assert problems_of("prod", mutated("prod", "Deployment", "signoz-otel-collector", unmounted)) == [
+        "prod: rendered: the ingest token file /etc/mesh-tracing/ingest/token is not on a mounted Secret"
+    ]
+
+
+def test_ingest_port_missing_from_the_service_is_caught() -> None:
+    def close(service: dict[str, Any]) -> None:
+        service["spec"]["ports"] = [p for p in service["spec"]["ports"] if p["port"] != 4319]
+
+    [problem] = problems_of("prod", mutated("prod", "Service", "signoz-otel-collector", close))
+    assert problem.startswith("prod: rendered: the ingest Ingress routes to {'name': 'signoz-otel-collector'")
 
 
 def test_kiali_reading_another_prometheus_is_caught() -> None:

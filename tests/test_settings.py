@@ -11,6 +11,8 @@ from components.models import (
     KialiAuthStrategy,
     MtlsMode,
     PrometheusMode,
+    RemoteAuth,
+    SigNozMode,
     StackSettings,
     TraceContext,
     is_production,
@@ -21,16 +23,19 @@ from meshtools.recording import Run
 from tests.conftest import raw_settings, run_test_stack
 
 CONTEXT = "a-kube-context"
+# The secret keys the test stacks set (raw_settings leaves secrets out): the ingest key is required
+# by signoz.ingest and by remote authentication.
+KEY = frozenset({"signozIngestKey"})
 
 
 def problems(raw: dict[str, Any], kube_context: str | None = CONTEXT) -> list[str]:
     with pytest.raises(SettingsError) as caught:
-        validate_settings(raw, kube_context=kube_context)
+        validate_settings(raw, kube_context=kube_context, secrets=KEY)
     return [str(p) for p in caught.value.problems]
 
 
 def valid(raw: dict[str, Any]) -> StackSettings:
-    return validate_settings(raw, kube_context=CONTEXT)
+    return validate_settings(raw, kube_context=CONTEXT, secrets=KEY)
 
 
 def with_(stack: str, **changes: Any) -> dict[str, Any]:
@@ -340,3 +345,143 @@ def test_numbers_set_as_text_are_numbers() -> None:
     """`pulumi config set mesh-tracing:samplingPercent 5` stores the string "5"; it means 5 %."""
     run = run_test_stack("dev", {"samplingPercent": "5"})
     assert run.named("mesh-telemetry").inputs["spec"]["tracing"][0]["randomSamplingPercentage"] == 5
+
+
+# --------------------------------------------------------------------------- signoz.mode, remote, ingest
+
+REMOTE = {"mode": "remote", "remote": {"endpoint": "https://ingest.example.com"}}
+
+
+def remote_problems(signoz: dict[str, Any], stack: str = "dev", secrets: frozenset[str] = KEY) -> list[str]:
+    with pytest.raises(SettingsError) as caught:
+        validate_settings(with_(stack, signoz=signoz), kube_context=CONTEXT, secrets=secrets)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_remote_test_stack_settings() -> None:
+    s = validate_settings(raw_settings("remote"), kube_context=CONTEXT, secrets=KEY)
+    assert s.signoz.mode is SigNozMode.REMOTE and s.signoz.remote is not None
+    assert (s.signoz.remote.endpoint, s.signoz.remote.auth) == ("https://signoz-ingest.example.com", RemoteAuth.BEARER)
+    assert (s.signoz.remote.queue_spans, s.signoz.remote.max_retry_seconds) == (100_000, 1800)
+    assert not (s.signoz.remote.collect_logs or s.signoz.remote.collect_metrics or s.signoz.remote.insecure_skip_verify)
+
+
+def test_deploy_is_the_default_mode() -> None:
+    s = validate_settings({"environment": "dev", "cluster": "c1"})
+    assert (s.signoz.mode, s.signoz.remote, s.signoz.ingest) == (SigNozMode.DEPLOY, None, None)
+
+
+def test_deploy_only_keys_are_named_one_by_one_in_remote_mode() -> None:
+    signoz = REMOTE | {
+        "clickhouse": {"replicas": 2, "zookeeperReplicas": 3},
+        "traceRetentionDays": 30,
+        "uiHost": "signoz.example.com",
+        "ingest": {"host": "ingest.example.com"},
+        "collector": {"replicas": 3, "autoscaling": {"enabled": True}, "resources": {"limits": {"memory": "1Gi"}}},
+    }
+    why = "deploy mode only: with signoz.mode 'remote' no SigNoz runs in this cluster; remove it"
+    assert remote_problems(signoz) == [
+        f'mesh-tracing:signoz.clickhouse: got {{"replicas": 2, "zookeeperReplicas": 3}} — {why}',
+        f"mesh-tracing:signoz.traceRetentionDays: got 30 — {why}",
+        f"mesh-tracing:signoz.uiHost: got 'signoz.example.com' — {why}",
+        f'mesh-tracing:signoz.ingest: got {{"host": "ingest.example.com"}} — {why}',
+        f"mesh-tracing:signoz.collector.replicas: got 3 — {why} (the agent runs on every node)",
+        f'mesh-tracing:signoz.collector.autoscaling: got {{"enabled": true}} — {why} (the agent runs on every node)',
+    ]
+
+
+def test_collector_sizing_and_processors_apply_to_the_agent() -> None:
+    signoz = REMOTE | {
+        "namespace": "telemetry",
+        "protect": True,
+        "collector": {
+            "resources": {"limits": {"memory": "1Gi"}},
+            "memoryLimiter": {"limitPercent": 70, "spikeLimitPercent": 10},
+            "scrubCredentialAttributes": False,
+        },
+    }
+    s = validate_settings(with_("dev", signoz=signoz), secrets=KEY)
+    assert (s.signoz.namespace, s.signoz.collector.memory_limiter.limit_percent) == ("telemetry", 70)
+
+
+def test_remote_needs_its_settings_and_only_remote_mode_takes_them() -> None:
+    assert remote_problems({"mode": "remote"}) == [
+        "mesh-tracing:signoz.remote: got <missing> — required with mode 'remote': {endpoint, auth, …}"
+    ]
+    [found] = remote_problems({"remote": {"endpoint": "https://ingest.example.com"}})
+    assert found.startswith('mesh-tracing:signoz.remote: got {"endpoint": "https://ingest.example.com"')
+    assert found.endswith("— only used with mode 'remote'")
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["http://ingest.example.com", "ingest.example.com:443", "https://ingest.example.com/?token=x", "https://a/{{x}}"],
+)
+def test_the_endpoint_is_https_only(endpoint: str) -> None:
+    [found] = remote_problems({"mode": "remote", "remote": {"endpoint": endpoint}})
+    assert found.startswith(f"mesh-tracing:signoz.remote.endpoint: got {endpoint!r} — must be an https:// URL")
+
+
+def test_remote_keys_have_ranges_and_enums() -> None:
+    found = remote_problems(
+        {
+            "mode": "remote",
+            "remote": {"endpoint": "https://x.example.com", "auth": "basic", "queueSpans": 100, "maxRetrySeconds": 0},
+        }
+    )
+    assert [f.split(": got")[0] for f in found] == [
+        "mesh-tracing:signoz.remote.auth",
+        "mesh-tracing:signoz.remote.queueSpans",
+        "mesh-tracing:signoz.remote.maxRetrySeconds",
+    ]
+    assert "'bearer', 'signozCloud' or 'none'" in found[0]
+
+
+def test_the_ingest_key_is_required_where_it_is_used() -> None:
+    assert remote_problems(REMOTE, secrets=frozenset()) == [
+        "mesh-tracing:signozIngestKey: got <missing> — required: signoz.remote.auth is 'bearer' "
+        "(`pulumi config set --secret mesh-tracing:signozIngestKey <key>`)"
+    ]
+    assert remote_problems({"ingest": {"host": "ingest.example.com"}}, secrets=frozenset()) == [
+        "mesh-tracing:signozIngestKey: got <missing> — required: signoz.ingest checks it on every request "
+        "(`pulumi config set --secret mesh-tracing:signozIngestKey <key>`)"
+    ]
+    none = {"mode": "remote", "remote": {"endpoint": "https://x.example.com", "auth": "none"}}
+    assert validate_settings(with_("dev", signoz=none)).signoz.remote is not None, "auth none needs no key"
+
+
+@pytest.mark.parametrize("key", ["short", "has a space in it 0123", "trailing-newline-0123456\n"])
+def test_the_ingest_key_is_a_header_value(key: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        run_test_stack("dev", {"signoz": REMOTE}, secrets={"signozIngestKey": key})
+    assert [str(p) for p in caught.value.problems] == [
+        "mesh-tracing:signozIngestKey: got '<secret>' — must be at least 16 characters without spaces or line "
+        "breaks (it travels as an HTTP header and is a line of the collector's token file)"
+    ]
+
+
+def test_template_braces_are_refused_in_remote_mode() -> None:
+    raw = with_("dev", signoz=REMOTE, resourceAttributes={"team": "{{ .Release.Name }}"})
+    with pytest.raises(SettingsError) as caught:
+        validate_settings(raw, secrets=KEY)
+    assert [str(p) for p in caught.value.problems] == [
+        "mesh-tracing:resourceAttributes[\"team\"]: got '{{ .Release.Name }}' — must not contain '{{' in mode 'remote'"
+    ]
+
+
+def test_production_remote_and_ingest_guard_rails_name_their_keys() -> None:
+    remote = {"mode": "remote", "remote": {"endpoint": "https://x.example.com", "auth": "none"}}
+    remote["remote"]["insecureSkipVerify"] = True  # type: ignore[index]
+    assert remote_problems(remote, stack="prod") == [
+        "mesh-tracing:signoz.remote.auth: got 'none' — must be 'bearer' or 'signozCloud': 'production' is a "
+        "production environment",
+        "mesh-tracing:signoz.remote.insecureSkipVerify: got true — must be false (verify TLS): 'production' is a "
+        "production environment",
+    ]
+    central = raw_settings("prod")["signoz"] | {"ingest": {"host": "signoz-ingest.example.com"}}
+    assert remote_problems(central, stack="prod") == [
+        "mesh-tracing:signoz.ingest.tlsSecretName: got <missing> — required: 'production' is a production "
+        "environment, so the ingest key never crosses the network in plain text"
+    ]
+    insecure_dev = {"mode": "remote", "remote": {"endpoint": "https://x.example.com", "insecureSkipVerify": True}}
+    assert validate_settings(with_("dev", signoz=insecure_dev), secrets=KEY).signoz.remote is not None

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from components.collector_config import CHART_TRACES_PIPELINE, CREDENTIAL_ATTRIBUTE_PATTERN
+from components import naming
+from components.collector_config import (
+    CHART_SERVICE_EXTENSIONS,
+    CHART_TRACES_PIPELINE,
+    CREDENTIAL_ATTRIBUTE_PATTERN,
+    INGEST_TOKEN_FILE,
+)
 from components.problems import SettingsError
 from components.versions import CHARTS, ChartId
 from meshtools.recording import Run, changed_resources, fake_secret
@@ -17,9 +23,11 @@ from tests.support import upstream
 # Collector component type → the package that provides it in SigNoz's build.
 COMPONENT_PACKAGES = {
     "zipkin": "zipkinreceiver",
+    "otlp": "otlpreceiver",
     "memory_limiter": "memorylimiterprocessor",
     "resource": "resourceprocessor",
     "attributes": "attributesprocessor",
+    "bearertokenauth": "bearertokenauthextension",
 }
 
 
@@ -28,9 +36,9 @@ def collector(run: Run) -> dict[str, Any]:
     return result
 
 
-def test_release_is_pinned_in_its_namespace(any_test_stack: str) -> None:
-    run = stack_run(any_test_stack)
-    namespace = stack_settings(any_test_stack).signoz.namespace
+def test_release_is_pinned_in_its_namespace(deploy_test_stack: str) -> None:
+    run = stack_run(deploy_test_stack)
+    namespace = stack_settings(deploy_test_stack).signoz.namespace
     release = run.named("signoz-release").inputs
     chart = CHARTS[ChartId.SIGNOZ]
     assert (release["chart"], release["version"], release["name"], release["namespace"]) == (
@@ -44,18 +52,21 @@ def test_release_is_pinned_in_its_namespace(any_test_stack: str) -> None:
     assert run.named("signoz-release").dependency_names >= {"signoz-namespace"}
 
 
-def test_namespace_is_excluded_from_injection(any_test_stack: str) -> None:
-    metadata = stack_run(any_test_stack).named("signoz-namespace").inputs["metadata"]
+def test_namespace_is_excluded_from_injection(deploy_test_stack: str) -> None:
+    metadata = stack_run(deploy_test_stack).named("signoz-namespace").inputs["metadata"]
     assert metadata == {
-        "name": stack_settings(any_test_stack).signoz.namespace,
+        "name": stack_settings(deploy_test_stack).signoz.namespace,
         "labels": {"istio-injection": "disabled"},
     }
 
 
-def test_zipkin_port_and_receiver(any_test_stack: str) -> None:
-    values = collector(stack_run(any_test_stack))
-    assert values["ports"] == {"zipkin": {"enabled": True}}
-    assert values["config"]["receivers"] == {"zipkin": {"endpoint": "0.0.0.0:9411"}}
+def test_zipkin_port_and_receiver(deploy_test_stack: str) -> None:
+    values = collector(stack_run(deploy_test_stack))
+    assert values["ports"]["zipkin"] == {"enabled": True}
+    assert values["config"]["receivers"]["zipkin"] == {"endpoint": "0.0.0.0:9411"}
+    if stack_settings(deploy_test_stack).signoz.ingest is None:
+        assert set(values["ports"]) == {"zipkin"} and set(values["config"]["receivers"]) == {"zipkin"}
+        assert "ingress" not in values and "extensions" not in values["config"], "nothing is exposed"
 
 
 def test_dev_traces_pipeline(dev: Run) -> None:
@@ -139,19 +150,23 @@ def test_scrubbing_can_be_switched_off(edge: Run) -> None:
 def test_default_pipeline_table_matches_the_chart(version: str) -> None:
     facts = upstream.chart(ChartId.SIGNOZ, version)["collector"]
     assert CHART_TRACES_PIPELINE[version].as_values() == facts["pipelines"]["traces"]
+    assert list(CHART_SERVICE_EXTENSIONS[version]) == facts["service_extensions"]
 
 
-def test_every_pipeline_component_is_defined_and_built_in(any_test_stack: str) -> None:
+def test_every_pipeline_component_is_defined_and_built_in(deploy_test_stack: str) -> None:
     facts = upstream.chart(ChartId.SIGNOZ, CHARTS[ChartId.SIGNOZ].default_version)["collector"]
-    config = collector(stack_run(any_test_stack))["config"]
+    config = collector(stack_run(deploy_test_stack))["config"]
     traces = config["service"]["pipelines"]["traces"]
     for kind in ("receivers", "processors", "exporters"):
         defined = set(facts[kind]) | set(config.get(kind, {}))
         if kind == "exporters":
             defined |= set(facts["connectors"])
         assert set(traces[kind]) <= defined, (kind, set(traces[kind]) - defined)
+    assert set(config["service"].get("extensions", [])) <= set(config.get("extensions", {})) | set(
+        facts["service_extensions"]
+    )
     packages = upstream.collector_packages(facts["image_tag"])
-    ours = set(config["receivers"]) | set(config["processors"])
+    ours = set(config["receivers"]) | set(config["processors"]) | set(config.get("extensions", {}))
     for name in ours:
         component_type = name.split("/", 1)[0]
         assert COMPONENT_PACKAGES[component_type] in packages, name
@@ -287,3 +302,81 @@ def test_prod_ui_ingress_and_external_url(prod: Run, dev: Run) -> None:
     ]
     assert ui["env"] == {"signoz_alertmanager_signoz_external__url": "https://signoz.example.com"}
     assert "signoz" not in dev.named("signoz-release").inputs["values"]
+
+
+# --------------------------------------------------------------------------- the central side: signoz.ingest
+
+
+def test_ingest_adds_an_authenticated_receiver_next_to_the_in_cluster_ones(prod: Run) -> None:
+    config = collector(prod)["config"]
+    assert config["receivers"]["otlp/ingest"] == {
+        "protocols": {"http": {"endpoint": "0.0.0.0:4319", "auth": {"authenticator": "bearertokenauth/ingest"}}}
+    }
+    assert config["extensions"] == {"bearertokenauth/ingest": {"filename": INGEST_TOKEN_FILE}}
+    assert config["service"]["extensions"] == ["health_check", "zpages", "pprof", "bearertokenauth/ingest"]
+    traces = config["service"]["pipelines"]["traces"]
+    assert traces["receivers"] == ["otlp", "jaeger", "zipkin", "otlp/ingest"], "the chart's receivers stay"
+    assert traces["processors"][0] == "memory_limiter", "other clusters' spans are limited too"
+
+
+def test_ingest_port_key_file_and_tls_ingress(prod: Run) -> None:
+    values = collector(prod)
+    assert values["ports"]["otlp-ingest"] == {
+        "enabled": True,
+        "containerPort": 4319,
+        "servicePort": 4319,
+        "protocol": "TCP",
+    }
+    assert len("otlp-ingest") <= 15, "a Service port name"
+    assert values["extraVolumes"] == [{"name": "ingest-key", "secret": {"secretName": "signoz-ingest-key"}}]
+    assert values["extraVolumeMounts"] == [
+        {"name": "ingest-key", "mountPath": INGEST_TOKEN_FILE.rsplit("/", 1)[0], "readOnly": True}
+    ]
+    assert values["ingress"] == {
+        "enabled": True,
+        "className": "nginx",
+        "hosts": [
+            {
+                "host": "signoz-ingest.example.com",
+                "paths": [{"path": "/v1/traces", "pathType": "Prefix", "port": 4319}],
+            }
+        ],
+        "tls": [{"secretName": "signoz-ingest-tls", "hosts": ["signoz-ingest.example.com"]}],
+    }
+    assert prod.outputs["ingestEndpoint"] == "https://signoz-ingest.example.com"
+
+
+def test_ingest_without_tls_outside_production() -> None:
+    run = run_test_stack(
+        "dev",
+        {"signoz": {"ingest": {"host": "ingest.dev.example.com", "ingressClass": "traefik"}}},
+        secrets={"signozIngestKey": "a-dev-ingest-key-0123"},
+    )
+    ingress = collector(run)["ingress"]
+    assert (ingress["className"], "tls" in ingress) == ("traefik", False)
+
+
+def test_the_ingest_key_is_a_secret_the_collector_mounts(prod: Run) -> None:
+    key = fake_secret("mesh-tracing:signozIngestKey")
+    secret = prod.named("signoz-ingest-key")
+    assert secret.type == "kubernetes:core/v1:Secret"
+    assert secret.inputs["metadata"] == {"name": naming.INGEST_KEY_SECRET, "namespace": "signoz"}
+    assert secret.inputs["stringData"] == {naming.INGEST_KEY_SECRET_KEY: key}
+    assert "stringData" in secret.secret_inputs
+    assert "signoz-ingest-key" in prod.named("signoz-release").dependency_names, "mounted at start"
+    _assert_only_secret(prod, key)
+
+
+def test_without_ingest_nothing_is_exposed_and_no_key_is_needed(dev: Run) -> None:
+    assert dev.maybe("signoz-ingest-key") is None
+    assert dev.outputs["ingestEndpoint"] is None
+    assert "ingress" not in collector(dev)
+
+
+def test_ingest_needs_the_key() -> None:
+    with pytest.raises(SettingsError) as caught:
+        run_test_stack("prod", remove=("signozIngestKey",))
+    assert [str(p) for p in caught.value.problems] == [
+        "mesh-tracing:signozIngestKey: got <missing> — required: signoz.ingest checks it on every request "
+        "(`pulumi config set --secret mesh-tracing:signozIngestKey <key>`)"
+    ]

@@ -46,6 +46,13 @@ FREE_FORM: dict[ChartId, dict[str, str]] = {
     },
     ChartId.SIGNOZ: {
         "otelCollector.config": "rendered verbatim into the collector ConfigMap; checked by test_signoz_stack",
+        "otelCollector.ports.otlp-ingest": "a port entry the chart's Deployment and Service range over; its "
+        "rendered Service port and Ingress backend are checked by the ingest path (tests/support/rendered.py)",
+    },
+    ChartId.K8S_INFRA: {
+        "otelAgent.config": "merged with the presets into the agent ConfigMap; its components are checked "
+        "against the otelcol-contrib facts and the rendered config by the data path (test_signoz_agent, "
+        "tests/support/rendered.py)",
     },
 }
 # Values whose key is one of these are Kubernetes objects the chart renders into a pod spec with

@@ -9,9 +9,15 @@ wrong type, or a port that never reaches a Service. These checks read the render
   CEL rules (`x-kubernetes-validations`, evaluated with cel-python). A rule that calls a function of
   Kubernetes' own CEL libraries is listed as not evaluated, never passed silently;
 - the data path holds end to end: istiod's mesh ConfigMap names a Zipkin provider whose host and
-  port are a rendered Service port, which reaches a collector whose rendered config receives
-  `zipkin` on that port in its traces pipeline, behind memory_limiter; Kiali's rendered config reads
-  the Prometheus the stack uses.
+  port are a rendered Service port, which reaches a collector (the SigNoz collector's Deployment,
+  or in remote mode the k8s-infra agent's DaemonSet) whose rendered config receives `zipkin` on
+  that port in its traces pipeline, behind memory_limiter; Kiali's rendered config reads the
+  Prometheus the stack uses;
+- in remote mode the agent's Service keeps spans on their node, its traces pipeline exports to
+  `signoz.remote.endpoint` with the ingest key taken from an env var that a secretKeyRef fills from
+  the Secret the program registers, and its own counters are served on 0.0.0.0;
+- with `signoz.ingest` the collector's Ingress routes the ingest host (with TLS when configured) to
+  a Service port whose receiver checks a bearer token read from the mounted ingest-key Secret.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from celpy.evaluation import CELEvalError
 
 from components import naming
 from components.kiali_integration import prometheus_url
-from components.models import StackSettings
+from components.models import RemoteAuth, StackSettings
 from components.tree import dig
 from components.versions import KUBERNETES_VERSIONS
 from meshtools.manifests import Manifest
@@ -171,19 +177,32 @@ def _service_port(services: dict[tuple[str, str], dict[str, Any]], host: str, po
     return next((p for p in dig(service, "spec", "ports") or [] if p.get("port") == port), None)
 
 
-def _workload_config(objects: list[Manifest], namespace: str, selector: dict[str, str]) -> dict[str, Any] | None:
-    """The collector config file of the Deployment a Service selects (through its mounted ConfigMap)."""
+COLLECTOR_WORKLOADS = ("Deployment", "DaemonSet")
+
+
+@dataclass(frozen=True)
+class Collector:
+    """A collector workload a Service selects, and the config file its mounted ConfigMap holds."""
+
+    workload: dict[str, Any]
+    config: dict[str, Any]
+
+
+def _selected_collector(objects: list[Manifest], namespace: str, selector: dict[str, str]) -> Collector | None:
+    """The collector config file of the Deployment or DaemonSet a Service selects (through its
+    mounted ConfigMap)."""
     configmaps = by_kind(objects, "ConfigMap")
-    for (ns, _), deployment in by_kind(objects, "Deployment").items():
-        labels = dig(deployment, "spec", "template", "metadata", "labels") or {}
-        if ns != namespace or not selector or not selector.items() <= labels.items():
-            continue
-        for volume in dig(deployment, "spec", "template", "spec", "volumes") or []:
-            configmap = configmaps.get((ns, str(dig(volume, "configMap", "name"))))
-            for text in (dig(configmap, "data") or {}).values():
-                config = yaml.safe_load(text) if isinstance(text, str) else None
-                if isinstance(config, dict) and dig(config, "service", "pipelines"):
-                    return config
+    for kind in COLLECTOR_WORKLOADS:
+        for (ns, _), workload in by_kind(objects, kind).items():
+            labels = dig(workload, "spec", "template", "metadata", "labels") or {}
+            if ns != namespace or not selector or not selector.items() <= labels.items():
+                continue
+            for volume in dig(workload, "spec", "template", "spec", "volumes") or []:
+                configmap = configmaps.get((ns, str(dig(volume, "configMap", "name"))))
+                for text in (dig(configmap, "data") or {}).values():
+                    config = yaml.safe_load(text) if isinstance(text, str) else None
+                    if isinstance(config, dict) and dig(config, "service", "pipelines"):
+                        return Collector(workload, config)
     return None
 
 
@@ -209,9 +228,10 @@ def data_path_problems(stack: str, settings: StackSettings, objects: list[Manife
         return [*problems, f"{where}: the zipkin provider points at {host}:{port}, which no rendered Service exposes"]
     namespace, name = host.split(".")[1], host.split(".", maxsplit=1)[0]
     selector = dig(services[(namespace, name)], "spec", "selector") or {}
-    config = _workload_config(objects, namespace, selector)
-    if config is None:
+    collector = _selected_collector(objects, namespace, selector)
+    if collector is None:
         return [*problems, f"{where}: Service {namespace}/{name} selects no workload with a collector config"]
+    config = collector.config
     target = service_port.get("targetPort")
     receiver = dig(config, "receivers", "zipkin") or {}
     traces = dig(config, "service", "pipelines", "traces") or {}
@@ -227,7 +247,139 @@ def data_path_problems(stack: str, settings: StackSettings, objects: list[Manife
         problems.append(
             f"{where}: the collector's traces processors start with {(traces.get('processors') or [None])[0]}"
         )
+    if settings.signoz.remote_mode:
+        problems += _agent_problems(where, settings, objects, services[(namespace, name)], collector)
+    elif settings.signoz.ingest is not None:
+        problems += _ingest_problems(where, settings, objects, collector)
     return problems + _kiali_problems(where, settings, objects)
+
+
+def _env_source(workload: dict[str, Any], variable: str) -> Any:
+    for container in dig(workload, "spec", "template", "spec", "containers") or []:
+        for entry in container.get("env") or []:
+            if entry.get("name") == variable:
+                return entry.get("valueFrom") or {"value": entry.get("value")}
+    return None
+
+
+def _agent_problems(
+    where: str, settings: StackSettings, objects: list[Manifest], service: dict[str, Any], agent: Collector
+) -> list[str]:
+    """Remote mode: node-local Service, the exporter to the endpoint, the key from the Secret, and
+    the self-metrics the verify check reads."""
+    remote = settings.signoz.remote
+    assert remote is not None
+    problems = []
+    name = f"{dig(service, 'metadata', 'namespace')}/{dig(service, 'metadata', 'name')}"
+    if dig(service, "spec", "internalTrafficPolicy") != "Local":
+        problems.append(
+            f"{where}: Service {name} has internalTrafficPolicy {dig(service, 'spec', 'internalTrafficPolicy')}, "
+            "not Local (spans would leave their node)"
+        )
+    exporters = dig(agent.config, "service", "pipelines", "traces", "exporters") or []
+    to_endpoint = [e for e in exporters if dig(agent.config, "exporters", e, "endpoint") == remote.endpoint]
+    if not to_endpoint:
+        endpoints = [dig(agent.config, "exporters", e, "endpoint") for e in exporters]
+        return [
+            *problems,
+            f"{where}: the agent's traces exporters {exporters} send to {endpoints}, not {remote.endpoint}",
+        ]
+    exporter = dig(agent.config, "exporters", to_endpoint[0]) or {}
+    if remote.auth is not RemoteAuth.NONE:
+        problems += _key_from_secret(where, objects, agent.workload, exporter.get("headers") or {})
+    reader = dig(agent.config, "service", "telemetry", "metrics", "readers", 0, "pull", "exporter", "prometheus")
+    if reader is None:
+        problems.append(f"{where}: the agent keeps the default metrics reader (localhost only), not 0.0.0.0")
+    elif (reader.get("host"), reader.get("port")) != ("0.0.0.0", naming.AGENT_METRICS_PORT):
+        problems.append(
+            f"{where}: the agent serves its own metrics on {reader.get('host')}:{reader.get('port')}, "
+            f"not 0.0.0.0:{naming.AGENT_METRICS_PORT}"
+        )
+    return problems
+
+
+def _key_from_secret(
+    where: str, objects: list[Manifest], workload: dict[str, Any], headers: dict[str, Any]
+) -> list[str]:
+    """Each auth header takes the key from an env var a secretKeyRef fills from a registered Secret."""
+    referenced = [
+        m for value in headers.values() for m in re.findall(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}", str(value))
+    ]
+    if not referenced:
+        return [f"{where}: the agent's exporter sends no key from the environment (headers {sorted(headers)})"]
+    problems = []
+    secrets = by_kind(objects, "Secret")
+    namespace = str(dig(workload, "metadata", "namespace"))
+    for variable in referenced:
+        source = _env_source(workload, variable)
+        ref = dig(source, "secretKeyRef")
+        if ref is None:
+            problems.append(f"{where}: the agent's env {variable} is {source}, not a secretKeyRef")
+            continue
+        secret = secrets.get((namespace, str(ref.get("name"))))
+        if secret is None or ref.get("key") not in (secret.get("stringData") or secret.get("data") or {}):
+            problems.append(f"{where}: the agent's env {variable} reads Secret {ref}, which no object provides")
+    return problems
+
+
+def _ingest_problems(where: str, settings: StackSettings, objects: list[Manifest], collector: Collector) -> list[str]:
+    """The ingest host → Ingress (TLS) → Service port → the authenticated receiver in the traces
+    pipeline, whose token file is a mounted Secret."""
+    ingest = settings.signoz.ingest
+    assert ingest is not None
+    rules = [
+        (ingress, rule)
+        for ingress in by_kind(objects, "Ingress").values()
+        for rule in dig(ingress, "spec", "rules") or []
+        if rule.get("host") == ingest.host
+    ]
+    if not rules:
+        return [f"{where}: no rendered Ingress routes {ingest.host}"]
+    ingress, rule = rules[0]
+    problems = []
+    tls_hosts = {
+        h for entry in dig(ingress, "spec", "tls") or [] if entry.get("secretName") for h in entry.get("hosts") or []
+    }
+    if ingest.tls_secret_name is not None and ingest.host not in tls_hosts:
+        problems.append(f"{where}: the Ingress for {ingest.host} has no TLS")
+    namespace = str(dig(ingress, "metadata", "namespace"))
+    backends = [dig(path, "backend", "service") or {} for path in dig(rule, "http", "paths") or []]
+    services = by_kind(objects, "Service")
+    for backend in backends:
+        service = services.get((namespace, str(backend.get("name"))))
+        port = next(
+            (p for p in dig(service, "spec", "ports") or [] if p.get("port") == dig(backend, "port", "number")), None
+        )
+        if port is None:
+            problems.append(f"{where}: the ingest Ingress routes to {backend}, which no rendered Service exposes")
+            continue
+        problems += _authenticated_receiver(where, collector, int(port["port"]))
+    return problems
+
+
+def _authenticated_receiver(where: str, collector: Collector, port: int) -> list[str]:
+    config = collector.config
+    traces = dig(config, "service", "pipelines", "traces", "receivers") or []
+    found = [
+        r for r in traces if str(dig(config, "receivers", r, "protocols", "http", "endpoint")).endswith(f":{port}")
+    ]
+    if not found:
+        return [f"{where}: no receiver of the collector's traces pipeline listens on the ingest port {port}"]
+    authenticator = dig(config, "receivers", found[0], "protocols", "http", "auth", "authenticator")
+    if authenticator not in (dig(config, "service", "extensions") or []):
+        return [f"{where}: the ingest receiver {found[0]} is not authenticated by an enabled extension"]
+    filename = str(dig(config, "extensions", authenticator, "filename"))
+    pod = dig(collector.workload, "spec", "template", "spec") or {}
+    secret_volumes = {v["name"] for v in pod.get("volumes") or [] if dig(v, "secret", "secretName")}
+    mounts = [
+        m
+        for c in pod.get("containers") or []
+        for m in c.get("volumeMounts") or []
+        if m.get("name") in secret_volumes and filename.startswith(str(m.get("mountPath")).rstrip("/") + "/")
+    ]
+    if not mounts:
+        return [f"{where}: the ingest token file {filename} is not on a mounted Secret"]
+    return []
 
 
 def _kiali_problems(where: str, settings: StackSettings, objects: list[Manifest]) -> list[str]:

@@ -26,6 +26,14 @@ def collector_packages(image_tag: str) -> frozenset[str]:
     return frozenset(json.loads(path.read_text())["packages"])
 
 
+@functools.cache
+def contrib_components(version: str) -> dict[str, Any]:
+    """Component packages (by kind) of the otelcol-contrib distribution at `version`."""
+    path = FACTS / "collector" / f"otelcol-contrib-{version}.json"
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
 def crd_files() -> list[Path]:
     return sorted((FACTS / "crds").glob("*.json"))
 
