@@ -31,7 +31,7 @@ from meshtools import manifests
 from meshtools.cli import EXIT_CHANGED, EXIT_OK, ToolError, UsageError, run_command
 from meshtools.desired import desired_state, to_yaml
 from meshtools.recording import PROGRAM, run_stack
-from meshtools.stacks import PROJECT_DIR
+from meshtools.stacks import PROJECT_DIR, load_stack
 
 # The hidden first line that identifies this tool's PR comment for a stack.
 COMMENT_MARKER = "<!-- mesh-tracing plan-diff: {stack} -->"
@@ -122,7 +122,8 @@ class Review:
 
 
 def diff(stack: str, base: str, project_dir: Path = PROJECT_DIR) -> Review:
-    before = views_at_revision(stack, base, project_dir)  # first: an unreadable revision fails fast
+    load_stack(stack, project_dir)  # an invalid stack file fails before anything is evaluated
+    before = views_at_revision(stack, base, project_dir)  # then an unreadable revision, before rendering
     after = views(stack, project_dir, project_dir / "__main__.py")
     notes = list(dict.fromkeys([*before.notes, *after.notes]))
     if before.objects is None or after.objects is None:

@@ -413,7 +413,10 @@ def test_no_recent_sidecar_span_is_a_fail_that_says_why(
         insert_sidecar_span(clickhouse, "web", minutes_ago=20)
         insert_sidecar_span(clickhouse, "web", environment="production")
         insert_span(clickhouse, new_trace_id(), "app.otel-demo", {}, {"environment": "dev", "component": "grpc"})
-        code = run_cli(tmp_path, api, "verify", "--stack", "dev", "--json", "--timeout", "0.05", "--mesh-window", "10")
+        code = run_cli(
+            tmp_path, api, "verify", "--stack", "dev", "--json", "--timeout", "0.05", "--poll-interval", "0.01",
+            "--mesh-window", "10",
+        )  # fmt: skip
     results = {r["check"]: r for r in json.loads(capsys.readouterr().out)}
     assert code == 1
     assert results["namespace otel-demo sidecars"]["ok"]

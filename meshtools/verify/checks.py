@@ -89,8 +89,9 @@ def peer_authentication(policy: JSON | None, mode: str) -> Check:
     return Check(name, True, f"mode {mode}")
 
 
-def collector_service(service: JSON | None, slices: Iterable[JSON], port: int) -> Check:
-    name = "collector Service"
+def collector_service(
+    service: JSON | None, slices: Iterable[JSON], port: int, name: str = "collector Service"
+) -> Check:
     fix = "set otelCollector.ports.zipkin.enabled (make up) and check the collector pods"
     if service is None:
         return Check(name, False, "no collector Service", fix)
@@ -109,8 +110,9 @@ def collector_service(service: JSON | None, slices: Iterable[JSON], port: int) -
     return Check(name, True, f"port {port} with {ready} ready endpoint(s)")
 
 
-def collector_config(configmap: JSON | None, receiver: str = "zipkin") -> Check:
-    name = "collector traces pipeline"
+def collector_config(
+    configmap: JSON | None, receiver: str = "zipkin", name: str = "collector traces pipeline"
+) -> Check:
     if configmap is None:
         return Check(name, False, "no collector ConfigMap", "run `make up`")
     for text in (dig(configmap, "data") or {}).values():

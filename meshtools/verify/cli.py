@@ -23,7 +23,7 @@ from components.kiali_integration import WEB_ROOT
 from components.models import StackSettings
 from meshtools.cli import UsageError, run_command
 from meshtools.stacks import PROJECT_DIR, load_stack
-from meshtools.verify import checks
+from meshtools.verify import agent, checks
 from meshtools.verify.checks import Check
 from meshtools.verify.clickhouse import (
     QueryError,
@@ -82,7 +82,7 @@ def mesh_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
             lambda: checks.mesh_provider(
                 cluster.configmap(ns, naming.mesh_configmap_name(istio)),
                 istio.provider_name,
-                naming.collector_fqdn(settings.signoz),
+                naming.zipkin_service_fqdn(settings.signoz),
                 naming.ZIPKIN_PORT,
             ),
         ),
@@ -105,15 +105,25 @@ def mesh_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
 
 
 def collector_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
-    ns, service = settings.signoz.namespace, naming.collector_service_name()
+    """The Service the mesh reports to and its traces pipeline: SigNoz's collector, or in remote mode
+    the agent (whose Service, DaemonSet and ConfigMap share one name)."""
+    ns = settings.signoz.namespace
+    service = naming.agent_service_name() if settings.signoz.remote_mode else naming.collector_service_name()
+    what = "agent" if settings.signoz.remote_mode else "collector"
     return [
         guarded(
-            "collector Service",
+            f"{what} Service",
             lambda: checks.collector_service(
-                cluster.service(ns, service), cluster.endpoint_slices(ns, service), naming.ZIPKIN_PORT
+                cluster.service(ns, service),
+                cluster.endpoint_slices(ns, service),
+                naming.ZIPKIN_PORT,
+                f"{what} Service",
             ),
         ),
-        guarded("collector traces pipeline", lambda: checks.collector_config(cluster.configmap(ns, service))),
+        guarded(
+            f"{what} traces pipeline",
+            lambda: checks.collector_config(cluster.configmap(ns, service), name=f"{what} traces pipeline"),
+        ),
     ]
 
 
@@ -196,6 +206,45 @@ def round_trip_check(
     return checks.round_trip(arrival, expected_attributes(settings), timeout)
 
 
+class Agents:
+    """The remote-mode agents' counters, read from every agent pod through the pod proxy."""
+
+    def __init__(self, cluster: KubeCluster, settings: StackSettings) -> None:
+        self.cluster, self.namespace = cluster, settings.signoz.namespace
+
+    def read(self) -> agent.Counters:
+        pods = self.cluster.pods(self.namespace, naming.agent_selector_labels())
+        texts = {}
+        for pod in pods:
+            if (pod.get("status") or {}).get("phase") != "Running":
+                continue
+            name = str(pod["metadata"]["name"])
+            response = self.cluster.pod_proxy(
+                "GET", self.namespace, name, naming.AGENT_METRICS_PORT, naming.AGENT_METRICS_PATH
+            )
+            if response.status == 200:
+                texts[name] = response.body.decode(errors="replace")
+        return agent.total(texts)
+
+
+def remote_round_trip(cluster: KubeCluster, settings: StackSettings, timeout: float, interval: float) -> list[Check]:
+    """POST a span to the agent Service; it must leave the cluster: the exporter's sent counter
+    grows and nothing fails. Also whether sidecars had reported to the agents before it."""
+    ns, service = settings.signoz.namespace, naming.agent_service_name()
+    agents = Agents(cluster, settings)
+    before = agents.read()
+    span = verification_span(new_trace_id(), new_span_id(), int(time.time() * 1_000_000), tags={"verify": "true"})
+    posted = cluster.proxy("POST", ns, service, naming.ZIPKIN_PORT, naming.ZIPKIN_PATH, body=[span])
+    if posted.status != ACCEPTED:
+        detail = f"POST {naming.ZIPKIN_PATH} to {service} answered {posted.status}: {posted.text(200)}"
+        return [Check("span left the cluster", False, detail, "check the agent pods and their zipkin receiver")]
+    after, elapsed = agent.wait_for_export(
+        agents.read, before, timeout_seconds=timeout, interval_seconds=interval, clock=time.monotonic, sleep=time.sleep
+    )
+    endpoint = settings.signoz.remote.endpoint if settings.signoz.remote else "the remote endpoint"
+    return [agent.export_check(before, after, elapsed, endpoint, timeout), agent.receiving_check(before)]
+
+
 def mesh_spans_check(cluster: KubeCluster, settings: StackSettings, minutes: int, sidecars_missing: bool) -> Check:
     clickhouse = ClickHouse(cluster, settings)
     try:
@@ -226,6 +275,13 @@ def cmd_verify(args: argparse.Namespace, cluster: KubeCluster, settings: StackSe
             sys.stderr.flush()
 
     results = mesh_checks(cluster, settings) + collector_checks(cluster, settings) + namespace_checks(cluster, settings)
+    if settings.signoz.remote_mode:  # the spans are stored elsewhere: follow them to the cluster's edge
+        try:
+            results += remote_round_trip(cluster, settings, args.timeout, args.poll_interval)
+        except ApiRefusedError as refusal:
+            results.append(refused("span left the cluster", refusal))
+        render(results, args.json, sys.stdout)
+        return 0 if all(r.ok for r in results) else 1
     round_trip = partial(round_trip_check, cluster, settings, args.timeout, progress, args.poll_interval)
     results.append(guarded("span round trip", round_trip))
     missing = any(not r.ok and r.name.endswith(" sidecars") for r in results)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -155,8 +155,9 @@ class KubeCluster:
     def custom(self, group: str, version: str, namespace: str, plural: str, name: str) -> JSON | None:
         return self.get(f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}")
 
-    def pods(self, namespace: str) -> list[JSON]:
-        return list((self.get(f"/api/v1/namespaces/{namespace}/pods") or {}).get("items", []))
+    def pods(self, namespace: str, selector: Mapping[str, str] | None = None) -> list[JSON]:
+        query = {"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))} if selector else None
+        return list((self.get(f"/api/v1/namespaces/{namespace}/pods", query) or {}).get("items", []))
 
     def secret_value(self, namespace: str, name: str, key: str) -> str | None:
         secret = self.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
@@ -196,6 +197,11 @@ class KubeCluster:
         status, headers and body through)."""
         target = f"/api/v1/namespaces/{namespace}/services/{quote(service)}:{port}/proxy/{path.lstrip('/')}"
         return self.request(method, target, query=query, headers=headers, body=body)
+
+    def pod_proxy(self, method: str, namespace: str, pod: str, port: int, path: str) -> Response:
+        """A request to one pod's port through the API server's pod proxy (a node-local Service
+        cannot say which pod answers)."""
+        return self.request(method, f"/api/v1/namespaces/{namespace}/pods/{quote(pod)}:{port}/proxy/{path.lstrip('/')}")
 
     def port_forward(self, namespace: str, pod: str, port: int) -> tuple[Any, Callable[[], str | None]]:
         """A stream to the pod's port through the API's port-forward (websocket, v4.channel.k8s.io),
