@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.versions import CHARTS, ChartId
+from components.versions import CHARTS, ChartId, facts_version
 from meshtools import charts
 from meshtools.cli import ToolError
 from tests.support.fake_apiserver import FakeApiServer, serve
@@ -69,10 +69,12 @@ def test_an_unlisted_version_is_named(tmp_path: Path) -> None:
 
 def test_a_mirror_without_the_pinned_version_renders_the_facts_version(tmp_path: Path) -> None:
     istiod = CHARTS[ChartId.ISTIOD]
-    (tmp_path / "istio" / "1.30.3" / "istiod").mkdir(parents=True)
+    derived = facts_version(ChartId.ISTIOD, istiod.default_version)
+    assert derived != istiod.default_version, "the table records a facts version for the pinned Istio"
+    (tmp_path / "istio" / derived / "istiod").mkdir(parents=True)
     found = charts.locate(ChartId.ISTIOD, istiod.default_version, mirror=tmp_path)
-    assert (found.path, found.version) == (tmp_path / "istio" / "1.30.3" / "istiod", "1.30.3")
-    assert found.note == f"istiod 1.30.3 rendered for pinned {istiod.default_version} (mirror)"
+    assert (found.path, found.version) == (tmp_path / "istio" / derived / "istiod", derived)
+    assert found.note == f"istiod {derived} rendered for pinned {istiod.default_version} (mirror)"
     (tmp_path / "kiali-server" / KIALI.default_version).mkdir(parents=True)
     (tmp_path / "kiali-server" / KIALI.default_version / f"kiali-server-{KIALI.default_version}.tgz").write_bytes(b"")
     assert charts.locate(ChartId.KIALI, KIALI.default_version, mirror=tmp_path).note == ""

@@ -165,3 +165,20 @@ def test_provider_address_follows_the_signoz_namespace() -> None:
     provider = istiod_values(settings)["meshConfig"]["extensionProviders"][0]
     assert provider["zipkin"]["service"] == "signoz-otel-collector.tracing.svc.cluster.local"
     assert raw_settings("dev")["signoz"].get("namespace") is None, "the test stack keeps the default namespace"
+
+
+def test_an_internal_chart_repository_serves_every_release(any_test_stack: str) -> None:
+    """Air-gapped: `chartRepository` replaces every public repository, an OCI one by chart reference."""
+    for repository, expect_chart, expect_opts in [
+        ("https://charts.internal.example.com/mesh", None, {"repo": "https://charts.internal.example.com/mesh"}),
+        ("oci://registry.internal.example.com/charts", "oci://registry.internal.example.com/charts/", None),
+    ]:
+        run = run_test_stack(any_test_stack, {"chartRepository": repository})
+        releases = run.by_type(HELM_RELEASE_TYPE)
+        assert releases
+        for release in releases:
+            if expect_chart is None:
+                assert release.inputs["repositoryOpts"] == expect_opts, release.name
+            else:
+                assert release.inputs["chart"].startswith(expect_chart), release.name
+                assert "repositoryOpts" not in release.inputs, release.name

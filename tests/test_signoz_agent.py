@@ -22,6 +22,7 @@ from tests.conftest import REMOTE_STACK_NAMES, TEST_STACKS, raw_settings, run_te
 from tests.support import upstream
 
 KEY = fake_secret("mesh-tracing:signozIngestKey")
+K8S_INFRA_VERSION = CHARTS[ChartId.K8S_INFRA].default_version
 # Collector component type → its package in the otelcol-contrib build (the chart's presets included).
 CONTRIB_PACKAGES = {
     "zipkin": ("receivers", "zipkinreceiver"),
@@ -120,7 +121,7 @@ def test_only_the_agent_runs_and_collects_nothing_but_spans(remote: Run) -> None
         "k8sEvents": False,
         "otlphttpExporter": False,
     }
-    assert set(values["presets"]) <= set(upstream.chart(ChartId.K8S_INFRA, "0.16.0")["agent"]["presets"])
+    assert set(values["presets"]) <= set(upstream.chart(ChartId.K8S_INFRA, K8S_INFRA_VERSION)["agent"]["presets"])
     assert values["otelAgent"]["ports"] == {
         "zipkin": {"enabled": True, "hostPort": 0},
         "otlp": {"enabled": False},
@@ -176,7 +177,7 @@ def test_a_bounded_retrying_queue_to_the_endpoint(remote: Run) -> None:
 def test_the_queue_holds_at_least_one_batch_of_the_chart() -> None:
     """The chart's batch processor sends up to send_batch_size spans at once; a smaller queue
     (counted in spans) would refuse every full batch."""
-    batch = upstream.chart(ChartId.K8S_INFRA, "0.16.0")["agent"]["batch"]
+    batch = upstream.chart(ChartId.K8S_INFRA, K8S_INFRA_VERSION)["agent"]["batch"]
     assert batch["send_batch_size"] <= MIN_QUEUE_SPANS
     with pytest.raises(ValidationError, match="greater than or equal to 10000"):
         RemoteSettings(endpoint="https://x.example.com", queue_spans=MIN_QUEUE_SPANS - 1)
@@ -198,7 +199,7 @@ def test_the_agent_serves_its_counters_without_suffixes(remote: Run) -> None:
             }
         }
     }
-    assert "metrics" in upstream.chart(ChartId.K8S_INFRA, "0.16.0")["agent"]["ports"], "the chart's 8888 port"
+    assert "metrics" in upstream.chart(ChartId.K8S_INFRA, K8S_INFRA_VERSION)["agent"]["ports"], "the chart's 8888 port"
 
 
 def test_the_key_comes_from_the_secret_and_is_never_plain(remote: Run) -> None:

@@ -221,15 +221,24 @@ def test_comment_step_keeps_one_comment_per_stack_and_touches_no_other(tmp_path:
     assert [r.method for r in github.api.requests] == ["GET", "POST", "GET", "PATCH"]
 
 
-def test_kubeconfig_step_writes_the_file_and_exports_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("workflow", "job", "name", "secret"),
+    [
+        ("preview.yml", "preview", KUBECONFIG_STEP, "secrets[format('KUBECONFIG_{0}', matrix.stack)]"),
+        ("deploy.yml", "dev", "Kubeconfig for dev", "secrets.KUBECONFIG_DEV"),
+        ("deploy.yml", "prod", "Kubeconfig for prod", "secrets.KUBECONFIG_PROD"),
+    ],
+)
+def test_kubeconfig_steps_write_the_file_and_export_it(
+    tmp_path: Path, workflow: str, job: str, name: str, secret: str
+) -> None:
     github_env = tmp_path / "github-env"
-    context = {"secrets[format('KUBECONFIG_{0}', matrix.stack)]": "apiVersion: v1\nkind: Config\n"}
     result = run_step(
-        "preview.yml",
-        "preview",
-        KUBECONFIG_STEP,
+        workflow,
+        job,
+        name,
         cwd=tmp_path,
-        context=context,
+        context={secret: "apiVersion: v1\nkind: Config\n"},
         env={"HOME": str(tmp_path), "GITHUB_ENV": str(github_env)},
     )
     assert result.code == 0, result.stderr
