@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.request import urlopen
 
 import pytest
 
@@ -15,6 +16,8 @@ from meshtools.verify import agent, cli
 from tests.conftest import TEST_STACKS
 from tests.support import cluster_data as data
 from tests.support.fake_apiserver import FakeApiServer, Request, serve
+from tests.test_verify_open import KIALI_POD, free_port, pod_port
+from tests.test_verify_open import cluster as open_cluster
 
 NS = "signoz"
 AGENT = "k8s-infra-otel-agent"  # the chart's `<fullname>-otel-agent` for release k8s-infra
@@ -187,3 +190,41 @@ def test_counters_read_either_spelling_and_only_our_exporter() -> None:
     )
     assert agent.counters(text) == agent.Counters(sent=7, received=3)
     assert agent.total({"a": text, "b": text}) == agent.Counters(sent=14, received=6)
+
+
+def test_open_forwards_only_kiali_and_says_where_signoz_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kiali_port = free_port()
+    seen: dict[str, bytes] = {}
+
+    def browse() -> None:
+        seen["kiali"] = urlopen(f"http://127.0.0.1:{kiali_port}/kiali/", timeout=10).read()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "wait_for_interrupt", browse)
+    argv = ["open", "--stack", "remote", "--stacks-dir", str(TEST_STACKS), "--kiali-port", str(kiali_port)]
+    with serve(FakeApiServer()) as api, pod_port(b"kiali") as kiali:
+        open_cluster(api)
+        api.pod_ports[("istio-system", KIALI_POD, 20001)] = kiali
+        code = run_command(cli.main, [*argv, "--kubeconfig", str(api.kubeconfig(tmp_path, "prod-us-test"))])
+    assert code == 0
+    assert seen == {"kiali": b"kiali /kiali/"}
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == [
+        "SigNoz  https://signoz.example.com  (signoz.mode remote: not in this cluster)",
+        f"Kiali   http://localhost:{kiali_port}/kiali/  (Service istio-system/kiali:20001, pod {KIALI_POD}:20001)",
+    ]
+    assert lines[2].startswith("Kiali login: ") and lines[-1] == "stopped"
+
+
+def test_set_retention_belongs_to_the_central_stack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with serve(FakeApiServer()) as api:
+        api.json("/version", {"major": "1", "minor": "34"})
+        argv = ["set-retention", "--stack", "remote", "--stacks-dir", str(TEST_STACKS)]
+        code = run_command(cli.main, [*argv, "--kubeconfig", str(api.kubeconfig(tmp_path, "prod-us-test"))])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "error: signoz.mode is remote: this cluster stores no traces; set the retention on the stack that runs "
+        "SigNoz (make set-retention STACK=<central stack>)\n"
+    )

@@ -342,6 +342,11 @@ def _proxy_http(cluster: KubeCluster, settings: StackSettings) -> Http:
 
 
 def cmd_set_retention(args: argparse.Namespace, cluster: KubeCluster, settings: StackSettings) -> int:
+    if settings.signoz.remote_mode:
+        raise UsageError(
+            "signoz.mode is remote: this cluster stores no traces; set the retention on the stack that runs "
+            "SigNoz (make set-retention STACK=<central stack>)"
+        )
     api_key = os.environ.get("SIGNOZ_API_KEY", "")
     if not api_key:
         raise UsageError(
@@ -364,10 +369,20 @@ def wait_for_interrupt() -> None:
 
 
 def cmd_open(args: argparse.Namespace, cluster: KubeCluster, settings: StackSettings) -> int:
-    """Forward SigNoz's UI (and Kiali, when the stack deploys it) to localhost until Ctrl-C."""
-    targets = [
-        Target("SigNoz", settings.signoz.namespace, naming.signoz_ui_service(), naming.SIGNOZ_UI_PORT, args.signoz_port)
-    ]
+    """Forward SigNoz's UI (and Kiali, when the stack deploys it) to localhost until Ctrl-C. In remote
+    mode SigNoz runs elsewhere: only Kiali is forwarded, and where SigNoz is is said."""
+    targets = []
+    if settings.signoz.remote_mode:
+        central = settings.kiali.signoz_url or "the central SigNoz (set kiali.signozUrl to its URL)"
+        if not settings.kiali.enabled:
+            raise UsageError(f"nothing to open here: SigNoz runs elsewhere ({central}) and Kiali is disabled")
+        print(f"SigNoz  {central}  (signoz.mode remote: not in this cluster)")
+    else:
+        targets.append(
+            Target(
+                "SigNoz", settings.signoz.namespace, naming.signoz_ui_service(), naming.SIGNOZ_UI_PORT, args.signoz_port
+            )
+        )
     if settings.kiali.enabled:
         kiali = Target("Kiali", settings.istio.namespace, naming.kiali_service_name(), naming.KIALI_PORT,
                        args.kiali_port, f"{WEB_ROOT}/")  # fmt: skip
