@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import naming
-from components.kube import COMPONENT_TYPE_PREFIX, helm_release
+from components.kube import COMPONENT_TYPE_PREFIX, helm_release, secret
 from components.models import KialiAuthStrategy, PrometheusMode, StackSettings
 from components.versions import ChartId
 
@@ -152,9 +151,10 @@ class KialiIntegration(pulumi.ComponentResource):
         if oidc_client_secret is not None:
             # Kiali reads the client secret at start-up: the Secret exists before the release.
             waits_for.append(
-                k8s.core.v1.Secret(
+                secret(
                     f"{name}-oidc-secret",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(name=OIDC_SECRET_NAME, namespace=istio_namespace),
+                    name=OIDC_SECRET_NAME,
+                    namespace=istio_namespace,
                     string_data={OIDC_SECRET_KEY: oidc_client_secret},
                     opts=after_istiod,
                 )

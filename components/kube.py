@@ -72,6 +72,23 @@ def namespace(
     )
 
 
+def secret(
+    resource_name: str,
+    *,
+    name: str,
+    namespace: pulumi.Input[str],
+    string_data: Mapping[str, pulumi.Input[str]],
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.Secret:
+    """A Secret holding secret config (the Output stays secret in state; plans mask it)."""
+    return k8s.core.v1.Secret(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace),
+        string_data=dict(string_data),
+        opts=opts,
+    )
+
+
 def custom_resource(
     resource_name: str,
     *,

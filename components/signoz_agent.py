@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components import naming
 from components.collector_config import (
@@ -24,7 +23,7 @@ from components.collector_config import (
     ZIPKIN_RECEIVER,
     mesh_processors,
 )
-from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace
+from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace, secret
 from components.models import RemoteAuth, RemoteSettings, StackSettings
 from components.settings import Secrets
 from components.signoz_stack import NO_INJECTION_LABELS, SigNozStack
@@ -189,9 +188,10 @@ class SigNozAgent(pulumi.ComponentResource):
             assert ingest_key is not None  # settings require signozIngestKey for this auth
             # The pods read it at start (secretKeyRef): the Secret exists before the release.
             waits_for.append(
-                k8s.core.v1.Secret(
+                secret(
                     f"{name}-ingest-key",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(name=naming.INGEST_KEY_SECRET, namespace=ns.metadata.name),
+                    name=naming.INGEST_KEY_SECRET,
+                    namespace=ns.metadata.name,
                     string_data={naming.INGEST_KEY_SECRET_KEY: ingest_key},
                     opts=pulumi.ResourceOptions(parent=self),
                 )

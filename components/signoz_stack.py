@@ -20,7 +20,7 @@ import pulumi_random as random
 
 from components import naming
 from components.collector_config import INGEST_TOKEN_DIR, collector_config
-from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace
+from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace, secret
 from components.models import StackSettings
 from components.versions import ChartId
 
@@ -163,9 +163,10 @@ class SigNozStack(pulumi.ComponentResource):
             assert ingest_key is not None  # settings require signozIngestKey with signoz.ingest
             # The collector mounts it at start: the Secret exists before the release.
             waits_for.append(
-                k8s.core.v1.Secret(
+                secret(
                     f"{name}-ingest-key",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(name=naming.INGEST_KEY_SECRET, namespace=ns.metadata.name),
+                    name=naming.INGEST_KEY_SECRET,
+                    namespace=ns.metadata.name,
                     string_data={naming.INGEST_KEY_SECRET_KEY: ingest_key},
                     opts=pulumi.ResourceOptions(parent=self),
                 )
