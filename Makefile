@@ -1,4 +1,4 @@
-# mesh-tracing: every task has a target here; `make help` lists them (the README too, in this order).
+# mesh-tracing: every task has a target here; `make help` lists them with what they do.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -16,13 +16,14 @@ CHECK_VENV := .venv-runtime-check
         manifests charts charts-offline \
         verify restart set-retention open bench facts lock check-runtime clean
 
-## help: list the targets
+## help: list the targets (STACK defaults to dev, BASE to origin/main; through make any failure exits 2)
 help:
 	@awk 'BEGIN {FS = ": "} /^## / {sub(/^## /, ""); split($$0, p, ": "); printf "  %-34s %s\n", p[1], substr($$0, length(p[1]) + 3)}' $(MAKEFILE_LIST)
 
 # One virtualenv, filled in tiers from the lock files (hashes required): runtime ⊂ tools ⊂ dev.
 define install_tier
-	@if [ "$(PYVER)" = none ]; then echo "error: $(PYTHON) not found; set PYTHON=python3.11 (3.11–3.13)" >&2; exit 2; fi
+	@case "$(PYVER)" in 3.11|3.12|3.13) ;; none) echo "error: $(PYTHON) not found; set PYTHON=python3.11 (3.11–3.13)" >&2; exit 2;; \
+	  *) echo "error: $(PYTHON) is Python $(PYVER); the project needs 3.11–3.13 (set PYTHON=python3.11)" >&2; exit 2;; esac
 	@if [ -x $(BIN)/python ]; then \
 	  have=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo broken); \
 	  if [ "$$have" != "$(PYVER)" ]; then \
@@ -62,6 +63,7 @@ typecheck: $(DEV)
 	$(BIN)/mypy
 
 unit: $(DEV) charts-offline
+	@$(BIN)/python -m meshtools.stacks
 	$(BIN)/pytest
 
 # The tests render the pinned charts: from the mirror when MESH_TRACING_CHART_MIRROR names one,

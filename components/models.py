@@ -456,7 +456,7 @@ class KialiAuth(_Model):
         if self.strategy is not KialiAuthStrategy.OPENID and self.openid is not None:
             raise FieldError(
                 ("openid",),
-                self.openid.model_dump(by_alias=True),
+                self.openid.model_dump(by_alias=True, exclude_unset=True),
                 f"only used with strategy 'openid', not {self.strategy.value!r}",
             )
         return self

@@ -7,7 +7,7 @@ SigNoz therefore agree on the address from settings alone and can install in par
 
 from __future__ import annotations
 
-from components.models import IstioSettings, SigNozSettings
+from components.models import IstioSettings, SigNozSettings, StackSettings
 
 CLUSTER_DOMAIN = "cluster.local"
 
@@ -53,6 +53,11 @@ INGEST_KEY_SECRET_KEY = "token"
 
 # The namespace of the optional demo workload (`mesh-tracing:demo`), created and owned by the program.
 DEMO_NAMESPACE = "mesh-tracing-demo"
+
+
+def meshed_namespaces(settings: StackSettings) -> list[str]:
+    """Every namespace the program labels for injection: the traced ones, then the demo's."""
+    return [t.name for t in settings.traced_namespaces] + ([DEMO_NAMESPACE] if settings.demo else [])
 
 
 def sidecar_service_name(app: str, namespace: str) -> str:

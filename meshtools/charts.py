@@ -59,10 +59,10 @@ def locate(chart: ChartId, version: str, mirror: Path | None = None, cache: Path
                     "" if candidate == version else f"{pinned.name} {candidate} rendered for pinned {version} (mirror)"
                 )
                 return ChartSource(found, candidate, note)
-        raise ToolError(
-            f"the chart mirror {mirror} has no {pinned.folder}/{version}/{pinned.name} "
-            f"(nor {pinned.folder}/{facts_version(chart, version)}/{pinned.name})"
+        tried = " nor ".join(
+            f"{pinned.folder}/{v}/{pinned.name}" for v in dict.fromkeys((version, facts_version(chart, version)))
         )
+        raise ToolError(f"the chart mirror {mirror} ({MIRROR_ENV}) has no {tried}")
     cached = cache / f"{pinned.name}-{version}.tgz"
     if cached.exists():
         return ChartSource(cached, version)
@@ -91,7 +91,10 @@ def _get(url: str) -> bytes:
             data: bytes = response.read()
             return data
     except (urllib.error.URLError, OSError) as error:
-        raise ToolError(f"cannot download {url}: {error}") from None
+        raise ToolError(
+            f"cannot download {url}: {error}. Without access to the chart repositories, point "
+            f"{MIRROR_ENV} at a local chart mirror instead (README: Rendered manifests)"
+        ) from None
 
 
 def index_entry(repository: str, name: str, version: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import asyncio
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pulumi
 
@@ -52,3 +53,16 @@ def _close_event_loop() -> None:
     loop = asyncio.get_event_loop_policy().get_event_loop()
     if not loop.is_running():
         loop.close()
+    sys.unraisablehook = _quiet_loop_finalizer
+
+
+_default_unraisable = sys.unraisablehook
+
+
+def _quiet_loop_finalizer(unraisable: Any) -> None:
+    """The Pulumi runtime's mocks can leave a second, half-closed event loop behind; when the
+    interpreter collects it at exit its finalizer fails on a closed file descriptor. That says
+    nothing about the command: keep it out of the output, pass everything else on."""
+    if isinstance(unraisable.exc_value, ValueError) and "BaseEventLoop.__del__" in repr(unraisable.object):
+        return
+    _default_unraisable(unraisable)

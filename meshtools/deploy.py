@@ -61,11 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("action", choices=ACTIONS)
     parser.add_argument("--stack", required=True, help="stack name: dev, prod, …")
     args = parser.parse_args(argv)
+    # The stack file and the backend rules first: their problems are the user's to fix either way.
+    stack = load_stack(args.stack, PROJECT_DIR)
+    env = backend_env(os.environ, production=is_production(stack.settings.environment))
     pulumi = shutil.which("pulumi")
     if pulumi is None:
         raise ToolError(INSTALL_HINT)
-    stack = load_stack(args.stack, PROJECT_DIR)
-    env = backend_env(os.environ, production=is_production(stack.settings.environment))
     if env["PULUMI_BACKEND_URL"].startswith("file://") and not (
         env.get("PULUMI_CONFIG_PASSPHRASE") or env.get("PULUMI_CONFIG_PASSPHRASE_FILE")
     ):

@@ -13,14 +13,16 @@ test e.g. `networking.k8s.io/v1/Ingress` and fall back to removed APIs without i
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -95,6 +97,30 @@ def api_versions() -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+# Helm's value coalescing warns when a chart's default is a list where a subchart expects a map
+# (signoz 0.131.0: zookeeper.initContainers); the CLI prints the same. Harmless: not repeated here.
+_BENIGN_WARNING = re.compile(r"warning: skipped value for \S+: Not a table\.$")
+
+
+@contextlib.contextmanager
+def _go_warnings() -> Iterator[None]:
+    """The embedded Helm writes warnings straight to file descriptor 2, past Python: collect them,
+    drop the benign ones, and pass the rest on to stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            for line in capture.read().decode(errors="replace").splitlines():
+                if line.strip() and not _BENIGN_WARNING.search(line):
+                    print(line, file=sys.stderr)
+
+
 class SdkEngine:
     name = "helm-python-sdk"
 
@@ -114,7 +140,7 @@ class SdkEngine:
             "api_versions": list(api_versions()),
         }
         try:
-            with helm_python.Chart.load(str(chart)) as loaded:
+            with _go_warnings(), helm_python.Chart.load(str(chart)) as loaded:
                 text = _native.call_string("helm_render", loaded._raw(), json.dumps(dict(values)), json.dumps(options))
                 rendered: dict[str, str] = json.loads(text)
                 crds = [(c["filename"], c["data"]) for c in loaded.crds or []]

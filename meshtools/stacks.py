@@ -6,14 +6,16 @@ the tests read it here, with errors that name the file, line and column, or the 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from components.problems import SettingsError
 from components.settings import StackConfig, settings_from_config
-from meshtools.cli import ToolError
+from meshtools.cli import EXIT_ERROR, EXIT_OK, ToolError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -64,9 +66,36 @@ def read_config(stack: StackFile) -> dict[str, Any]:
     config = document.get("config") or {}
     if not isinstance(config, dict):
         raise StackFileError(f"{stack.path}: `config` must be a mapping of `namespace:key: value`")
+    stray = sorted(str(key) for key in document if ":" in str(key))
+    if stray:
+        raise StackFileError(f"{stack.path}: {', '.join(stray)} must be indented under `config:`")
     return {str(key): value for key, value in config.items()}
+
+
+def check_all(directory: Path = PROJECT_DIR) -> list[str]:
+    """The problems of every stack file in `directory`, one block per stack (empty: all valid)."""
+    found = []
+    for name in stack_names(directory):
+        try:
+            load_stack(name, directory)
+        except (SettingsError, StackFileError) as error:
+            found.append(f"Pulumi.{name}.yaml: {error}")
+    return found
 
 
 def load_stack(name: str, directory: Path = PROJECT_DIR) -> StackConfig:
     """A stack's validated settings and kube context, for tools that do not run the program."""
     return settings_from_config(read_config(find_stack(name, directory)))
+
+
+def main(argv: object = None) -> int:
+    """`make test` runs this first: an invalid edit of a stack file shows as its problem list alone,
+    before pytest reports the same in every test that reads the stack."""
+    problems = check_all()
+    for block in problems:
+        print(f"error: {block}", file=sys.stderr)
+    return EXIT_ERROR if problems else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -89,3 +89,10 @@ def test_missing_charts_say_how_to_get_them(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv(charts.MIRROR_ENV, str(tmp_path / "nope"))
     with pytest.raises(ToolError, match=r"MESH_TRACING_CHART_MIRROR=.*nope: not a directory"):
         charts.locate(ChartId.SIGNOZ, CHARTS[ChartId.SIGNOZ].default_version)
+
+
+def test_an_unreachable_repository_points_at_the_mirror(tmp_path: Path) -> None:
+    with pytest.raises(
+        ToolError, match=r"cannot download http://127.0.0.1:9/index.yaml: .*point MESH_TRACING_CHART_MIRROR"
+    ):
+        charts.download(ChartId.KIALI, KIALI.default_version, "http://127.0.0.1:9", cache=tmp_path)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import bench_program
-from meshtools import deploy, plan
+from meshtools import deploy, plan, stacks
 from meshtools.cli import EXIT_ERROR, run_command
 from meshtools.verify import cli as verify
 
@@ -100,3 +100,33 @@ def test_a_production_stack_must_name_its_cluster(
     for name, (main, argv) in commands(tmp_path, monkeypatch).items():
         err = _run(main, argv, capsys)
         assert "kubernetes:context: got <missing> — required: 'production' is a production environment" in err, name
+
+
+def test_keys_outside_the_config_block_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "Pulumi.broken.yaml").write_text("mesh-tracing:environment: dev\nmesh-tracing:cluster: c1\n")
+    assert run_command(plan.main, ["render", "--stack", "broken", "--stacks-dir", str(tmp_path)]) == EXIT_ERROR
+    assert capsys.readouterr().err.endswith(
+        "Pulumi.broken.yaml: mesh-tracing:cluster, mesh-tracing:environment must be indented under `config:`\n"
+    )
+
+
+def test_every_stack_file_is_checked_before_the_tests(tmp_path: Path) -> None:
+    """`make test` runs this first, so an invalid edit shows as its problem list, not 10 tracebacks."""
+    (tmp_path / "Pulumi.ok.yaml").write_text(VALID)
+    (tmp_path / "Pulumi.broken.yaml").write_text(VALID + "  mesh-tracing:samplingPercent: 150\n")
+    [block] = stacks.check_all(tmp_path)
+    assert block.startswith("Pulumi.broken.yaml: invalid stack configuration (1 problem(s)):\n")
+    assert "mesh-tracing:samplingPercent: got 150 — Input should be less than or equal to 100" in block
+
+
+def test_deploy_states_the_stacks_problems_before_asking_for_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "Pulumi.prod.yaml").write_text(
+        VALID.replace("environment: dev", "environment: production") + "  kubernetes:context: prod\n"
+    )
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    monkeypatch.setattr(deploy, "PROJECT_DIR", tmp_path)
+    assert run_command(deploy.main, ["up", "--stack", "prod"]) == EXIT_ERROR
+    assert "a production stack needs an explicit state backend" in capsys.readouterr().err

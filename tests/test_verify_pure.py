@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
+from components import naming
 from meshtools.verify import checks
 from meshtools.verify.clickhouse import Arrival, arrival_query, mesh_spans_query
 from meshtools.verify.restart import Refusal, kubectl_timestamp, refusal, restart_patch
 from meshtools.verify.retention import Outcome, RetentionError, RetentionResult, TtlState, read_ttl, set_retention
 from meshtools.verify.span import VERIFY_SERVICE, new_span_id, new_trace_id, verification_span
+from tests.conftest import stack_settings
 from tests.support import cluster_data as data
 from tests.support.fake_signoz import FakeSigNoz
 
@@ -394,3 +396,9 @@ def test_mesh_spans_query_refuses_anything_but_an_environment_name() -> None:
         mesh_spans_query("dev' OR 1=1 --", 15)
     with pytest.raises(ValueError, match="from 1 to 1440"):
         mesh_spans_query("dev", 0)
+
+
+def test_the_demo_namespace_is_checked_like_a_traced_one() -> None:
+    demo = stack_settings("demo")
+    assert naming.meshed_namespaces(demo) == [*(t.name for t in demo.traced_namespaces), "mesh-tracing-demo"]
+    assert "mesh-tracing-demo" not in naming.meshed_namespaces(stack_settings("dev"))

@@ -129,7 +129,7 @@ def collector_checks(cluster: KubeCluster, settings: StackSettings) -> list[Chec
 
 def namespace_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
     key, value = naming.injection_label(settings.istio)
-    return [check for traced in settings.traced_namespaces for check in _namespace(cluster, traced.name, key, value)]
+    return [check for name in naming.meshed_namespaces(settings) for check in _namespace(cluster, name, key, value)]
 
 
 def _namespace(cluster: KubeCluster, name: str, key: str, value: str) -> list[Check]:
@@ -300,8 +300,7 @@ def cmd_restart(args: argparse.Namespace, cluster: KubeCluster, settings: StackS
     """
     now = datetime.now().astimezone()  # kubectl stamps the machine's local time
     blocked = 0
-    for traced in settings.traced_namespaces:
-        ns = traced.name
+    for ns in naming.meshed_namespaces(settings):
         if cluster.namespace(ns) is None:
             print(f"{ns}: namespace does not exist")
             continue

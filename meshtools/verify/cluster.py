@@ -78,7 +78,9 @@ class KubeCluster:
                 except ConfigException:
                     names = []
                 raise ClusterError(f"no kube context {context!r}; available: {', '.join(names) or 'none'}") from error
-            raise ClusterError(f"cannot load a kubeconfig ({error}); set KUBECONFIG or pass --context") from error
+            raise ClusterError(
+                f"cannot load a kubeconfig ({error}); set KUBECONFIG to one, or pass ARGS=--kubeconfig=<file>"
+            ) from error
         cluster = cls(client.ApiClient(configuration), context or (active or {}).get("name", "?"))
         status = cluster.request("GET", "/version").status  # fail fast, with a clear message
         if status in {401, 403}:
