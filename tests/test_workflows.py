@@ -20,7 +20,7 @@ from meshtools.plan import COMMENT_MARKER
 from meshtools.stacks import PROJECT_DIR
 from tests.conftest import TEST_STACKS
 from tests.support.fake_apiserver import FakeApiServer, Request, serve
-from tests.support.workflow import WORKFLOWS, load, run_step
+from tests.support.workflow import WORKFLOWS, load, provide_venv, run_step
 
 PLAN_STEP = "Offline desired-state diff against the base branch"
 COMMENT_STEP = "Post or update this stack's plan comment"
@@ -85,7 +85,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _git(root, "add", "-A")
     _git(root, "commit", "-qm", "base")
     _git(root, "update-ref", "refs/remotes/origin/main", "HEAD")
-    (root / ".venv").symlink_to(PROJECT_DIR / ".venv")  # what `make install-dev` made, outside git
+    provide_venv(root)  # what `make install-dev` made, outside git
     return root
 
 
@@ -203,8 +203,7 @@ def test_comment_step_keeps_one_comment_per_stack_and_touches_no_other(tmp_path:
         env = {"GITHUB_API_URL": api.url, "GITHUB_REPOSITORY": "acme/mesh"}
         for text in ("first plan", "second plan"):
             (tmp_path / "plan-comment.md").write_text(f"{dev_marker}\n{text}\n")
-            (tmp_path / ".venv").unlink(missing_ok=True)
-            (tmp_path / ".venv").symlink_to(PROJECT_DIR / ".venv")
+            provide_venv(tmp_path)
             result = run_step(
                 "preview.yml",
                 "preview",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,20 @@ import yaml
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
 _EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+
+def provide_venv(directory: Path) -> None:
+    """Steps run `.venv/bin/python`, the virtualenv `make install-dev` leaves in the checkout. In a
+    test the checkout is a temporary copy: give it the environment running the tests, wherever that
+    lives (the project's `.venv`, another virtualenv, or a plain interpreter)."""
+    venv = directory / ".venv"
+    if venv.is_symlink() or venv.is_file():
+        venv.unlink()
+    if sys.prefix != sys.base_prefix:  # a virtualenv: link all of it, so its pyvenv.cfg is found
+        venv.symlink_to(sys.prefix, target_is_directory=True)
+    else:
+        (venv / "bin").mkdir(parents=True, exist_ok=True)
+        (venv / "bin" / "python").symlink_to(sys.executable)
 
 
 def load(name: str) -> dict[str, Any]:
