@@ -23,10 +23,10 @@ from components.collector_config import (
     ZIPKIN_RECEIVER,
     mesh_processors,
 )
-from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace, secret
+from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace
 from components.models import RemoteAuth, RemoteSettings, StackSettings
 from components.settings import Secrets
-from components.signoz_stack import NO_INJECTION_LABELS, SigNozStack
+from components.signoz_stack import NO_INJECTION_LABELS, SigNozStack, ingest_key_secret
 from components.versions import ChartId
 
 # The chart's own batch processor (otelAgent.config.processors.batch: 10 000 spans or 200 ms).
@@ -187,15 +187,7 @@ class SigNozAgent(pulumi.ComponentResource):
         if remote.auth is not RemoteAuth.NONE:
             assert ingest_key is not None  # settings require signozIngestKey for this auth
             # The pods read it at start (secretKeyRef): the Secret exists before the release.
-            waits_for.append(
-                secret(
-                    f"{name}-ingest-key",
-                    name=naming.INGEST_KEY_SECRET,
-                    namespace=ns.metadata.name,
-                    string_data={naming.INGEST_KEY_SECRET_KEY: ingest_key},
-                    opts=pulumi.ResourceOptions(parent=self),
-                )
-            )
+            waits_for.append(ingest_key_secret(self, name, ns.metadata.name, ingest_key))
         helm_release(
             f"{name}-release",
             chart=ChartId.K8S_INFRA,

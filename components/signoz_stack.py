@@ -134,6 +134,20 @@ def collector_pdb_spec(settings: StackSettings) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- component
 
 
+def ingest_key_secret(
+    component: pulumi.ComponentResource, name: str, namespace: pulumi.Input[str], key: pulumi.Output[str]
+) -> pulumi.Resource:
+    """The Secret holding signozIngestKey, on either side: the central collector mounts it as a
+    file, the remote agent reads it into its env. Pods read it at start: releases wait for it."""
+    return secret(
+        f"{name}-ingest-key",
+        name=naming.INGEST_KEY_SECRET,
+        namespace=namespace,
+        string_data={naming.INGEST_KEY_SECRET_KEY: key},
+        opts=pulumi.ResourceOptions(parent=component),
+    )
+
+
 class SigNozStack(pulumi.ComponentResource):
     """Namespace (no sidecars) → signoz release; collector PDB; generated ClickHouse password."""
 
@@ -162,15 +176,7 @@ class SigNozStack(pulumi.ComponentResource):
         if signoz.ingest is not None:
             assert ingest_key is not None  # settings require signozIngestKey with signoz.ingest
             # The collector mounts it at start: the Secret exists before the release.
-            waits_for.append(
-                secret(
-                    f"{name}-ingest-key",
-                    name=naming.INGEST_KEY_SECRET,
-                    namespace=ns.metadata.name,
-                    string_data={naming.INGEST_KEY_SECRET_KEY: ingest_key},
-                    opts=pulumi.ResourceOptions(parent=self),
-                )
-            )
+            waits_for.append(ingest_key_secret(self, name, ns.metadata.name, ingest_key))
         helm_release(
             f"{name}-release",
             chart=ChartId.SIGNOZ,

@@ -20,16 +20,6 @@ from meshtools.recording import Run, changed_resources, fake_secret
 from tests.conftest import run_test_stack, stack_run, stack_settings
 from tests.support import upstream
 
-# Collector component type → the package that provides it in SigNoz's build.
-COMPONENT_PACKAGES = {
-    "zipkin": "zipkinreceiver",
-    "otlp": "otlpreceiver",
-    "memory_limiter": "memorylimiterprocessor",
-    "resource": "resourceprocessor",
-    "attributes": "attributesprocessor",
-    "bearertokenauth": "bearertokenauthextension",
-}
-
 
 def collector(run: Run) -> dict[str, Any]:
     result: dict[str, Any] = run.named("signoz-release").inputs["values"]["otelCollector"]
@@ -166,10 +156,9 @@ def test_every_pipeline_component_is_defined_and_built_in(deploy_test_stack: str
         facts["service_extensions"]
     )
     packages = upstream.collector_packages(facts["image_tag"])
-    ours = set(config["receivers"]) | set(config["processors"]) | set(config.get("extensions", {}))
-    for name in ours:
-        component_type = name.split("/", 1)[0]
-        assert COMPONENT_PACKAGES[component_type] in packages, name
+    for kind in ("receivers", "processors", "extensions"):
+        for name in config.get(kind, {}):
+            assert upstream.component_package(kind, name) in packages, name
 
 
 def test_sizing_per_stack(dev: Run, prod: Run) -> None:

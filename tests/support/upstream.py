@@ -26,6 +26,12 @@ def collector_packages(image_tag: str) -> frozenset[str]:
     return frozenset(json.loads(path.read_text())["packages"])
 
 
+def component_package(kind: str, name: str) -> str:
+    """The Go package that provides a collector component: its type without `_`, then the kind
+    (`memory_limiter/x` among processors → memorylimiterprocessor), as both builds name them."""
+    return name.split("/", 1)[0].replace("_", "") + kind.removesuffix("s")
+
+
 @functools.cache
 def contrib_components(version: str) -> dict[str, Any]:
     """Component packages (by kind) of the otelcol-contrib distribution at `version`."""
