@@ -79,7 +79,6 @@ class StackConfig:
 
     settings: StackSettings
     kube_context: str | None
-    secret_keys: frozenset[str]
 
 
 # --------------------------------------------------------------------------- config text → plain values
@@ -152,6 +151,11 @@ def _secret_problems(key: str, value: object, is_secret: bool) -> list[Problem]:
 
 def _has_space(value: str) -> bool:
     return any(character.isspace() for character in value)
+
+
+def is_encrypted(value: object) -> bool:
+    """A `secure:` value of a stack file: a secret, readable only through the Pulumi CLI."""
+    return isinstance(value, Mapping) and set(value) == {"secure"}
 
 
 def secrets_present(config: Mapping[str, object]) -> frozenset[str]:
@@ -412,10 +416,10 @@ def _production_problems(sections: Mapping[str, Any], kube_context: str | None) 
 def settings_from_config(config: Mapping[str, object]) -> StackConfig:
     """Settings from a stack file's `config:` block (values as YAML parsed them; `secure:` values
     are secrets whose plain text is never needed here)."""
-    secret_keys = frozenset(k for k, v in config.items() if isinstance(v, Mapping) and set(v) == {"secure"})
+    secret_keys = frozenset(k for k, v in config.items() if is_encrypted(v))
     raw, problems, context = parse_config(config, secret_keys)
     settings = _validated(raw, problems, context, secrets_present(config))
-    return StackConfig(settings=settings, kube_context=context, secret_keys=secret_keys)
+    return StackConfig(settings=settings, kube_context=context)
 
 
 def _validated(

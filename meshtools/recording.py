@@ -25,6 +25,7 @@ from pulumi.runtime.mocks import MockMonitor
 
 from components.kube import HELM_RELEASE_TYPE
 from components.problems import PROJECT
+from components.settings import is_encrypted
 from components.tree import DESCEND, rewrite
 from meshtools.stacks import PROJECT_DIR, find_stack, read_config
 
@@ -206,7 +207,7 @@ def run_program(
     run = into if into is not None else Run()
     mocks = _Mocks(run, previous)
     monitor = _RecordingMonitor(mocks, run)
-    plain = {k: _as_config_text(v) for k, v in config.items() if not _is_encrypted(v)}
+    plain = {k: _as_config_text(v) for k, v in config.items() if not is_encrypted(v)}
     secret_values = dict(secrets or {})
     run.secret_values.update(secret_values.values())
     if asyncio.get_event_loop_policy().get_event_loop().is_closed():
@@ -237,10 +238,6 @@ def _capture(run: Run, name: str, value: Any) -> pulumi.Output[None]:
     return pulumi.Output.from_input(asyncio.ensure_future(_resolve()))
 
 
-def _is_encrypted(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"secure"}
-
-
 def run_stack(
     stack: str,
     overrides: Mapping[str, Any] | None = None,
@@ -260,7 +257,7 @@ def run_stack(
     for key, value in (overrides or {}).items():
         config[_qualified(key)] = value
     # `secure:` values cannot be decrypted without the CLI: a stand-in keeps what they enable.
-    qualified_secrets = {key: fake_secret(key) for key, value in config.items() if _is_encrypted(value)}
+    qualified_secrets = {key: fake_secret(key) for key, value in config.items() if is_encrypted(value)}
     qualified_secrets |= {_qualified(k): v for k, v in (secrets or {}).items()}
     return run_program(config, stack=stack, secrets=qualified_secrets, program=program, into=into, previous=previous)
 

@@ -15,6 +15,7 @@ import pytest
 
 from components.models import StackSettings
 from components.problems import PROJECT
+from components.settings import is_encrypted
 from meshtools.recording import Run, run_stack
 from meshtools.stacks import PROJECT_DIR, find_stack, load_stack, read_config, stack_names
 
@@ -48,7 +49,7 @@ def raw_settings(name: str) -> dict[str, Any]:
     return {
         key.removeprefix(prefix): value
         for key, value in read_config(find_stack(name, TEST_STACKS)).items()
-        if key.startswith(prefix) and not (isinstance(value, dict) and "secure" in value)
+        if key.startswith(prefix) and not is_encrypted(value)
     }
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from components.models import StackSettings
 from components.models import first_model as _first_model
-from components.settings import SECRET_KEYS
+from components.settings import SECRET_KEYS, is_encrypted
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -69,7 +69,7 @@ def _config_blocks(section: str) -> list[dict[str, object]]:
 
 
 def _without_secrets(config: dict[str, object]) -> dict[str, object]:
-    return {k: v for k, v in config.items() if not (isinstance(v, dict) and "secure" in v)}
+    return {k: v for k, v in config.items() if not is_encrypted(v)}
 
 
 def test_the_many_clusters_example_is_what_the_test_stacks_run() -> None:

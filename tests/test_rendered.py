@@ -329,7 +329,10 @@ def test_the_engine_choice(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_workloads_by_kind_are_found() -> None:
-    assert ("signoz", "signoz-otel-collector") in by_kind(rendered("dev"), "Deployment")
+    deployments = by_kind(rendered("dev"), "Deployment")
+    assert ("signoz", "signoz-otel-collector") in deployments
+    assert {obj["kind"] for obj in deployments.values()} == {"Deployment"}
+    assert ("signoz", "signoz-otel-collector") not in by_kind(rendered("dev"), "Secret"), "keyed by kind too"
 
 
 # --------------------------------------------------------------------------- what a change restarts

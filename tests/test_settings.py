@@ -484,4 +484,5 @@ def test_production_remote_and_ingest_guard_rails_name_their_keys() -> None:
         "environment, so the ingest key never crosses the network in plain text"
     ]
     insecure_dev = {"mode": "remote", "remote": {"endpoint": "https://x.example.com", "insecureSkipVerify": True}}
-    assert validate_settings(with_("dev", signoz=insecure_dev), secrets=KEY).signoz.remote is not None
+    accepted = validate_settings(with_("dev", signoz=insecure_dev), secrets=KEY).signoz.remote
+    assert accepted is not None and accepted.insecure_skip_verify is True, "outside production it is the user's call"

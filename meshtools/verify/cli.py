@@ -21,6 +21,7 @@ from components.collector_config import resource_attributes
 from components.istio_mesh import MESH_TELEMETRY_NAME, PEER_AUTHENTICATION_NAME
 from components.kiali_integration import WEB_ROOT
 from components.models import StackSettings
+from components.signoz_agent import remote_settings
 from meshtools.cli import UsageError, run_command
 from meshtools.stacks import PROJECT_DIR, load_stack
 from meshtools.verify import agent, checks
@@ -241,7 +242,7 @@ def remote_round_trip(cluster: KubeCluster, settings: StackSettings, timeout: fl
     after, elapsed = agent.wait_for_export(
         agents.read, before, timeout_seconds=timeout, interval_seconds=interval, clock=time.monotonic, sleep=time.sleep
     )
-    endpoint = settings.signoz.remote.endpoint if settings.signoz.remote else "the remote endpoint"
+    endpoint = remote_settings(settings).endpoint
     return [agent.export_check(before, after, elapsed, endpoint, timeout), agent.receiving_check(before)]
 
 
