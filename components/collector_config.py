@@ -53,6 +53,7 @@ ENVIRONMENT_ATTRIBUTE = "deployment.environment"
 # signoz.ingest: a second OTLP/HTTP receiver for other clusters, authenticated by a bearer token
 # read from the mounted ingest-key Secret (the extension reloads the file when it changes).
 INGEST_RECEIVER = "otlp/ingest"
+INGEST_PIPELINE = "traces/ingest"
 INGEST_AUTHENTICATOR = "bearertokenauth/ingest"
 INGEST_TOKEN_DIR = "/etc/mesh-tracing/ingest"
 INGEST_TOKEN_FILE = f"{INGEST_TOKEN_DIR}/{naming.INGEST_KEY_SECRET_KEY}"
@@ -98,15 +99,31 @@ def mesh_processors(settings: StackSettings) -> dict[str, dict[str, Any]]:
     return processors
 
 
+def zipkin_receiver() -> dict[str, Any]:
+    """Zipkin over HTTP on every interface (`protocols.http`, the form since collector v0.128)."""
+    return {"protocols": {"http": {"endpoint": ZIPKIN_ENDPOINT}}}
+
+
 def traces_pipeline(settings: StackSettings) -> Pipeline:
     defaults = CHART_TRACES_PIPELINE[settings.signoz.chart_version]
-    ingest = (INGEST_RECEIVER,) if settings.signoz.ingest is not None else ()
     return Pipeline(
-        receivers=(*defaults.receivers, ZIPKIN_RECEIVER, *ingest),
+        receivers=(*defaults.receivers, ZIPKIN_RECEIVER),
         # memory_limiter first so overload is refused at the door; resource before span metrics so
         # the derived RED metrics carry deployment.environment.
         processors=(*mesh_processors(settings), *defaults.processors),
         exporters=defaults.exporters,
+    )
+
+
+def ingest_pipeline(settings: StackSettings) -> Pipeline:
+    """Other clusters' spans, in a pipeline of their own: they arrive with their environment, cluster
+    and attributes set by their agent, which this cluster's resource processor would overwrite
+    (upsert). memory_limiter first and the scrub as here; then the chart's processors and exporters,
+    so they are stored and measured like local spans."""
+    defaults = CHART_TRACES_PIPELINE[settings.signoz.chart_version]
+    ours = [name for name in mesh_processors(settings) if name != RESOURCE_PROCESSOR]
+    return Pipeline(
+        receivers=(INGEST_RECEIVER,), processors=(*ours, *defaults.processors), exporters=defaults.exporters
     )
 
 
@@ -124,11 +141,12 @@ def ingest_receiver() -> dict[str, Any]:
 
 def collector_config(settings: StackSettings) -> dict[str, Any]:
     """The `otelCollector.config` overlay (maps merge into the chart's; lists restate its defaults)."""
-    receivers: dict[str, Any] = {ZIPKIN_RECEIVER: {"endpoint": ZIPKIN_ENDPOINT}}
+    receivers: dict[str, Any] = {ZIPKIN_RECEIVER: zipkin_receiver()}
     service: dict[str, Any] = {"pipelines": {"traces": traces_pipeline(settings).as_values()}}
     config: dict[str, Any] = {"receivers": receivers, "processors": mesh_processors(settings)}
     if settings.signoz.ingest is not None:
         receivers[INGEST_RECEIVER] = ingest_receiver()
+        service["pipelines"][INGEST_PIPELINE] = ingest_pipeline(settings).as_values()
         config["extensions"] = {INGEST_AUTHENTICATOR: {"filename": INGEST_TOKEN_FILE}}
         service["extensions"] = [*CHART_SERVICE_EXTENSIONS[settings.signoz.chart_version], INGEST_AUTHENTICATOR]
     config["service"] = service

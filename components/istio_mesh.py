@@ -59,8 +59,9 @@ def istiod_values(settings: StackSettings) -> dict[str, Any]:
         "resources": istio.istiod.resources.to_values(),
         "meshConfig": {
             "extensionProviders": [zipkin_provider(settings)],
-            # Listing only tracing here would drop the chart's implicit `metrics: [prometheus]`
-            # and with it istio_requests_total, which Kiali's graph is built from.
+            # The chart's own default `metrics: [prometheus]` (istio_requests_total, which Kiali's
+            # graph is built from) is stated next to ours, so the mesh config says it plainly;
+            # Istio merges defaultProviders field by field either way.
             "defaultProviders": {"metrics": ["prometheus"], "tracing": [istio.provider_name]},
             "defaultConfig": {"proxyStatsMatcher": {"inclusionPrefixes": [ZIPKIN_STATS_PREFIX]}},
         },
@@ -74,7 +75,12 @@ def istiod_values(settings: StackSettings) -> dict[str, Any]:
 
 
 def base_values(settings: StackSettings) -> dict[str, Any]:
-    values: dict[str, Any] = {"global": {"istioNamespace": settings.istio.namespace}}
+    # The base chart renders the default-revision validator (with a revision); it starts as Fail
+    # too, for the reason given for istiod's (istio/istio#44285).
+    values: dict[str, Any] = {
+        "global": {"istioNamespace": settings.istio.namespace},
+        "base": {"validationFailurePolicy": "Fail"},
+    }
     if settings.istio.revision:
         values["defaultRevision"] = settings.istio.revision
     return values

@@ -400,6 +400,20 @@ class RemoteSettings(_Model):
     collect_metrics: StrictBool = False
     chart_version: Annotated[str, _supported(ChartId.K8S_INFRA)] = CHARTS[ChartId.K8S_INFRA].default_version
 
+    @model_validator(mode="after")
+    def _central_ingest_takes_traces_only(self) -> RemoteSettings:
+        # A central mesh-tracing stack's ingest routes /v1/traces into a traces pipeline only: logs
+        # and metrics sent there get 404, which the exporter does not retry.
+        if self.auth is RemoteAuth.BEARER:
+            for field, on in (("collectLogs", self.collect_logs), ("collectMetrics", self.collect_metrics)):
+                if on:
+                    raise FieldError(
+                        (field,),
+                        True,
+                        "a central mesh-tracing stack ingests traces only; use auth 'signozCloud' or turn it off",
+                    )
+        return self
+
 
 class IngestSettings(_Model):
     """A central (deploy-mode) stack's authenticated OTLP/HTTP receiver for other clusters."""

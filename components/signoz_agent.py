@@ -19,9 +19,9 @@ from components import naming
 from components.collector_config import (
     MEMORY_LIMITER,
     SCRUB_PROCESSOR,
-    ZIPKIN_ENDPOINT,
     ZIPKIN_RECEIVER,
     mesh_processors,
+    zipkin_receiver,
 )
 from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace
 from components.models import RemoteAuth, RemoteSettings, StackSettings
@@ -116,7 +116,7 @@ def agent_config(settings: StackSettings) -> dict[str, Any]:
             pipelines[pipeline] |= {"processors": [*resource_only, BATCH_PROCESSOR], "exporters": exporters}
     assert next(iter(processors)) == MEMORY_LIMITER
     return {
-        "receivers": {ZIPKIN_RECEIVER: {"endpoint": ZIPKIN_ENDPOINT}},
+        "receivers": {ZIPKIN_RECEIVER: zipkin_receiver()},
         "processors": processors,
         "exporters": {naming.AGENT_EXPORTER: remote_exporter(remote)},
         "service": {"telemetry": {"metrics": {"readers": [self_metrics_reader()]}}, "pipelines": pipelines},

@@ -58,6 +58,9 @@ def collector_values(settings: StackSettings) -> dict[str, Any]:
     return values
 
 
+INGEST_MAX_BODY = "16m"
+
+
 def ingest_values(settings: StackSettings) -> dict[str, Any]:
     """The key file the ingest receiver checks, and the Ingress in front of its port (TLS when
     `tlsSecretName` is set). Only the traces path is routed: the receiver is in no other pipeline."""
@@ -75,6 +78,10 @@ def ingest_values(settings: StackSettings) -> dict[str, Any]:
     }
     if ingest.tls_secret_name is not None:
         ingress["tls"] = [{"secretName": ingest.tls_secret_name, "hosts": [ingest.host]}]
+    if ingest.ingress_class == "nginx":
+        # ingress-nginx refuses bodies over 1 MiB by default (413, which the agent does not retry),
+        # and an agent's batch of 10 000 spans can be larger even compressed.
+        ingress["annotations"] = {"nginx.ingress.kubernetes.io/proxy-body-size": INGEST_MAX_BODY}
     return {
         "extraVolumes": [
             # The image's user must read it: the default mode (0644), not a root-only one.

@@ -103,7 +103,7 @@ def test_a_pipeline_without_zipkin_is_caught() -> None:
 
 def test_a_receiver_on_localhost_is_caught() -> None:
     def localhost(config: dict[str, Any]) -> None:
-        config["receivers"]["zipkin"]["endpoint"] = "localhost:9411"
+        config["receivers"]["zipkin"]["protocols"]["http"]["endpoint"] = "localhost:9411"
 
     objects = mutated("dev", "ConfigMap", "signoz-otel-collector", _collector_config(localhost))
     assert problems_of("dev", objects) == [
@@ -367,3 +367,24 @@ def test_a_mesh_config_change_is_applied_without_a_restart() -> None:
 def test_new_and_removed_workloads_are_named() -> None:
     lines = restarts_after({"kiali": {"enabled": False}})
     assert lines == ["will stop: Deployment istio-system/kiali", "will stop: Deployment istio-system/prometheus-server"]
+
+
+def test_re_tagging_other_clusters_spans_is_caught() -> None:
+    def retag(config: dict[str, Any]) -> None:
+        config["service"]["pipelines"]["traces/ingest"]["processors"].insert(1, "resource/mesh-tracing")
+
+    objects = mutated("prod", "ConfigMap", "signoz-otel-collector", _collector_config(retag))
+    assert problems_of("prod", objects) == [
+        "prod: rendered: spans ingested from other clusters pass resource/mesh-tracing, which re-tags them as this one"
+    ]
+
+
+def test_a_validating_webhook_that_starts_as_ignore_is_caught() -> None:
+    def ignore(webhook: dict[str, Any]) -> None:
+        webhook["webhooks"][0]["failurePolicy"] = "Ignore"
+
+    objects = mutated("edge", "ValidatingWebhookConfiguration", "istiod-default-validator", ignore)
+    assert problems_of("edge", objects) == [
+        "edge: ValidatingWebhookConfiguration istiod-default-validator webhook validation.istio.io starts as "
+        "Ignore, not Fail"
+    ]

@@ -486,3 +486,15 @@ def test_production_remote_and_ingest_guard_rails_name_their_keys() -> None:
     insecure_dev = {"mode": "remote", "remote": {"endpoint": "https://x.example.com", "insecureSkipVerify": True}}
     accepted = validate_settings(with_("dev", signoz=insecure_dev), secrets=KEY).signoz.remote
     assert accepted is not None and accepted.insecure_skip_verify is True, "outside production it is the user's call"
+
+
+def test_logs_and_metrics_go_only_where_they_are_ingested() -> None:
+    """A central mesh-tracing stack routes /v1/traces only; SigNoz Cloud takes all three."""
+    to_central = {"endpoint": "https://x.example.com", "collectMetrics": True}
+    assert remote_problems({"mode": "remote", "remote": to_central}) == [
+        "mesh-tracing:signoz.remote.collectMetrics: got true — a central mesh-tracing stack ingests traces only; "
+        "use auth 'signozCloud' or turn it off"
+    ]
+    cloud = {"mode": "remote", "remote": to_central | {"auth": "signozCloud"}}
+    accepted = validate_settings(with_("dev", signoz=cloud), secrets=KEY).signoz.remote
+    assert accepted is not None and accepted.collect_metrics is True

@@ -53,7 +53,7 @@ def test_namespace_is_excluded_from_injection(deploy_test_stack: str) -> None:
 def test_zipkin_port_and_receiver(deploy_test_stack: str) -> None:
     values = collector(stack_run(deploy_test_stack))
     assert values["ports"]["zipkin"] == {"enabled": True}
-    assert values["config"]["receivers"]["zipkin"] == {"endpoint": "0.0.0.0:9411"}
+    assert values["config"]["receivers"]["zipkin"] == {"protocols": {"http": {"endpoint": "0.0.0.0:9411"}}}
     if stack_settings(deploy_test_stack).signoz.ingest is None:
         assert set(values["ports"]) == {"zipkin"} and set(values["config"]["receivers"]) == {"zipkin"}
         assert "ingress" not in values and "extensions" not in values["config"], "nothing is exposed"
@@ -303,9 +303,13 @@ def test_ingest_adds_an_authenticated_receiver_next_to_the_in_cluster_ones(prod:
     }
     assert config["extensions"] == {"bearertokenauth/ingest": {"filename": INGEST_TOKEN_FILE}}
     assert config["service"]["extensions"] == ["health_check", "zpages", "pprof", "bearertokenauth/ingest"]
-    traces = config["service"]["pipelines"]["traces"]
-    assert traces["receivers"] == ["otlp", "jaeger", "zipkin", "otlp/ingest"], "the chart's receivers stay"
-    assert traces["processors"][0] == "memory_limiter", "other clusters' spans are limited too"
+    pipelines = config["service"]["pipelines"]
+    assert pipelines["traces"]["receivers"] == ["otlp", "jaeger", "zipkin"], "in-cluster senders stay as they are"
+    ingest = pipelines["traces/ingest"]
+    assert ingest["receivers"] == ["otlp/ingest"]
+    assert ingest["processors"][0] == "memory_limiter", "other clusters' spans are limited too"
+    assert "resource/mesh-tracing" not in ingest["processors"], "their agent tagged them: not re-tagged as this cluster"
+    assert ingest["exporters"] == pipelines["traces"]["exporters"], "stored like local spans"
 
 
 def test_ingest_port_key_file_and_tls_ingress(prod: Run) -> None:
@@ -324,6 +328,8 @@ def test_ingest_port_key_file_and_tls_ingress(prod: Run) -> None:
     assert values["ingress"] == {
         "enabled": True,
         "className": "nginx",
+        # ingress-nginx's 1 MiB default would refuse (413, not retried) an agent's larger batches.
+        "annotations": {"nginx.ingress.kubernetes.io/proxy-body-size": "16m"},
         "hosts": [
             {
                 "host": "signoz-ingest.example.com",
@@ -343,6 +349,7 @@ def test_ingest_without_tls_outside_production() -> None:
     )
     ingress = collector(run)["ingress"]
     assert (ingress["className"], "tls" in ingress) == ("traefik", False)
+    assert "annotations" not in ingress, "an ingress-nginx annotation only for class nginx"
 
 
 def test_the_ingest_key_is_a_secret_the_collector_mounts(prod: Run) -> None:
