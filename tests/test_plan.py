@@ -6,7 +6,6 @@ The diff against a base branch, run as the preview workflow runs it, is in test_
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,8 @@ import yaml
 from meshtools import plan
 from meshtools.cli import EXIT_CHANGED, EXIT_ERROR, run_command
 from meshtools.recording import fake_secret
-from meshtools.stacks import PROJECT_DIR
 from tests.conftest import TEST_STACKS, stack_run
+from tests.support.workflow import checkout
 
 
 def test_render_is_deterministic_and_leaves_groupings_out() -> None:
@@ -41,19 +40,8 @@ def test_secrets_are_masked_leaf_by_leaf() -> None:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """A git repository of the tracked project files, with the test stacks as its stacks."""
-    files = subprocess.run(["git", "ls-files"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
-    for name in files.stdout.split():
-        if (PROJECT_DIR / name).is_file() and not name.startswith("Pulumi."):
-            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(PROJECT_DIR / name, tmp_path / name)
-    shutil.copy2(PROJECT_DIR / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
-    shutil.copy2(TEST_STACKS / "Pulumi.dev.yaml", tmp_path / "Pulumi.dev.yaml")
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "base"], check=True)
-    return tmp_path
+    """A git repository of the tracked project files, with the dev test stack as its only stack."""
+    return checkout(tmp_path, TEST_STACKS / "Pulumi.dev.yaml")
 
 
 def diff_command(repo: Path, stack: str = "dev", base: str = "HEAD") -> list[str]:

@@ -22,18 +22,14 @@ from meshtools.desired import desired_state
 from meshtools.manifests import Manifest
 from meshtools.recording import Run
 from tests.conftest import TEST_STACK_NAMES, raw_settings, run_test_stack, stack_run, stack_settings
-from tests.support.rendered import Rule, by_kind, check, evaluate
+from tests.support.rendered import Rule, by_kind, check, evaluate, rendered_objects
 
 Edit = Callable[[dict[str, Any]], None]
 
 
 @functools.cache
 def rendered(stack: str) -> tuple[Manifest, ...]:
-    return tuple(_render(stack_run(stack)))
-
-
-def _render(run: Run) -> list[Manifest]:
-    return manifests.stack_manifests(desired_state("test", run), full_crds=True).objects
+    return tuple(rendered_objects(stack_run(stack)))
 
 
 @pytest.mark.parametrize("stack", TEST_STACK_NAMES)
@@ -339,7 +335,7 @@ def test_workloads_by_kind_are_found() -> None:
 
 
 def restarts_after(overrides: dict[str, Any]) -> list[str]:
-    return manifests.workload_changes(rendered("dev"), _render(run_test_stack("dev", overrides)))
+    return manifests.workload_changes(rendered("dev"), rendered_objects(run_test_stack("dev", overrides)))
 
 
 def test_sampling_and_mtls_restart_nothing() -> None:

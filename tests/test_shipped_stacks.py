@@ -13,8 +13,6 @@ from pulumi_policy import EnforcementLevel
 from components.kube import PEER_AUTHENTICATION_TYPE, TELEMETRY_TYPE
 from components.models import MtlsMode, is_production
 from components.problems import SettingsError
-from meshtools.desired import desired_state
-from meshtools.manifests import stack_manifests
 from meshtools.recording import Run, changed_resources, run_stack
 from meshtools.stacks import load_stack
 from policy.mesh_policies import RULES
@@ -104,6 +102,6 @@ def test_a_second_run_changes_nothing(name: str) -> None:
 def test_what_the_cluster_receives_conforms_and_carries_spans_to_the_collector(name: str) -> None:
     """The charts rendered with this stack's values: valid objects, CRs valid against their CRDs
     (CEL rules included), and the Zipkin path from the mesh config to the collector's pipeline."""
-    objects = stack_manifests(desired_state(name, shipped_run(name)), full_crds=True).objects
+    objects = rendered.rendered_objects(shipped_run(name))
     findings = rendered.check(name, load_stack(name).settings, objects)
     assert findings.problems == []

@@ -15,11 +15,11 @@ from components.collector_config import CREDENTIAL_ATTRIBUTE_PATTERN
 from components.kiali_integration import SIGNOZ_ANNOTATION
 from components.models import MIN_QUEUE_SPANS, RemoteSettings
 from components.versions import CHARTS, ChartId
-from meshtools import manifests, plan
-from meshtools.desired import desired_state
+from meshtools import plan
 from meshtools.recording import Run, changed_resources, fake_secret
 from tests.conftest import REMOTE_STACK_NAMES, TEST_STACKS, raw_settings, run_test_stack, stack_run, stack_settings
 from tests.support import upstream
+from tests.support.rendered import rendered_objects
 
 KEY = fake_secret("mesh-tracing:signozIngestKey")
 K8S_INFRA_VERSION = CHARTS[ChartId.K8S_INFRA].default_version
@@ -59,9 +59,7 @@ def opt_in() -> Run:
 def rendered_agent_config(which: str) -> dict[str, Any]:
     """The agent config file the chart renders for the remote test stack or the opt-in run."""
     run = stack_run("remote") if which == "remote" else opt_in()
-    state = desired_state("test", run)
-    release = {k: v for k, v in state["resources"].items() if k == "signoz-agent-release"}
-    objects = manifests.stack_manifests({"resources": release}).objects
+    objects = rendered_objects(run)
     [configmap] = [m.object for m in objects if m.title == "ConfigMap signoz/k8s-infra-otel-agent"]
     config: dict[str, Any] = yaml.safe_load(configmap["data"]["otel-agent-config.yaml"])
     return config

@@ -7,7 +7,6 @@ The plan step runs in a temporary git repository holding this project with a tes
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from meshtools.plan import COMMENT_MARKER
 from meshtools.stacks import PROJECT_DIR
 from tests.conftest import TEST_STACKS
 from tests.support.fake_apiserver import FakeApiServer, Request, serve
-from tests.support.workflow import WORKFLOWS, load, provide_venv, run_step
+from tests.support.workflow import WORKFLOWS, checkout, load, provide_venv, run_step
 
 PLAN_STEP = "Offline desired-state diff against the base branch"
 COMMENT_STEP = "Post or update this stack's plan comment"
@@ -66,27 +65,9 @@ def test_deploy_installs_the_runtime_only_and_never_cancels() -> None:
 # --------------------------------------------------------------------------- the plan step, run
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo), *args], check=True)
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This project's tracked files with the dev test stack as its `dev` stack, committed on `main`
-    and known as origin/main, as actions/checkout leaves a pull request's base."""
-    root = tmp_path_factory.mktemp("repo")
-    files = subprocess.run(["git", "ls-files"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
-    for name in files.stdout.split():
-        if (PROJECT_DIR / name).is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(PROJECT_DIR / name, root / name)
-    shutil.copy2(TEST_STACKS / "Pulumi.dev.yaml", root / "Pulumi.dev.yaml")
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-qm", "base")
-    _git(root, "update-ref", "refs/remotes/origin/main", "HEAD")
-    provide_venv(root)  # what `make install-dev` made, outside git
-    return root
+    return checkout(tmp_path_factory.mktemp("repo"), TEST_STACKS / "Pulumi.dev.yaml")
 
 
 @pytest.fixture

@@ -41,7 +41,9 @@ from components.kiali_integration import prometheus_url
 from components.models import RemoteAuth, StackSettings
 from components.tree import dig
 from components.versions import KUBERNETES_VERSIONS
-from meshtools.manifests import Manifest
+from meshtools.desired import desired_state
+from meshtools.manifests import Manifest, stack_manifests
+from meshtools.recording import Run
 from tests.support import kubernetes_schema
 from tests.support.conformance import schema_problems
 
@@ -64,6 +66,11 @@ class Rule:
 class Findings:
     problems: list[str]
     not_evaluated: list[str]
+
+
+def rendered_objects(run: Run) -> list[Manifest]:
+    """Every object a recorded run makes the cluster receive: releases rendered, CRDs whole."""
+    return stack_manifests(desired_state("test", run), full_crds=True).objects
 
 
 def by_kind(objects: Iterable[Manifest], kind: str) -> dict[tuple[str, str], dict[str, Any]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -19,6 +20,29 @@ import yaml
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
 _EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo), *args], check=True)
+
+
+def checkout(root: Path, dev_stack: Path) -> Path:
+    """A git repository of this project's tracked files as actions/checkout leaves a pull request:
+    committed on `main`, also known as origin/main, `.venv` in place. Its only stack is `dev`, from
+    `dev_stack`, so nothing here depends on the values of the shipped stack files."""
+    project = WORKFLOWS.parent.parent
+    files = subprocess.run(["git", "ls-files"], cwd=project, capture_output=True, text=True, check=True)
+    for name in files.stdout.split():
+        if (project / name).is_file() and not (name.startswith("Pulumi.") and name != "Pulumi.yaml"):
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(project / name, root / name)
+    shutil.copy2(dev_stack, root / "Pulumi.dev.yaml")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "base")
+    git(root, "update-ref", "refs/remotes/origin/main", "HEAD")
+    provide_venv(root)  # what `make install-dev` made, outside git
+    return root
 
 
 def provide_venv(directory: Path) -> None:
