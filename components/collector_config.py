@@ -100,8 +100,14 @@ def mesh_processors(settings: StackSettings) -> dict[str, dict[str, Any]]:
 
 
 def zipkin_receiver() -> dict[str, Any]:
-    """Zipkin over HTTP on every interface (`protocols.http`, the form since collector v0.128)."""
-    return {"protocols": {"http": {"endpoint": ZIPKIN_ENDPOINT}}}
+    """Zipkin over HTTP on every interface: `endpoint` at the receiver's top level.
+
+    The receiver's config is `confighttp.ServerConfig` squashed plus `parse_string_tags`; it has no
+    `protocols` key (contrib `receiver/zipkinreceiver/config.go` as released at v0.139.0, the agent's
+    build, and v0.144.0, the SigNoz collector's). The collectors decode strictly, so an unknown key
+    stops them at startup.
+    """
+    return {"endpoint": ZIPKIN_ENDPOINT}
 
 
 def traces_pipeline(settings: StackSettings) -> Pipeline:

@@ -99,7 +99,7 @@ def test_a_pipeline_without_zipkin_is_caught() -> None:
 
 def test_a_receiver_on_localhost_is_caught() -> None:
     def localhost(config: dict[str, Any]) -> None:
-        config["receivers"]["zipkin"]["protocols"]["http"]["endpoint"] = "localhost:9411"
+        config["receivers"]["zipkin"]["endpoint"] = "localhost:9411"
 
     objects = mutated("dev", "ConfigMap", "signoz-otel-collector", _collector_config(localhost))
     assert problems_of("dev", objects) == [

@@ -126,7 +126,7 @@ def test_only_the_agent_runs_and_collects_nothing_but_spans(remote: Run) -> None
 
 def test_the_traces_pipeline_has_the_deploy_mode_guarantees(remote: Run) -> None:
     config = agent_config(remote)
-    assert config["receivers"] == {"zipkin": {"protocols": {"http": {"endpoint": "0.0.0.0:9411"}}}}
+    assert config["receivers"] == {"zipkin": {"endpoint": "0.0.0.0:9411"}}
     assert config["service"]["pipelines"]["traces"] == {
         "receivers": ["zipkin"],
         "processors": ["memory_limiter", "resource/mesh-tracing", "attributes/scrub-credentials", "batch"],

@@ -53,7 +53,7 @@ def test_namespace_is_excluded_from_injection(deploy_test_stack: str) -> None:
 def test_zipkin_port_and_receiver(deploy_test_stack: str) -> None:
     values = collector(stack_run(deploy_test_stack))
     assert values["ports"]["zipkin"] == {"enabled": True}
-    assert values["config"]["receivers"]["zipkin"] == {"protocols": {"http": {"endpoint": "0.0.0.0:9411"}}}
+    assert values["config"]["receivers"]["zipkin"] == {"endpoint": "0.0.0.0:9411"}
     if stack_settings(deploy_test_stack).signoz.ingest is None:
         assert set(values["ports"]) == {"zipkin"} and set(values["config"]["receivers"]) == {"zipkin"}
         assert "ingress" not in values and "extensions" not in values["config"], "nothing is exposed"

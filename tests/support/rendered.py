@@ -242,8 +242,7 @@ def data_path_problems(stack: str, settings: StackSettings, objects: list[Manife
     config = collector.config
     target = service_port.get("targetPort")
     receiver = dig(config, "receivers", "zipkin") or {}
-    # `protocols.http.endpoint` since collector v0.128; the older top-level `endpoint` is still read.
-    endpoint = dig(receiver, "protocols", "http", "endpoint") or receiver.get("endpoint")
+    endpoint = receiver.get("endpoint")
     traces = dig(config, "service", "pipelines", "traces") or {}
     if "zipkin" not in (traces.get("receivers") or []):
         problems.append(f"{where}: the collector's traces pipeline receives {traces.get('receivers')}, not zipkin")
