@@ -2,8 +2,8 @@
 
 Helm replaces lists wholesale, so setting `service.pipelines.traces.receivers` to add `zipkin` would
 silently drop every default the chart had there (jaeger, signozspanmetrics/delta, clickhousetraces,
-…). The defaults of each supported chart version are therefore kept in one table, tested against
-the facts derived from the upstream values file, and every list this module emits restates them.
+…). Every list this module emits therefore restates the defaults of the pinned chart version, read
+from that version's facts (versions/signoz/<version>/facts/, derived from its values file).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from components import naming
 from components.models import StackSettings
+from components.versions import ChartId, facts
 
 
 @dataclass(frozen=True)
@@ -29,19 +30,20 @@ class Pipeline:
         }
 
 
-# The `traces` pipeline of otelCollector.config in each supported signoz chart version.
-CHART_TRACES_PIPELINE: dict[str, Pipeline] = {
-    "0.131.0": Pipeline(
-        receivers=("otlp", "jaeger"),
-        processors=("signozspanmetrics/delta", "batch"),
-        exporters=("clickhousetraces", "metadataexporter", "signozmeter"),
-    ),
-}
+def chart_pipeline(chart_version: str, name: str = "traces") -> Pipeline:
+    """A pipeline of otelCollector.config as the signoz chart at `chart_version` defines it (its facts)."""
+    pipeline = facts(ChartId.SIGNOZ, chart_version)["collector"]["pipelines"][name]
+    return Pipeline(
+        receivers=tuple(pipeline["receivers"]),
+        processors=tuple(pipeline["processors"]),
+        exporters=tuple(pipeline["exporters"]),
+    )
 
-# The `service.extensions` list of otelCollector.config in each supported signoz chart version.
-CHART_SERVICE_EXTENSIONS: dict[str, tuple[str, ...]] = {
-    "0.131.0": ("health_check", "zpages", "pprof"),
-}
+
+def chart_service_extensions(chart_version: str) -> tuple[str, ...]:
+    """The `service.extensions` list of otelCollector.config in the signoz chart at `chart_version`."""
+    return tuple(facts(ChartId.SIGNOZ, chart_version)["collector"]["service_extensions"])
+
 
 ZIPKIN_RECEIVER = "zipkin"
 ZIPKIN_ENDPOINT = "0.0.0.0:9411"  # the receiver's own default binds to localhost only
@@ -111,7 +113,7 @@ def zipkin_receiver() -> dict[str, Any]:
 
 
 def traces_pipeline(settings: StackSettings) -> Pipeline:
-    defaults = CHART_TRACES_PIPELINE[settings.signoz.chart_version]
+    defaults = chart_pipeline(settings.signoz.chart_version)
     return Pipeline(
         receivers=(*defaults.receivers, ZIPKIN_RECEIVER),
         # memory_limiter first so overload is refused at the door; resource before span metrics so
@@ -126,7 +128,7 @@ def ingest_pipeline(settings: StackSettings) -> Pipeline:
     and attributes set by their agent, which this cluster's resource processor would overwrite
     (upsert). memory_limiter first and the scrub as here; then the chart's processors and exporters,
     so they are stored and measured like local spans."""
-    defaults = CHART_TRACES_PIPELINE[settings.signoz.chart_version]
+    defaults = chart_pipeline(settings.signoz.chart_version)
     ours = [name for name in mesh_processors(settings) if name != RESOURCE_PROCESSOR]
     return Pipeline(
         receivers=(INGEST_RECEIVER,), processors=(*ours, *defaults.processors), exporters=defaults.exporters
@@ -154,6 +156,6 @@ def collector_config(settings: StackSettings) -> dict[str, Any]:
         receivers[INGEST_RECEIVER] = ingest_receiver()
         service["pipelines"][INGEST_PIPELINE] = ingest_pipeline(settings).as_values()
         config["extensions"] = {INGEST_AUTHENTICATOR: {"filename": INGEST_TOKEN_FILE}}
-        service["extensions"] = [*CHART_SERVICE_EXTENSIONS[settings.signoz.chart_version], INGEST_AUTHENTICATOR]
+        service["extensions"] = [*chart_service_extensions(settings.signoz.chart_version), INGEST_AUTHENTICATOR]
     config["service"] = service
     return config

@@ -6,8 +6,9 @@ the namespace `mesh-tracing-demo` with the stack's injection label, Istio's Book
 productpage at about one request a second. Every hop goes through two sidecars, so each request
 becomes a trace of eight spans from five services, and Kiali draws the same five nodes.
 
-Images come from public upstream registries, pinned by exact tag in DEMO_IMAGES (the one table to
-change when bumping them). Every container, the injected sidecars included, has requests and limits
+Images are pinned by exact tag in `demo_images` (the one place to change when bumping them):
+Bookinfo's come from the stack's Istio hub (istio.hub) with the tag of the Istio version behind the
+`default` tag (versions/istio/<version>/release.yaml), fortio's from Docker Hub. Every container, the injected sidecars included, has requests and limits
 sized for a laptop cluster, so the README's sizing table holds.
 """
 
@@ -20,11 +21,12 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import naming
+from components import naming, revisions
 from components.kiali_integration import SIGNOZ_ANNOTATION, kiali_graph_path, signoz_service_link
 from components.kube import COMPONENT_TYPE_PREFIX, namespace
-from components.models import ResourceList, Resources, StackSettings
+from components.models import IstioSettings, ResourceList, Resources, StackSettings
 from components.traced_namespace import namespace_labels
+from components.versions import istio_release
 
 NAMESPACE = naming.DEMO_NAMESPACE
 PORT = 9080
@@ -45,19 +47,25 @@ class Image:
         return f"{self.repository}:{self.tag}"
 
 
-# The one table of demo images, by app label. Bookinfo's are the images Istio 1.30's own sample
-# manifest (samples/bookinfo/platform/kube/bookinfo.yaml at tag 1.30.3) runs; fortio's tag is the
-# image its release workflow pushes for git tag v1.75.2. reviews is v2: v1 is built with
-# ENABLE_RATINGS=false and never calls ratings. Bumping a Bookinfo tag: re-check productpage's command
-# below against the image's Dockerfile.
-_BOOKINFO = "registry.istio.io/release/examples-bookinfo"
-DEMO_IMAGES: dict[str, Image] = {
-    "productpage": Image(f"{_BOOKINFO}-productpage-v1", "1.20.3"),
-    "details": Image(f"{_BOOKINFO}-details-v1", "1.20.3"),
-    "reviews": Image(f"{_BOOKINFO}-reviews-v2", "1.20.3"),
-    "ratings": Image(f"{_BOOKINFO}-ratings-v1", "1.20.3"),
-    LOADGEN_APP: Image("docker.io/fortio/fortio", "1.75.2"),
+# Bookinfo's images as Istio's own sample manifest names them (samples/bookinfo/platform/kube/
+# bookinfo.yaml); reviews is v2: v1 is built with ENABLE_RATINGS=false and never calls ratings.
+# Bumping the Bookinfo tag: re-check productpage's command below against the image's Dockerfile.
+BOOKINFO_IMAGES = {
+    "productpage": "examples-bookinfo-productpage-v1",
+    "details": "examples-bookinfo-details-v1",
+    "reviews": "examples-bookinfo-reviews-v2",
+    "ratings": "examples-bookinfo-ratings-v1",
 }
+# fortio's tag is the image its release workflow pushes for git tag v1.75.2.
+LOADGEN_IMAGE = Image("docker.io/fortio/fortio", "1.75.2")
+
+
+def demo_images(istio: IstioSettings) -> dict[str, Image]:
+    """Every demo image by app label: Bookinfo's from the stack's Istio hub, at the Bookinfo tag of the
+    Istio version behind the `default` tag."""
+    tag = istio_release(revisions.default_plane(istio).chart_version).bookinfo_tag
+    images = {app: Image(f"{istio.hub}/{image}", tag) for app, image in BOOKINFO_IMAGES.items()}
+    return {**images, LOADGEN_APP: LOADGEN_IMAGE}
 
 
 def _size(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> Resources:
@@ -192,10 +200,10 @@ def service_manifest(settings: StackSettings, app: DemoApp) -> dict[str, Any]:
     }
 
 
-def app_container(app: DemoApp) -> dict[str, Any]:
+def app_container(app: DemoApp, image: Image) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": app.name,
-        "image": DEMO_IMAGES[app.name].reference,
+        "image": image.reference,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": PORT_NAME, "containerPort": PORT}],
         # Every Bookinfo service answers /health without calling another one.
@@ -217,7 +225,7 @@ def deployment_manifest(settings: StackSettings, app: DemoApp) -> dict[str, Any]
     # Kiali takes a Deployment's display details (the link) from its pod template, and lists the
     # Deployment's own annotations as the workload's: the link goes on both.
     link = link_annotations(settings, app.name)
-    pod: dict[str, Any] = {"containers": [app_container(app)]}
+    pod: dict[str, Any] = {"containers": [app_container(app, demo_images(settings.istio)[app.name])]}
     if app.scratch:
         pod["volumes"] = [{"name": name, "emptyDir": {}} for name, _ in app.scratch]
     return {
@@ -252,7 +260,7 @@ def loadgen_manifest(settings: StackSettings) -> dict[str, Any]:
     labels = app_labels(LOADGEN_APP, LOADGEN_VERSION)
     container = {
         "name": "fortio",
-        "image": DEMO_IMAGES[LOADGEN_APP].reference,
+        "image": LOADGEN_IMAGE.reference,
         "imagePullPolicy": "IfNotPresent",
         "args": load_args(),
         "resources": LOADGEN_RESOURCES.to_values(),

@@ -12,9 +12,18 @@ from typing import Any
 
 import pulumi
 
-from components import naming
-from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace, peer_authentication, telemetry
-from components.models import MtlsMode, StackSettings
+from components import naming, revisions
+from components.kube import (
+    COMPONENT_TYPE_PREFIX,
+    helm_release,
+    mutating_webhook_configuration,
+    namespace,
+    peer_authentication,
+    service,
+    telemetry,
+)
+from components.models import DEFAULT_REVISION, IstioSettings, MtlsMode, StackSettings
+from components.revisions import ControlPlane
 from components.versions import ChartId
 
 MESH_TELEMETRY_NAME = "mesh-default"
@@ -49,48 +58,81 @@ def zipkin_provider(settings: StackSettings) -> dict[str, Any]:
     }
 
 
-def istiod_values(settings: StackSettings) -> dict[str, Any]:
+def mesh_config(settings: StackSettings) -> dict[str, Any]:
+    """istiod's meshConfig, the same for every control plane: the Zipkin provider is derived once."""
+    istio = settings.istio
+    return {
+        "extensionProviders": [zipkin_provider(settings)],
+        # The chart's own default `metrics: [prometheus]` (istio_requests_total, which Kiali's
+        # graph is built from) is stated next to ours, so the mesh config says it plainly;
+        # Istio merges defaultProviders field by field either way.
+        "defaultProviders": {"metrics": ["prometheus"], "tracing": [istio.provider_name]},
+        "defaultConfig": {"proxyStatsMatcher": {"inclusionPrefixes": [ZIPKIN_STATS_PREFIX]}},
+    }
+
+
+def image_globals(istio: IstioSettings, chart_version: str) -> dict[str, Any]:
+    """Where istiod's and the injected proxies' images come from, set for every Istio version: the
+    charts' own default hub (registry.istio.io) is retired."""
+    values: dict[str, Any] = {"hub": istio.hub, "tag": chart_version}
+    if istio.image_pull_secrets:
+        values["imagePullSecrets"] = list(istio.image_pull_secrets)
+    return values
+
+
+def istiod_values(settings: StackSettings, control_plane: ControlPlane) -> dict[str, Any]:
     """istiod chart values. `meshConfig` sits at the top level: the chart ignores `global.meshConfig`."""
     istio = settings.istio
+    global_values: dict[str, Any] = {
+        "istioNamespace": istio.namespace,
+        **image_globals(istio, control_plane.chart_version),
+    }
+    if revisions.own_injector_off(istio, control_plane):
+        global_values["operatorManageWebhooks"] = True
     values: dict[str, Any] = {
-        "global": {"istioNamespace": istio.namespace},
+        "global": global_values,
         "autoscaleMin": istio.istiod.autoscale_min,
         "autoscaleMax": istio.istiod.autoscale_max,
         "resources": istio.istiod.resources.to_values(),
-        "meshConfig": {
-            "extensionProviders": [zipkin_provider(settings)],
-            # The chart's own default `metrics: [prometheus]` (istio_requests_total, which Kiali's
-            # graph is built from) is stated next to ours, so the mesh config says it plainly;
-            # Istio merges defaultProviders field by field either way.
-            "defaultProviders": {"metrics": ["prometheus"], "tracing": [istio.provider_name]},
-            "defaultConfig": {"proxyStatsMatcher": {"inclusionPrefixes": [ZIPKIN_STATS_PREFIX]}},
-        },
+        "meshConfig": mesh_config(settings),
         # Start the validating webhook as Fail instead of letting istiod flip Ignore→Fail after
         # install, the drift reported in istio/istio#44285.
         "base": {"validationFailurePolicy": "Fail"},
     }
-    if istio.revision:
-        values["revision"] = istio.revision
+    if control_plane.chart_revision:
+        values["revision"] = control_plane.chart_revision
     return values
 
 
 def base_values(settings: StackSettings) -> dict[str, Any]:
     # The base chart renders the default-revision validator (with a revision); it starts as Fail
     # too, for the reason given for istiod's (istio/istio#44285).
-    values: dict[str, Any] = {
-        "global": {"istioNamespace": settings.istio.namespace},
-        "base": {"validationFailurePolicy": "Fail"},
-    }
-    if settings.istio.revision:
-        values["defaultRevision"] = settings.istio.revision
+    istio = settings.istio
+    global_values: dict[str, Any] = {"istioNamespace": istio.namespace}
+    if istio.image_pull_secrets:
+        global_values["imagePullSecrets"] = list(istio.image_pull_secrets)
+    values: dict[str, Any] = {"global": global_values, "base": {"validationFailurePolicy": "Fail"}}
+    behind_default = revisions.default_plane(istio)
+    if behind_default.chart_revision:
+        # istiod-default-validator validates for the revision behind the `default` tag.
+        values["defaultRevision"] = behind_default.chart_revision
     return values
 
 
 def gateway_values(settings: StackSettings) -> dict[str, Any]:
-    values: dict[str, Any] = {"service": {"type": settings.istio.gateway.service_type.value}}
-    if settings.istio.revision:
-        values["revision"] = settings.istio.revision
+    istio = settings.istio
+    values: dict[str, Any] = {"service": {"type": istio.gateway.service_type.value}}
+    revision = revisions.gateway_revision_value(istio)
+    if revision:
+        values["revision"] = revision
+    if istio.image_pull_secrets:
+        values["imagePullSecrets"] = [{"name": name} for name in istio.image_pull_secrets]
     return values
+
+
+def chart_repository(settings: StackSettings) -> str | None:
+    """Istio's charts come from istio.chartRepository, else chartRepository, else the version table."""
+    return settings.istio.chart_repository or settings.chart_repository
 
 
 def telemetry_spec(provider: str, sampling_percent: float, custom_tags: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +159,8 @@ def peer_authentication_spec(mode: MtlsMode) -> dict[str, Any]:
 
 
 class IstioMesh(pulumi.ComponentResource):
-    """base → istiod → (gateway); mesh-wide Telemetry and PeerAuthentication after both."""
+    """base → each control plane (istiod) → revision tags → (gateway); mesh-wide Telemetry and
+    PeerAuthentication after all of them."""
 
     base: pulumi.Resource
     istiod: pulumi.Resource
@@ -127,31 +170,45 @@ class IstioMesh(pulumi.ComponentResource):
         super().__init__(f"{COMPONENT_TYPE_PREFIX}IstioMesh", name, None, opts)
         istio = settings.istio
         child = pulumi.ResourceOptions(parent=self)
+        repository = chart_repository(settings)
 
         system_ns = namespace(f"{name}-namespace", istio.namespace, {}, child)
         self.namespace_name: pulumi.Output[str] = system_ns.metadata.name
         self.base = helm_release(
             f"{name}-base",
             chart=ChartId.ISTIO_BASE,
-            version=istio.chart_version,
+            version=revisions.newest_version(istio),
             release_name=naming.ISTIO_BASE_RELEASE,
             namespace=system_ns.metadata.name,
             values=base_values(settings),
-            repository=settings.chart_repository,
+            repository=repository,
             opts=child,
         )
-        self.istiod = helm_release(
-            f"{name}-istiod",
-            chart=ChartId.ISTIOD,
-            version=istio.chart_version,
-            release_name=naming.ISTIOD_RELEASE,
-            namespace=system_ns.metadata.name,
-            values=istiod_values(settings),
-            repository=settings.chart_repository,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.base]),
-        )
-        # CRDs come from base; the validating webhook is served by istiod.
-        self.ready = [self.base, self.istiod]
+        planes = revisions.control_planes(istio)
+        # Tags point at running control planes; a control plane whose own injector turns off waits
+        # for the tag object that takes its namespaces over.
+        tagged = revisions.rendered_tags(istio)
+        waiting = {p.name for p in planes if revisions.own_injector_off(istio, p)}
+        releases: dict[str, pulumi.Resource] = {}
+        made: dict[str, list[pulumi.Resource]] = {}
+        for control_plane in sorted(planes, key=lambda p: p.name in waiting):
+            after: list[pulumi.Resource] = [self.base]
+            if control_plane.name in waiting:
+                after += self._tag_objects(name, istio, tagged, releases, made, only={DEFAULT_REVISION})
+            releases[control_plane.name] = helm_release(
+                f"{name}-{control_plane.resource_suffix}",
+                chart=ChartId.ISTIOD,
+                version=control_plane.chart_version,
+                release_name=control_plane.release_name,
+                namespace=system_ns.metadata.name,
+                values=istiod_values(settings, control_plane),
+                repository=repository,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+            )
+        tag_objects = self._tag_objects(name, istio, tagged, releases, made)
+        self.istiod = releases[revisions.default_plane(istio).name]
+        # CRDs come from base; the validating webhook is served by istiod; tags route injection.
+        self.ready = [self.base, *releases.values(), *tag_objects]
         after_mesh = pulumi.ResourceOptions(parent=self, depends_on=self.ready)
         self.telemetry = telemetry(
             f"{name}-telemetry",
@@ -173,13 +230,13 @@ class IstioMesh(pulumi.ComponentResource):
             helm_release(
                 f"{name}-gateway",
                 chart=ChartId.ISTIO_GATEWAY,
-                version=istio.chart_version,
+                version=revisions.newest_version(istio),
                 release_name=naming.GATEWAY_RELEASE,
                 namespace=gateway_ns.metadata.name,
                 values=gateway_values(settings),
-                repository=settings.chart_repository,
-                # Gateway pods are filled in by istiod's injector (image: auto).
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.istiod]),
+                repository=repository,
+                # Gateway pods are filled in by the injector of their tag (image: auto).
+                opts=pulumi.ResourceOptions(parent=self, depends_on=self.ready),
             )
             gateway_service = naming.service_fqdn(naming.gateway_service_name(), istio.gateway.namespace)
 
@@ -187,11 +244,51 @@ class IstioMesh(pulumi.ComponentResource):
         self.root_namespace = istio.namespace
         self.sampling_percent = settings.sampling_percent
         self.gateway_service = gateway_service
+        self.control_planes = {p.name: p.chart_version for p in planes}
         self.register_outputs(
             {
                 "providerName": self.provider_name,
                 "samplingPercent": self.sampling_percent,
                 "rootNamespace": self.root_namespace,
                 "gatewayService": self.gateway_service,
+                "controlPlanes": self.control_planes,
+                "revisionTags": dict(sorted(istio.tags.items())),
             }
         )
+
+    def _tag_objects(
+        self,
+        name: str,
+        istio: IstioSettings,
+        tagged: dict[str, ControlPlane],
+        releases: dict[str, pulumi.Resource],
+        made: dict[str, list[pulumi.Resource]],
+        only: set[str] | None = None,
+    ) -> list[pulumi.Resource]:
+        """The webhook and Service of each tag (made once, kept in `made`), after the control plane
+        it points at."""
+        objects: list[pulumi.Resource] = []
+        for tag, control_plane in tagged.items():
+            if only is not None and tag not in only:
+                continue
+            if tag not in made:
+                opts = pulumi.ResourceOptions(parent=self, depends_on=[releases[control_plane.name]])
+                made[tag] = [
+                    mutating_webhook_configuration(
+                        f"{name}-tag-{tag}",
+                        name=revisions.tag_webhook_name(tag, istio.namespace),
+                        labels=revisions.tag_labels(tag, control_plane),
+                        webhooks=revisions.tag_webhooks(tag, control_plane, istio.namespace),
+                        opts=opts,
+                    ),
+                    service(
+                        f"{name}-tag-{tag}-service",
+                        name=revisions.tag_service_name(tag),
+                        namespace=istio.namespace,
+                        labels=revisions.tag_labels(tag, control_plane),
+                        spec=revisions.tag_service_spec(control_plane),
+                        opts=opts,
+                    ),
+                ]
+            objects += made[tag]
+        return objects

@@ -15,13 +15,9 @@ import pulumi_random as random
 from components import naming
 from components.kube import COMPONENT_TYPE_PREFIX, helm_release, secret
 from components.models import KialiAuthStrategy, PrometheusMode, StackSettings
-from components.versions import ChartId
+from components.versions import ChartId, facts
 
 SIGNOZ_ANNOTATION = "mesh-tracing.io/signoz-traces"
-# The chart's own default entry; Helm replaces lists, so it is restated next to ours.
-CHART_DISPLAY_DETAILS = [
-    {"title": "API Documentation", "annotation": "kiali.io/api-spec", "icon_annotation": "kiali.io/api-type"}
-]
 WEB_ROOT = "/kiali"
 SIGNING_KEY_LENGTH = 32
 # Kiali reads an OpenID client secret from this Secret and key in its own namespace.
@@ -30,6 +26,12 @@ OIDC_SECRET_KEY = "oidc-secret"
 
 
 # --------------------------------------------------------------------------- pure builders
+
+
+def chart_display_details(chart_version: str) -> list[dict[str, str]]:
+    """The kiali-server chart's default `additional_display_details` at `chart_version` (its facts)."""
+    details: list[dict[str, str]] = facts(ChartId.KIALI, chart_version)["additional_display_details"]
+    return details
 
 
 def prometheus_url(settings: StackSettings) -> str:
@@ -76,8 +78,9 @@ def kiali_values(settings: StackSettings, signing_key: pulumi.Input[str]) -> dic
         "server": {"web_root": WEB_ROOT},
     }
     if kiali.signoz_url:
+        # Helm replaces lists: the chart version's own entries are restated next to ours.
         values["additional_display_details"] = [
-            *CHART_DISPLAY_DETAILS,
+            *chart_display_details(kiali.chart_version),
             {"title": "Traces in SigNoz", "annotation": SIGNOZ_ANNOTATION},
         ]
     if kiali.ingress_host:

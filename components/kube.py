@@ -8,7 +8,7 @@ diff on every preview (pulumi/pulumi-kubernetes#2649).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -85,6 +85,41 @@ def secret(
         resource_name,
         metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace),
         string_data=dict(string_data),
+        opts=opts,
+    )
+
+
+def mutating_webhook_configuration(
+    resource_name: str,
+    *,
+    name: str,
+    labels: Mapping[str, str],
+    webhooks: list[dict[str, Any]],
+    opts: pulumi.ResourceOptions,
+) -> k8s.admissionregistration.v1.MutatingWebhookConfiguration:
+    """A webhook configuration the program owns. The CA bundle is left out: istiod writes it into the
+    webhooks of its own `istio.io/rev`, and server-side apply keeps that field istiod's."""
+    return k8s.admissionregistration.v1.MutatingWebhookConfiguration(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=dict(labels)),
+        webhooks=cast(Any, webhooks),
+        opts=opts,
+    )
+
+
+def service(
+    resource_name: str,
+    *,
+    name: str,
+    namespace: pulumi.Input[str],
+    labels: Mapping[str, str],
+    spec: Mapping[str, Any],
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.Service:
+    return k8s.core.v1.Service(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(labels)),
+        spec=cast(Any, dict(spec)),
         opts=opts,
     )
 

@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.problems import MISSING, FieldError
-from components.versions import CHARTS, ChartId
+from components.versions import CHARTS, ISTIO_HUB, RETIRED_LOCATIONS, ChartId
 
 # Names Kubernetes reserves; traced namespaces may not use them (every `kube-` prefixed name is
 # Kubernetes' own, so the prefix is refused as a whole).
@@ -74,6 +74,9 @@ ATTRIBUTE_KEY = r"^[A-Za-z_][A-Za-z0-9_.\-/]*$"
 TAG_NAME = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
 HOSTNAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 OBJECT_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+# An image registry path images are pulled from as `<hub>/<image>:<tag>`: a host (and port), then
+# path segments; no scheme and no tag.
+IMAGE_HUB = r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*$"
 
 # What each pattern means, for error messages (pydantic would print the regular expression).
 PATTERN_MEANING = {
@@ -84,6 +87,8 @@ PATTERN_MEANING = {
     HOSTNAME: "must be a lower-case DNS host name such as kiali.example.com",
     OBJECT_NAME: "must be a Kubernetes object name: lower-case letters, digits, '-' and '.', starting and ending "
     "alphanumeric",
+    IMAGE_HUB: "must be an image registry path such as docker.io/istio or registry.example.com:5000/istio "
+    "(no scheme, no tag)",
 }
 
 DnsLabel = Annotated[str, StringConstraints(strict=True, pattern=DNS_LABEL, max_length=63)]
@@ -121,7 +126,25 @@ def _chart_repository(value: str) -> str:
     return value.rstrip("/")
 
 
-ChartRepository = Annotated[str, StringConstraints(strict=True, max_length=2048), AfterValidator(_chart_repository)]
+def _not_retired(value: str) -> str:
+    for retired in RETIRED_LOCATIONS:
+        if retired in value:
+            raise ValueError(
+                f"{retired} is retired by Istio (charts: https://blob.istio.io/istio-release/charts or "
+                f"oci://ghcr.io/istio/release/charts; images: {ISTIO_HUB}, or a mirror of it)"
+            )
+    return value
+
+
+ChartRepository = Annotated[
+    str,
+    StringConstraints(strict=True, max_length=2048),
+    AfterValidator(_chart_repository),
+    AfterValidator(_not_retired),
+]
+ImageHub = Annotated[
+    str, StringConstraints(strict=True, pattern=IMAGE_HUB, max_length=255), AfterValidator(_not_retired)
+]
 
 
 def _supported(chart: ChartId) -> AfterValidator:
@@ -270,6 +293,9 @@ class GatewaySettings(_Model):
     enabled: StrictBool = False
     namespace: DnsLabel = "istio-ingress"
     service_type: ServiceType = ServiceType.LOAD_BALANCER
+    # With istio.revisions: the tag (or revision) whose control plane injects the gateway; absent =
+    # the `default` tag.
+    revision: DnsLabel | None = None
 
 
 class IstiodSettings(_Model):
@@ -286,10 +312,31 @@ class IstiodSettings(_Model):
         return self
 
 
+class IstioRevision(_Model):
+    """One control plane of a canary upgrade (`istio.revisions`): an istiod release of its own."""
+
+    name: DnsLabel
+    chart_version: Annotated[str, _supported(ChartId.ISTIOD)]
+
+
+# The name of the revision that runs unrevisioned (istiod's chart value `revision: ""`) and of the
+# tag namespaces without a revision follow.
+DEFAULT_REVISION = "default"
+
+
 class IstioSettings(_Model):
     chart_version: Annotated[str, _supported(ChartId.ISTIOD)] = CHARTS[ChartId.ISTIOD].default_version
     namespace: DnsLabel = "istio-system"
+    # The single form: the revision of the one control plane. With `revisions`: the revision that runs
+    # in the Helm release `istiod` (the stack's control plane before it listed revisions).
     revision: DnsLabel | None = None
+    revisions: Annotated[list[IstioRevision], Field(min_length=1)] | None = None
+    tags: dict[DnsLabel, DnsLabel] = {}
+    # Where Istio's images come from (istiod, proxies, the demo's Bookinfo): a registry path.
+    hub: ImageHub = ISTIO_HUB
+    image_pull_secrets: list[ObjectName] = []
+    # Replaces the repository of Istio's charts only (chartRepository replaces every chart's).
+    chart_repository: ChartRepository | None = None
     provider_name: DnsLabel = "signoz"
     max_tag_length: Annotated[StrictInt, Field(ge=1, le=65536)] = 256
     trace_context: TraceContext = TraceContext.B3_AND_W3C
@@ -304,7 +351,85 @@ class IstioSettings(_Model):
             raise FieldError(
                 ("gateway", "namespace"), self.gateway.namespace, "must differ from istio.namespace (the control plane)"
             )
+        if self.revisions is None:
+            if self.tags:
+                raise FieldError(("tags",), self.tags, "only used with istio.revisions (revision tags name revisions)")
+            if self.gateway.revision is not None:
+                raise FieldError(("gateway", "revision"), self.gateway.revision, "only used with istio.revisions")
+            return self
+        _check_revisions(self)
         return self
+
+    def revision_names(self) -> list[str]:
+        """The revisions a namespace or tag may name (the single form's one, or every listed one)."""
+        if self.revisions is None:
+            return [self.revision or DEFAULT_REVISION]
+        return [entry.name for entry in self.revisions]
+
+
+def _check_revisions(istio: IstioSettings) -> None:
+    """The shape of `istio.revisions` and `istio.tags`; each problem names the key at fault."""
+    assert istio.revisions is not None
+    if "chart_version" in istio.model_fields_set:
+        raise FieldError(
+            ("chartVersion",), istio.chart_version, "only used without istio.revisions: each revision sets chartVersion"
+        )
+    names = [entry.name for entry in istio.revisions]
+    listed = ", ".join(names)
+    seen_names: dict[str, int] = {}
+    seen_versions: dict[str, int] = {}
+    for index, entry in enumerate(istio.revisions):
+        if entry.name in seen_names:
+            raise FieldError(
+                ("revisions", index, "name"), entry.name, f"duplicate of revisions[{seen_names[entry.name]}]"
+            )
+        if entry.chart_version in seen_versions:
+            raise FieldError(
+                ("revisions", index, "chartVersion"),
+                entry.chart_version,
+                f"revisions[{seen_versions[entry.chart_version]}] runs this version already: each revision is "
+                "a control plane of another version",
+            )
+        if entry.name == DEFAULT_REVISION and istio.revision is not None:
+            raise FieldError(
+                ("revisions", index, "name"),
+                entry.name,
+                f"'default' is the unrevisioned control plane of release istiod, which runs revision "
+                f"{istio.revision!r} (istio.revision) in this stack",
+            )
+        seen_names[entry.name] = index
+        seen_versions[entry.chart_version] = index
+    if istio.revision is not None and istio.revision not in names:
+        raise FieldError(
+            ("revision",),
+            istio.revision,
+            f"names the revision running in release istiod and must be one of istio.revisions ({listed}); "
+            "remove istio.revision once that control plane is gone",
+        )
+    if DEFAULT_REVISION not in istio.tags:
+        raise FieldError(
+            ("tags", DEFAULT_REVISION),
+            MISSING,
+            "required with istio.revisions: the revision that namespaces without a revision, and "
+            "istio-injection=enabled, follow",
+        )
+    for tag, target in istio.tags.items():
+        if target not in names:
+            raise FieldError(
+                ("tags", tag),
+                target,
+                f"not a revision of istio.revisions ({listed}); a tag must point at a listed revision "
+                "(move it before removing its revision)",
+            )
+        if tag in names and tag != DEFAULT_REVISION:
+            raise FieldError(("tags", tag), target, "is also the name of a revision; give the tag another name")
+    gateway_revision = istio.gateway.revision
+    if gateway_revision is not None and gateway_revision not in {*istio.tags, *names}:
+        raise FieldError(
+            ("gateway", "revision"),
+            gateway_revision,
+            f"not a tag ({', '.join(istio.tags)}) or revision ({listed}) of istio",
+        )
 
 
 # --------------------------------------------------------------------------- signoz
@@ -512,6 +637,9 @@ def _name_to_object(value: object) -> object:
 class TracedNamespaceSettings(_Model):
     name: DnsLabel
     adopt: StrictBool = False
+    # With istio.revisions: the tag (or revision) whose control plane injects its pods; absent = the
+    # `default` tag.
+    revision: DnsLabel | None = None
     sampling_percent: Percent | None = None
     mtls_mode: MtlsMode | None = None
     custom_tags: CustomTags | None = None

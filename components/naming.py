@@ -7,7 +7,7 @@ SigNoz therefore agree on the address from settings alone and can install in par
 
 from __future__ import annotations
 
-from components.models import IstioSettings, SigNozSettings, StackSettings
+from components.models import IstioSettings, SigNozSettings
 
 CLUSTER_DOMAIN = "cluster.local"
 
@@ -53,11 +53,6 @@ INGEST_KEY_SECRET_KEY = "token"
 
 # The namespace of the optional demo workload (`mesh-tracing:demo`), created and owned by the program.
 DEMO_NAMESPACE = "mesh-tracing-demo"
-
-
-def meshed_namespaces(settings: StackSettings) -> list[str]:
-    """Every namespace the program labels for injection: the traced ones, then the demo's."""
-    return [t.name for t in settings.traced_namespaces] + ([DEMO_NAMESPACE] if settings.demo else [])
 
 
 def sidecar_service_name(app: str, namespace: str) -> str:
@@ -158,19 +153,3 @@ def prometheus_url(istio: IstioSettings) -> str:
     """The server Service of the prometheus chart (`<release>-server`, port 80) in the Istio namespace."""
     host = service_fqdn(f"{PROMETHEUS_RELEASE}-server", istio.namespace)
     return f"http://{host}:{PROMETHEUS_SERVER_PORT}"
-
-
-def istiod_name(istio: IstioSettings) -> str:
-    """istiod's Deployment and mesh ConfigMap suffix: `istiod`/`istio`, or `-<revision>` added."""
-    return f"istiod-{istio.revision}" if istio.revision else "istiod"
-
-
-def mesh_configmap_name(istio: IstioSettings) -> str:
-    return f"istio-{istio.revision}" if istio.revision else "istio"
-
-
-def injection_label(istio: IstioSettings) -> tuple[str, str]:
-    """The namespace label that selects istiod's injector: a revision label, or the default one."""
-    if istio.revision:
-        return ("istio.io/rev", istio.revision)
-    return ("istio-injection", "enabled")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from components import naming, revisions
 from components.demo import DemoWorkload
 from components.istio_mesh import IstioMesh
 from components.kiali_integration import KialiIntegration
@@ -12,6 +13,21 @@ from components.models import StackSettings
 from components.signoz_agent import SigNozAgent
 from components.signoz_stack import SigNozStack
 from components.traced_namespace import TracedNamespace, newly_meshed
+
+
+def mesh_revisions(settings: StackSettings) -> dict[str, str]:
+    istio = settings.istio
+    found = {
+        f"namespace/{traced.name}": revisions.resolve(istio, traced.revision).name
+        for traced in settings.traced_namespaces
+    }
+    if settings.demo:
+        found[f"namespace/{naming.DEMO_NAMESPACE}"] = revisions.default_plane(istio).name
+    if istio.gateway.enabled:
+        found[f"gateway/{istio.gateway.namespace}/{naming.GATEWAY_RELEASE}"] = revisions.resolve(
+            istio, istio.gateway.revision
+        ).name
+    return found
 
 
 def stack_outputs(
@@ -30,6 +46,10 @@ def stack_outputs(
         "mtlsMode": settings.mtls_mode.value,
         "istioRootNamespace": mesh.root_namespace,
         "gatewayService": mesh.gateway_service,
+        "istioControlPlanes": mesh.control_planes,
+        # The control plane each meshed namespace's (and the gateway's) proxies come from once its
+        # pods restart: a change here is a workload restart the plan names.
+        "meshRevisions": mesh_revisions(settings),
         "signozMode": settings.signoz.mode.value,
         "tracesDestination": signoz.traces_destination,
         "ingestEndpoint": signoz.ingest_endpoint,

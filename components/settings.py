@@ -260,6 +260,7 @@ def _cross_section_problems(
     istio = sections.get("istio", IstioSettings())
     signoz = sections.get("signoz", SigNozSettings())
     problems = _namespace_problems(sections, istio.namespace, signoz.namespace, istio.gateway)
+    problems.extend(_namespace_revision_problems(sections, istio))
     problems.extend(_signoz_mode_problems(sections, signoz, secrets))
     attributes: Mapping[str, str] = sections.get("resource_attributes", {})
     for reserved, source in (("deployment.environment", "environment"), ("k8s.cluster.name", "cluster")):
@@ -307,6 +308,28 @@ def _namespace_problems(sections: Mapping[str, Any], istio_ns: str, signoz_ns: s
         if item.name in seen:
             problems.append(Problem(key, item.name, f"duplicate of tracedNamespaces[{seen[item.name]}]"))
         seen.setdefault(item.name, index)
+    return problems
+
+
+def _namespace_revision_problems(sections: Mapping[str, Any], istio: IstioSettings) -> list[Problem]:
+    """A traced namespace's `revision` names a tag or a revision of istio.revisions."""
+    problems: list[Problem] = []
+    for index, item in enumerate(sections.get("traced_namespaces", [])):
+        if item.revision is None:
+            continue
+        key = f"{PROJECT}:tracedNamespaces[{index}].revision"
+        if istio.revisions is None:
+            problems.append(
+                Problem(key, item.revision, "only used with istio.revisions (one control plane serves all)")
+            )
+        elif item.revision not in {*istio.tags, *istio.revision_names()}:
+            problems.append(
+                Problem(
+                    key,
+                    item.revision,
+                    f"not a tag ({', '.join(istio.tags)}) or revision ({', '.join(istio.revision_names())}) of istio",
+                )
+            )
     return problems
 
 

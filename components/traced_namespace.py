@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import naming
+from components import revisions
 from components.istio_mesh import mesh_custom_tags, peer_authentication_spec
 from components.kube import COMPONENT_TYPE_PREFIX, peer_authentication, telemetry
 from components.models import MtlsMode, StackSettings, TracedNamespaceSettings
@@ -25,8 +25,9 @@ NAMESPACE_PEER_AUTHENTICATION_NAME = "default"
 # --------------------------------------------------------------------------- pure builders
 
 
-def namespace_labels(settings: StackSettings) -> dict[str, str]:
-    key, value = naming.injection_label(settings.istio)
+def namespace_labels(settings: StackSettings, revision: str | None = None) -> dict[str, str]:
+    """The injection label of a namespace following `revision` (a tag or revision; None = default)."""
+    key, value = revisions.injection_label(settings.istio, revision)
     return {key: value}
 
 
@@ -71,7 +72,7 @@ class TracedNamespace(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(f"{COMPONENT_TYPE_PREFIX}TracedNamespace", name, None, opts)
-        labels = namespace_labels(settings)
+        labels = namespace_labels(settings, traced.revision)
         # Labelled namespaces send pod creations to istiod's injector: label only once it serves.
         after_mesh = pulumi.ResourceOptions(parent=self, depends_on=list(mesh_ready))
         metadata = k8s.meta.v1.ObjectMetaArgs(name=traced.name, labels=labels)
@@ -112,6 +113,8 @@ class TracedNamespace(pulumi.ComponentResource):
         self.summary: dict[str, Any] = {
             "name": traced.name,
             "injectionLabel": f"{label_key}={label_value}",
+            # The control plane whose proxies its workloads run once (re)started.
+            "revision": revisions.resolve(settings.istio, traced.revision).name,
             "adopted": traced.adopt,
             "samplingPercent": effective_sampling(traced, settings),
             "mtlsMode": effective_mtls(traced, settings).value,

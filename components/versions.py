@@ -1,14 +1,34 @@
-"""The one table of Helm charts this program installs: repository, chart name, pinned versions.
+"""The version table: which charts the program installs, where they come from, and which versions.
 
-Each chart lists the versions a stack may select; the first is the default pin. A version may only
-be listed once the conformance facts for it exist under tests/facts/ (see scripts/derive_facts.py),
-so a version bump is: derive the facts, add the version here, run the tests.
+Everything that depends on a chart version lives in one folder per version, `versions/<family>/<version>/`:
+
+- `release.yaml` (written by hand, reviewed): the upstream release the facts and offline renders come
+  from when the pinned one cannot be read (`upstream`), and, for Istio, the Kubernetes versions the
+  release supports and the images tied to it;
+- `facts/` (written by `make facts`, never by hand): every value path of the chart's default values,
+  the chart defaults the program restates (the collector's pipelines and extensions, Kiali's display
+  details, the agent's batch settings), the CRD schemas of the custom resources the program writes,
+  and the collector component lists.
+
+A chart's versions are the folders of its family; the newest is the default pin. A bump is therefore:
+add the folder with its `release.yaml`, run `make facts golden`, review the diff (docs/upgrading.md).
 """
 
 from __future__ import annotations
 
 import enum
+import functools
+import json
+import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+VERSIONS_DIR = Path(__file__).resolve().parent.parent / "versions"
+RELEASE_FILE = "release.yaml"
+FACTS_DIR = "facts"
 
 
 class ChartId(enum.StrEnum):
@@ -21,54 +41,140 @@ class ChartId(enum.StrEnum):
     K8S_INFRA = "k8s-infra"
 
 
+class Family(enum.StrEnum):
+    """Charts released together, with one version (Istio's base, istiod and gateway), or alone."""
+
+    ISTIO = "istio"
+    SIGNOZ = "signoz"
+    KIALI = "kiali-server"
+    PROMETHEUS = "prometheus"
+    K8S_INFRA = "k8s-infra"
+
+
+def version_key(version: str) -> tuple[tuple[int, ...], int, str]:
+    """Semantic-version order: 1.31.4 > 1.30.8, and a release above its own release candidates."""
+    core, _, pre = version.partition("-")
+    numbers = tuple(int(part) for part in re.findall(r"\d+", core))
+    return numbers, 0 if pre else 1, pre
+
+
 @dataclass(frozen=True)
 class Chart:
-    repository: str
+    family: Family
     name: str
-    versions: tuple[str, ...]
-    # The folder a local chart mirror keeps it under (`<folder>/<version>/<name>`): charts released
-    # together share one (Istio's base, istiod and gateway live under istio/<version>/).
-    mirror_folder: str = ""
+    repository: str
 
     @property
     def folder(self) -> str:
-        return self.mirror_folder or self.name
+        """The folder a local chart mirror keeps it under (`<folder>/<version>/<name>`)."""
+        return self.family.value
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        """The versions a stack may select, newest first: the folders of the family."""
+        return family_versions(self.family)
 
     @property
     def default_version(self) -> str:
         return self.versions[0]
 
 
-# The Kubernetes versions Istio 1.30 supports; objects are validated for each, and charts are
-# rendered offline as for the oldest.
-KUBERNETES_VERSIONS = ("1.32.0", "1.33.0", "1.34.0", "1.35.0", "1.36.0")
-
-_ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
-# Istio publishes base, istiod and gateway with one version; a stack selects it once (istio.chartVersion).
-ISTIO_VERSIONS = ("1.30.5",)
+# Istio's charts of every version; the retired googleapis bucket is gone from December 2026.
+ISTIO_REPOSITORY = "https://blob.istio.io/istio-release/charts"
+# The same charts as OCI artifacts, documented as the alternative (istio.chartRepository).
+ISTIO_OCI_REPOSITORY = "oci://ghcr.io/istio/release/charts"
+# Where Istio's release images are pulled from unless istio.hub says otherwise.
+ISTIO_HUB = "docker.io/istio"
 
 CHARTS: dict[ChartId, Chart] = {
-    ChartId.ISTIO_BASE: Chart(_ISTIO_REPO, "base", ISTIO_VERSIONS, "istio"),
-    ChartId.ISTIOD: Chart(_ISTIO_REPO, "istiod", ISTIO_VERSIONS, "istio"),
-    ChartId.ISTIO_GATEWAY: Chart(_ISTIO_REPO, "gateway", ISTIO_VERSIONS, "istio"),
-    ChartId.SIGNOZ: Chart("https://charts.signoz.io", "signoz", ("0.131.0",)),
-    ChartId.KIALI: Chart("https://kiali.org/helm-charts", "kiali-server", ("2.29.0",)),
-    ChartId.PROMETHEUS: Chart("https://prometheus-community.github.io/helm-charts", "prometheus", ("29.27.0",)),
+    ChartId.ISTIO_BASE: Chart(Family.ISTIO, "base", ISTIO_REPOSITORY),
+    ChartId.ISTIOD: Chart(Family.ISTIO, "istiod", ISTIO_REPOSITORY),
+    ChartId.ISTIO_GATEWAY: Chart(Family.ISTIO, "gateway", ISTIO_REPOSITORY),
+    ChartId.SIGNOZ: Chart(Family.SIGNOZ, "signoz", "https://charts.signoz.io"),
+    ChartId.KIALI: Chart(Family.KIALI, "kiali-server", "https://kiali.org/helm-charts"),
+    ChartId.PROMETHEUS: Chart(Family.PROMETHEUS, "prometheus", "https://prometheus-community.github.io/helm-charts"),
     # SigNoz's agent chart: an otelcol-contrib DaemonSet that forwards to a SigNoz elsewhere.
-    ChartId.K8S_INFRA: Chart("https://charts.signoz.io", "k8s-infra", ("0.16.0",)),
+    ChartId.K8S_INFRA: Chart(Family.K8S_INFRA, "k8s-infra", "https://charts.signoz.io"),
 }
 
-# Which upstream release the committed facts of a pinned version were derived from, where they differ.
-# Istio 1.30.4 (security) and 1.30.5 (bug fixes) changed no values file or CRD we could compare up to
-# the release-1.30 head we had (2026-08-21); their source files were not available here, so their
-# facts are those of 1.30.3. Re-derive from the 1.30.5 tag when it can be read.
-FACTS_DERIVED_FROM: dict[tuple[ChartId, str], str] = {
-    (ChartId.ISTIO_BASE, "1.30.5"): "1.30.3",
-    (ChartId.ISTIOD, "1.30.5"): "1.30.3",
-    (ChartId.ISTIO_GATEWAY, "1.30.5"): "1.30.3",
-}
+# Locations Istio retired (charts and images), which nothing the program renders may use.
+RETIRED_LOCATIONS = (
+    "istio-release.storage.googleapis.com",
+    "gcr.io/istio-release",
+    "registry.istio.io/release",
+    # The git tree's default hub: development builds, never a release.
+    "registry.istio.io/testing",
+)
 
 
-def facts_version(chart: ChartId, version: str) -> str:
-    """The upstream version whose files the committed facts for `chart` at `version` come from."""
-    return FACTS_DERIVED_FROM.get((chart, version), version)
+@functools.cache
+def family_versions(family: Family) -> tuple[str, ...]:
+    folder = VERSIONS_DIR / family.value
+    found = [p.name for p in folder.iterdir() if (p / RELEASE_FILE).is_file()] if folder.is_dir() else []
+    return tuple(sorted(found, key=version_key, reverse=True))
+
+
+def version_dir(chart: ChartId, version: str) -> Path:
+    return VERSIONS_DIR / CHARTS[chart].folder / version
+
+
+@functools.cache
+def release_data(chart: ChartId, version: str) -> dict[str, Any]:
+    """The hand-written `release.yaml` of a chart version (empty when it says nothing)."""
+    path = version_dir(chart, version) / RELEASE_FILE
+    if not path.is_file():
+        raise LookupError(f"{CHARTS[chart].name} {version} is not in the version table (no {path})")
+    data: dict[str, Any] = yaml.safe_load(path.read_text()) or {}
+    return data
+
+
+def upstream_version(chart: ChartId, version: str) -> str:
+    """The upstream release whose files the facts and offline renders of `chart` at `version` come
+    from: the pinned version itself unless its `release.yaml` names another (`upstream`)."""
+    return str(release_data(chart, version).get("upstream", version))
+
+
+@functools.cache
+def facts(chart: ChartId, version: str, name: str | None = None) -> dict[str, Any]:
+    """One facts file of a chart version: the chart's values facts (`<chart id>.json`) by default."""
+    path = version_dir(chart, version) / FACTS_DIR / f"{name or chart.value}.json"
+    if not path.is_file():
+        raise LookupError(f"no facts {path.relative_to(VERSIONS_DIR.parent)}: run `make facts`")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+@dataclass(frozen=True)
+class IstioRelease:
+    """What an Istio version brings besides its charts."""
+
+    version: str
+    kubernetes: tuple[str, ...]  # minor versions it supports, oldest first
+    bookinfo_tag: str  # the tag of Istio's Bookinfo sample images at this release
+
+    @property
+    def kubernetes_patches(self) -> tuple[str, ...]:
+        """`<minor>.0` of each supported Kubernetes minor, as the validators and renderers take it."""
+        return tuple(f"{minor}.0" for minor in self.kubernetes)
+
+
+@functools.cache
+def istio_release(version: str) -> IstioRelease:
+    data = release_data(ChartId.ISTIOD, version)
+    minors = tuple(sorted((str(v) for v in data["kubernetes"]), key=version_key))
+    return IstioRelease(version=version, kubernetes=minors, bookinfo_tag=str(data["bookinfoTag"]))
+
+
+def kubernetes_versions(istio_versions: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The Kubernetes versions every one of these Istio versions supports, oldest first."""
+    common: set[str] | None = None
+    for version in istio_versions:
+        supported = set(istio_release(version).kubernetes_patches)
+        common = supported if common is None else common & supported
+    return tuple(sorted(common or (), key=version_key))
+
+
+def all_kubernetes_versions() -> tuple[str, ...]:
+    """Every Kubernetes version some listed Istio version supports, oldest first."""
+    found = {v for istio in CHARTS[ChartId.ISTIOD].versions for v in istio_release(istio).kubernetes_patches}
+    return tuple(sorted(found, key=version_key))

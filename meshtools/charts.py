@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from components.versions import CHARTS, ChartId, facts_version
+from components.versions import CHARTS, ChartId, upstream_version
 from meshtools.cli import EXIT_OK, ToolError, run_command
 from meshtools.stacks import PROJECT_DIR, load_stack
 
@@ -52,7 +52,7 @@ def locate(chart: ChartId, version: str, mirror: Path | None = None, cache: Path
     pinned = CHARTS[chart]
     mirror = mirror if mirror is not None else _mirror_from_env()
     if mirror is not None:
-        for candidate in dict.fromkeys((version, facts_version(chart, version))):
+        for candidate in dict.fromkeys((version, upstream_version(chart, version))):
             found = _in_folder(mirror / pinned.folder / candidate, pinned.name, candidate)
             if found is not None:
                 note = (
@@ -60,7 +60,7 @@ def locate(chart: ChartId, version: str, mirror: Path | None = None, cache: Path
                 )
                 return ChartSource(found, candidate, note)
         tried = " nor ".join(
-            f"{pinned.folder}/{v}/{pinned.name}" for v in dict.fromkeys((version, facts_version(chart, version)))
+            f"{pinned.folder}/{v}/{pinned.name}" for v in dict.fromkeys((version, upstream_version(chart, version)))
         )
         raise ToolError(f"the chart mirror {mirror} ({MIRROR_ENV}) has no {tried}")
     cached = cache / f"{pinned.name}-{version}.tgz"

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from components.versions import KUBERNETES_VERSIONS
+from components.versions import all_kubernetes_versions
 from meshtools.cli import ToolError
 
 ENGINE_ENV = "MESH_TRACING_HELM"
@@ -67,7 +67,7 @@ def is_test_hook(document: Document) -> bool:
     return any(hook.strip().startswith("test") for hook in hooks.split(","))
 
 
-KUBE_VERSION = f"v{KUBERNETES_VERSIONS[0]}"
+KUBE_VERSION = f"v{all_kubernetes_versions()[0]}"
 
 
 @functools.cache

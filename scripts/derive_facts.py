@@ -1,29 +1,28 @@
-"""Derive compact conformance facts from upstream chart values and CRDs for the pinned versions.
+"""`make facts`: derive compact facts from the upstream charts of every version in the version table.
 
-Writes, under tests/facts/ (committed; the tests read only these):
-  charts/<chart>-<version>.json   every value path the chart's default values define, which of them
-                                  are open maps (empty `{}` defaults users fill freely) and lists;
-                                  for signoz also the collector's default pipelines
-  crds/<group>-<version>-<kind>-<upstream version>.json
-                                  the openAPIV3Schema of each custom resource the program emits,
-                                  with descriptions stripped
-  collector/signoz-otel-collector-<tag>.json
-                                  the component packages compiled into the collector image the
-                                  signoz chart runs
-  collector/otelcol-contrib-<version>.json
-                                  the component packages (by kind) and config providers of the
-                                  otelcol-contrib distribution the k8s-infra chart's agent runs
-Nothing upstream is copied verbatim: comments and descriptions are dropped and only the default
-values the program must restate (the collector's pipelines) are kept.
+For each folder `versions/<family>/<version>/`, reads the chart of the release its `release.yaml` names
+as `upstream` (the version itself by default) — from the chart mirror (MESH_TRACING_CHART_MIRROR) or
+the verified download cache (`make charts`) — and writes, under that folder's `facts/`:
 
-Usage: python scripts/derive_facts.py [--upstream ../shared/upstream] [--extra DIR]
-`--extra` is a folder laid out like upstream/ holding sources that are not in shared/: the
-prometheus chart's values (prometheus/<version>/values.yaml, from prometheus-community/helm-charts
-at tag prometheus-<version>), the collector's component list
-(signoz-otel-collector/<tag>/components.go, from SigNoz/signoz-otel-collector at that tag) and the
-otelcol-contrib build manifest (otelcol-contrib/<version>/manifest.yaml, from
-open-telemetry/opentelemetry-collector-releases tag v<version>,
-distributions/otelcol-contrib/manifest.yaml).
+  <chart id>.json         every value path the chart's default values define (subcharts under their
+                          name), which of them are open maps (empty `{}` defaults users fill freely)
+                          and lists; and the defaults the program restates because Helm replaces
+                          lists whole: the SigNoz collector's pipelines and extensions, Kiali's
+                          display details, the k8s-infra agent's pipelines and batch settings, the
+                          prometheus chart's scrape jobs
+  crd-<group>-<version>-<kind>.json
+                          the openAPIV3Schema of each custom resource the program writes (Istio's
+                          from its base chart), descriptions stripped
+
+Sources that are not in a chart come from `--extra DIR`, laid out `<what>/<version>/<file>`:
+  kiali/<version>/kiali-operator-crds.yaml           the Kiali CRD (kiali/kiali-operator at that tag)
+  signoz-otel-collector/<tag>/components.go          SigNoz/signoz-otel-collector at the image tag
+  otelcol-contrib/<version>/manifest.yaml            open-telemetry/opentelemetry-collector-releases
+                                                     v<version>, distributions/otelcol-contrib/
+Facts whose source is not available are left as they are, and named.
+
+Nothing upstream is copied verbatim: comments and descriptions are dropped and only the defaults the
+program must restate are kept.
 """
 
 from __future__ import annotations
@@ -32,37 +31,59 @@ import argparse
 import json
 import re
 import sys
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-FACTS = ROOT / "tests" / "facts"
-INTERNAL_DEFAULTS = "_internal_defaults_do_not_set"
+from components.versions import CHARTS, FACTS_DIR, VERSIONS_DIR, ChartId, upstream_version, version_dir
+from meshtools.charts import locate
+from meshtools.cli import ToolError
 
-# chart id, upstream version → [(path prefix inside the parent chart's values, values file)]
-CHART_SOURCES: dict[tuple[str, str], list[tuple[str, str]]] = {
-    ("istio-base", "1.30.3"): [("", "istio/1.30.3/values-base.yaml")],
-    ("istiod", "1.30.3"): [("", "istio/1.30.3/values-istiod.yaml")],
-    ("istio-gateway", "1.30.3"): [("", "istio/1.30.3/values-gateway.yaml")],
-    ("signoz", "0.131.0"): [
-        ("", "signoz/0.131.0/values.yaml"),
-        ("clickhouse", "signoz/0.131.0/subcharts/clickhouse-24.1.18/values.yaml"),
-        ("clickhouse.zookeeper", "signoz/0.131.0/subcharts/zookeeper-0.0.1/values.yaml"),
+INTERNAL_DEFAULTS = "_internal_defaults_do_not_set"
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# Subcharts whose values a parent chart reaches under their name: (path prefix, file in the chart).
+SUBCHART_VALUES: dict[ChartId, list[tuple[str, str]]] = {
+    ChartId.SIGNOZ: [
+        ("clickhouse", "charts/clickhouse/values.yaml"),
+        ("clickhouse.zookeeper", "charts/clickhouse/charts/zookeeper/values.yaml"),
     ],
-    ("kiali-server", "2.29.0"): [("", "kiali/2.29.0/values-kiali-server.yaml")],
-    ("prometheus", "29.27.0"): [("", "prometheus/29.27.0/values.yaml")],
-    ("k8s-infra", "0.16.0"): [("", "charts/k8s-infra/0.16.0/k8s-infra/values.yaml")],
+}
+# Custom resources the program writes, and the chart file holding their CRDs.
+CHART_CRDS: dict[ChartId, tuple[str, list[tuple[str, str, str]]]] = {
+    ChartId.ISTIO_BASE: (
+        "files/crd-all.gen.yaml",
+        [("telemetry.istio.io", "v1", "Telemetry"), ("security.istio.io", "v1", "PeerAuthentication")],
+    ),
+}
+EXTRA_CRDS: dict[ChartId, tuple[str, list[tuple[str, str, str]]]] = {
+    ChartId.KIALI: ("kiali/{version}/kiali-operator-crds.yaml", [("kiali.io", "v1alpha1", "Kiali")]),
 }
 
-# (file, group, version, kind, upstream version) of every custom resource the program emits.
-CRD_SOURCES: list[tuple[str, str, str, str, str]] = [
-    ("istio/1.30.3/crds.yaml", "telemetry.istio.io", "v1", "Telemetry", "1.30.3"),
-    ("istio/1.30.3/crds.yaml", "security.istio.io", "v1", "PeerAuthentication", "1.30.3"),
-    ("kiali/2.29.0/kiali-operator-crds.yaml", "kiali.io", "v1alpha1", "Kiali", "2.29.0"),
-]
+
+class ChartFiles:
+    """Files of one chart, from a chart directory or a packaged `.tgz`."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        self.path, self.name = path, name
+        self._members: dict[str, bytes] | None = None
+        if path.is_file():
+            with tarfile.open(path) as archive:
+                self._members = {
+                    member.name.split("/", 1)[1]: archive.extractfile(member).read()  # type: ignore[union-attr]
+                    for member in archive.getmembers()
+                    if member.isfile() and "/" in member.name
+                }
+
+    def read(self, relative: str) -> str | None:
+        if self._members is not None:
+            data = self._members.get(relative)
+            return data.decode() if data is not None else None
+        file = self.path / relative
+        return file.read_text() if file.is_file() else None
 
 
 def walk(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
@@ -74,20 +95,23 @@ def walk(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
             yield from walk(value, path)
 
 
-def chart_facts(upstream: Path, extra: Path | None, chart: str, version: str) -> dict[str, Any] | None:
+def chart_facts(files: ChartFiles, chart: ChartId, version: str, source: str) -> dict[str, Any]:
     paths: set[str] = set()
     open_maps: set[str] = set()
     lists: set[str] = set()
+    main_values: dict[str, Any] = {}
     sources = []
-    for prefix, relative in CHART_SOURCES[(chart, version)]:
-        source = source_of(upstream, extra, relative)
-        if not source.exists():
-            return None
-        sources.append(relative)
-        values = yaml.safe_load(source.read_text()) or {}
+    for prefix, relative in [("", "values.yaml"), *SUBCHART_VALUES.get(chart, [])]:
+        text = files.read(relative)
+        if text is None:
+            raise ToolError(f"{files.path}: no {relative}")
+        sources.append(f"{CHARTS[chart].name} {source}: {relative}")
+        values = yaml.load(text, Loader=_Loader) or {}
         if set(values) == {INTERNAL_DEFAULTS}:
             values = values[INTERNAL_DEFAULTS]  # Istio charts: users set these keys at top level
-        if prefix:
+        if not prefix:
+            main_values = values
+        else:
             # Parent charts reach a subchart's values under its name.
             parts = prefix.split(".")
             for i in range(1, len(parts) + 1):
@@ -99,39 +123,33 @@ def chart_facts(upstream: Path, extra: Path | None, chart: str, version: str) ->
             if isinstance(value, list):
                 lists.add(path)
     facts: dict[str, Any] = {
-        "chart": chart,
+        "chart": chart.value,
         "version": version,
         "derived_from": sources,
         "paths": sorted(paths),
         "open_maps": sorted(open_maps),
         "lists": sorted(lists),
     }
-    main_values = yaml.safe_load(source_of(upstream, extra, CHART_SOURCES[(chart, version)][0][1]).read_text())
-    if chart == "signoz":
-        facts["collector"] = collector_facts(upstream / CHART_SOURCES[(chart, version)][0][1])
-    if chart == "kiali-server":
+    if chart is ChartId.SIGNOZ:
+        facts["collector"] = collector_facts(main_values)
+    if chart is ChartId.KIALI:
         # A list the program extends, so it restates the chart's entries (Helm replaces lists).
         facts["additional_display_details"] = main_values.get("additional_display_details", [])
-    if chart == "k8s-infra":
+    if chart is ChartId.K8S_INFRA:
         facts["agent"] = agent_facts(main_values)
-    if chart == "prometheus":
+    if chart is ChartId.PROMETHEUS:
         # Default scrape jobs and whether each is on: Kiali's metrics come from `kubernetes-pods`.
         facts["scrape_jobs"] = {job: bool(cfg.get("enabled")) for job, cfg in main_values["scrapeConfigs"].items()}
     return facts
 
 
-def source_of(upstream: Path, extra: Path | None, relative: str) -> Path:
-    source = upstream / relative
-    return source if source.exists() or extra is None else extra / relative
-
-
-def collector_facts(values_file: Path) -> dict[str, Any]:
-    collector = yaml.safe_load(values_file.read_text())["otelCollector"]
+def collector_facts(values: dict[str, Any]) -> dict[str, Any]:
+    collector = values["otelCollector"]
     config = collector["config"]
     spread = collector.get("topologySpreadConstraints") or [{}]
     return {
-        # The label the chart itself selects collector pods by (its default topology spread).
         "image_tag": collector["image"]["tag"],
+        # The label the chart itself selects collector pods by (its default topology spread).
         "pod_match_labels": spread[0].get("labelSelector", {}).get("matchLabels", {}),
         "pipelines": config["service"]["pipelines"],
         # Lists the program extends (Helm replaces lists), so it restates the chart's entries.
@@ -162,10 +180,10 @@ def agent_facts(values: dict[str, Any]) -> dict[str, Any]:
 COMPONENT_PACKAGE = re.compile(r"\b([a-z0-9]+(?:receiver|processor|exporter|connector|extension))\b")
 
 
-def collector_components(extra: Path | None, tag: str) -> dict[str, Any] | None:
+def collector_components(extra: Path, tag: str) -> dict[str, Any] | None:
     """Component packages compiled into SigNoz's collector build (its components/components.go)."""
-    source = extra / "signoz-otel-collector" / tag / "components.go" if extra else None
-    if source is None or not source.exists():
+    source = extra / "signoz-otel-collector" / tag / "components.go"
+    if not source.is_file():
         return None
     packages = sorted(set(COMPONENT_PACKAGE.findall(source.read_text())))
     return {"image_tag": tag, "derived_from": f"signoz-otel-collector/{tag}/components.go", "packages": packages}
@@ -174,11 +192,10 @@ def collector_components(extra: Path | None, tag: str) -> dict[str, Any] | None:
 CONTRIB_KINDS = ("extensions", "exporters", "processors", "receivers", "connectors", "providers")
 
 
-def contrib_components(extra: Path | None, version: str) -> dict[str, Any] | None:
+def contrib_components(extra: Path, version: str) -> dict[str, Any] | None:
     """Component packages of the otelcol-contrib distribution, by kind (its builder manifest)."""
-    relative = f"otelcol-contrib/{version}/manifest.yaml"
-    source = extra / relative if extra else None
-    if source is None or not source.exists():
+    source = extra / "otelcol-contrib" / version / "manifest.yaml"
+    if not source.is_file():
         return None
     manifest = yaml.safe_load(source.read_text())
     by_kind = {
@@ -202,8 +219,8 @@ def strip_descriptions(node: Any) -> Any:
     return node
 
 
-def crd_schema(upstream: Path, relative: str, group: str, version: str, kind: str) -> dict[str, Any]:
-    for document in yaml.safe_load_all((upstream / relative).read_text()):
+def crd_schema(text: str, where: str, group: str, version: str, kind: str) -> dict[str, Any]:
+    for document in yaml.load_all(text, Loader=_Loader):
         if not document or document.get("kind") != "CustomResourceDefinition":
             continue
         spec = document["spec"]
@@ -213,47 +230,75 @@ def crd_schema(upstream: Path, relative: str, group: str, version: str, kind: st
             if served["name"] == version and served.get("served", True):
                 schema: dict[str, Any] = strip_descriptions(served["schema"]["openAPIV3Schema"])
                 return {"scope": spec["scope"], "schema": schema}
-    raise SystemExit(f"{relative}: no served {group}/{version} {kind}")
+    raise ToolError(f"{where}: no served {group}/{version} {kind}")
 
 
-def write(path: Path, data: dict[str, Any]) -> None:
+def crd_file(group: str, version: str, kind: str) -> str:
+    return f"crd-{group}-{version}-{kind}"
+
+
+def write(chart: ChartId, version: str, name: str, data: dict[str, Any]) -> None:
+    path = version_dir(chart, version) / FACTS_DIR / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {path.relative_to(ROOT)}")
+    print(f"wrote {path.relative_to(VERSIONS_DIR.parent)}")
 
 
-def main() -> int:
+def derive(chart: ChartId, version: str, extra: Path | None, missing: list[str]) -> None:
+    source = upstream_version(chart, version)
+    located = locate(chart, version)
+    files = ChartFiles(located.path, CHARTS[chart].name)
+    facts = chart_facts(files, chart, version, located.version)
+    write(chart, version, chart.value, facts)
+    if chart in CHART_CRDS:
+        relative, kinds = CHART_CRDS[chart]
+        text = files.read(relative)
+        if text is None:
+            raise ToolError(f"{located.path}: no {relative}")
+        for group, api_version, kind in kinds:
+            data = crd_schema(text, f"{located.path}/{relative}", group, api_version, kind)
+            data.update({"group": group, "version": api_version, "kind": kind, "upstream_version": source})
+            write(chart, version, crd_file(group, api_version, kind), data)
+    if chart in EXTRA_CRDS:
+        pattern, kinds = EXTRA_CRDS[chart]
+        crds = extra / pattern.format(version=source) if extra else None
+        for group, api_version, kind in kinds:
+            if crds is None or not crds.is_file():
+                missing.append(f"{pattern.format(version=source)} (the {kind} CRD of {chart.value} {version})")
+                continue
+            data = crd_schema(crds.read_text(), str(crds), group, api_version, kind)
+            data.update({"group": group, "version": api_version, "kind": kind, "upstream_version": source})
+            write(chart, version, crd_file(group, api_version, kind), data)
+    if chart is ChartId.SIGNOZ:
+        tag = facts["collector"]["image_tag"]
+        components = collector_components(extra, tag) if extra else None
+        if components is None:
+            missing.append(f"signoz-otel-collector/{tag}/components.go")
+        else:
+            write(chart, version, "collector-components", components)
+    if chart is ChartId.K8S_INFRA:
+        tag = facts["agent"]["image_tag"]
+        contrib = contrib_components(extra, tag) if extra else None
+        if contrib is None:
+            missing.append(f"otelcol-contrib/{tag}/manifest.yaml")
+        else:
+            write(chart, version, "agent-components", contrib)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--upstream", type=Path, default=ROOT.parent / "shared" / "upstream")
-    parser.add_argument("--extra", type=Path, default=None)
-    args = parser.parse_args()
-    missing = []
-    for chart, version in CHART_SOURCES:
-        facts = chart_facts(args.upstream, args.extra, chart, version)
-        if facts is None:
-            missing.append(f"{chart} {version}")
-            continue
-        write(FACTS / "charts" / f"{chart}-{version}.json", facts)
-        if chart == "signoz":
-            tag = facts["collector"]["image_tag"]
-            components = collector_components(args.extra, tag)
-            if components is None:
-                missing.append(f"signoz-otel-collector {tag} components.go")
-            else:
-                write(FACTS / "collector" / f"signoz-otel-collector-{tag}.json", components)
-        if chart == "k8s-infra":
-            tag = facts["agent"]["image_tag"]
-            contrib = contrib_components(args.extra, tag)
-            if contrib is None:
-                missing.append(f"otelcol-contrib {tag} manifest.yaml")
-            else:
-                write(FACTS / "collector" / f"otelcol-contrib-{tag}.json", contrib)
-    for relative, group, version, kind, upstream_version in CRD_SOURCES:
-        data = crd_schema(args.upstream, relative, group, version, kind)
-        data.update({"group": group, "version": version, "kind": kind, "upstream_version": upstream_version})
-        write(FACTS / "crds" / f"{group}-{version}-{kind}-{upstream_version}.json", data)
+    parser.add_argument("--extra", type=Path, default=None, help="sources that are not in a chart (see above)")
+    args = parser.parse_args(argv)
+    missing: list[str] = []
+    try:
+        for chart_id, chart in CHARTS.items():
+            for version in chart.versions:
+                derive(chart_id, version, args.extra, missing)
+    except ToolError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if missing:
-        print(f"skipped (source not found; see --extra): {', '.join(missing)}", file=sys.stderr)
+        print(f"kept as they were (source not given; see --extra): {', '.join(missing)}", file=sys.stderr)
     return 0
 
 

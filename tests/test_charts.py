@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.versions import CHARTS, ChartId, facts_version
+from components.versions import CHARTS, ChartId, upstream_version
 from meshtools import charts
 from meshtools.cli import ToolError
 from tests.support.fake_apiserver import FakeApiServer, serve
@@ -67,10 +67,10 @@ def test_an_unlisted_version_is_named(tmp_path: Path) -> None:
             charts.download(ChartId.KIALI, "9.9.9", f"{api.url}/charts", cache=tmp_path)
 
 
-def test_a_mirror_without_the_pinned_version_renders_the_facts_version(tmp_path: Path) -> None:
+def test_a_mirror_without_the_pinned_version_renders_its_upstream_version(tmp_path: Path) -> None:
     istiod = CHARTS[ChartId.ISTIOD]
-    derived = facts_version(ChartId.ISTIOD, istiod.default_version)
-    assert derived != istiod.default_version, "the table records a facts version for the pinned Istio"
+    derived = upstream_version(ChartId.ISTIOD, istiod.default_version)
+    assert derived != istiod.default_version, "the pinned Istio's release.yaml names the chart tree it is rendered from"
     (tmp_path / "istio" / derived / "istiod").mkdir(parents=True)
     found = charts.locate(ChartId.ISTIOD, istiod.default_version, mirror=tmp_path)
     assert (found.path, found.version) == (tmp_path / "istio" / derived / "istiod", derived)

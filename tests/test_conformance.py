@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from components.versions import CHARTS, ChartId
+from components.versions import CHARTS, ChartId, upstream_version
 from meshtools.recording import Run
 from tests.conftest import TEST_STACK_NAMES, stack_run, stack_settings
 from tests.support import upstream
@@ -61,13 +61,17 @@ def mutate(run: Run, name: str, edit: Any) -> Run:
     return Run(resources=resources, outputs=run.outputs)
 
 
+ISTIO = CHARTS[ChartId.ISTIOD].default_version
+ISTIO_SOURCE = upstream_version(ChartId.ISTIOD, ISTIO)
+
+
 def test_misplaced_mesh_config_is_caught() -> None:
     def misplace(inputs: dict[str, Any]) -> None:
         inputs["values"]["global"]["meshConfig"] = inputs["values"].pop("meshConfig")
 
     problems = check_run("prod", mutate(stack_run("prod"), "mesh-istiod", misplace))
     assert problems[0] == (
-        "prod: mesh-istiod values: global.meshConfig is not a value of istiod 1.30.5 (facts of 1.30.3)"
+        f"prod: mesh-istiod values: global.meshConfig is not a value of istiod {ISTIO} (facts of {ISTIO_SOURCE})"
         " — did you mean meshConfig?"
     )
 
@@ -99,7 +103,7 @@ def test_misspelt_telemetry_field_is_caught() -> None:
         rule["randomSamplingPercent"] = rule.pop("randomSamplingPercentage")
 
     assert check_run("prod", mutate(stack_run("prod"), "mesh-telemetry", misspell)) == [
-        "prod: mesh-telemetry (Telemetry telemetry.istio.io/v1, Istio CRD 1.30.3): "
+        f"prod: mesh-telemetry (Telemetry telemetry.istio.io/v1, Istio CRD {ISTIO_SOURCE}): "
         "spec.tracing[0].randomSamplingPercent is not a field of the schema (did you mean randomSamplingPercentage?)"
     ]
 
@@ -109,7 +113,7 @@ def test_out_of_range_sampling_in_a_cr_is_caught() -> None:
         inputs["spec"]["tracing"][0]["randomSamplingPercentage"] = 150
 
     assert check_run("prod", mutate(stack_run("prod"), "ns-checkout-telemetry", too_high)) == [
-        "prod: ns-checkout-telemetry (Telemetry telemetry.istio.io/v1, Istio CRD 1.30.3): "
+        f"prod: ns-checkout-telemetry (Telemetry telemetry.istio.io/v1, Istio CRD {ISTIO_SOURCE}): "
         "spec.tracing.0.randomSamplingPercentage: 150 is greater than the maximum of 100"
     ]
 
@@ -120,7 +124,7 @@ def test_bad_mtls_mode_in_a_cr_is_caught() -> None:
 
     [problem] = check_run("prod", mutate(stack_run("prod"), "mesh-peer-authentication", bad_mode))
     assert problem.startswith(
-        "prod: mesh-peer-authentication (PeerAuthentication security.istio.io/v1, Istio CRD 1.30.3): "
+        f"prod: mesh-peer-authentication (PeerAuthentication security.istio.io/v1, Istio CRD {ISTIO_SOURCE}): "
     )
     assert "spec.mtls.mode: 'ON' is not one of" in problem
 

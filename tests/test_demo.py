@@ -171,9 +171,9 @@ def test_registers_the_services_their_workloads_and_the_load_generator(on: Run) 
 
 
 def test_images_are_pinned_by_exact_tag_from_the_one_table(on: Run) -> None:
-    table = {image.reference for image in demo.DEMO_IMAGES.values()}
+    table = {image.reference for image in demo.demo_images(stack_settings("demo").istio).values()}
     used = [c["image"] for c in containers(on)]
-    assert sorted(used) == sorted(table), "every image comes from DEMO_IMAGES and every entry is used"
+    assert sorted(used) == sorted(table), "every image comes from demo_images and every entry is used"
     for image in used:
         assert EXACT_TAG.match(image), f"{image} is not pinned to an exact version tag"
         assert not image.endswith(":latest")
@@ -336,7 +336,7 @@ def test_a_shipped_stack_runs_the_demo_by_the_rules_or_not_at_all(name: str) -> 
     if not load_stack(name).settings.demo:
         assert demo_resources(run) == [] and run.outputs["demo"] is None
         return
-    table = {image.reference for image in demo.DEMO_IMAGES.values()}
+    table = {image.reference for image in demo.demo_images(load_stack(name).settings.istio).values()}
     for container in containers(run):
         assert container["image"] in table
         assert set(container["resources"]["requests"]) == set(container["resources"]["limits"]) == {"cpu", "memory"}

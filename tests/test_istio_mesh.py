@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from components import naming
-from components.istio_mesh import istiod_values
+from components.istio_mesh import mesh_config
 from components.kube import HELM_RELEASE_TYPE, PEER_AUTHENTICATION_TYPE, TELEMETRY_TYPE
 from components.versions import CHARTS, ChartId
 from meshtools.recording import Run, changed_resources
@@ -40,7 +40,11 @@ def test_istiod_reports_to_the_collector_of_the_same_stack(any_test_stack: str) 
 
 def test_mesh_config_sits_where_the_chart_reads_it(dev: Run) -> None:
     istiod = values(dev, "mesh-istiod")
-    assert istiod["global"] == {"istioNamespace": "istio-system"}, "no global.meshConfig, tracer or mtls"
+    assert istiod["global"] == {
+        "istioNamespace": "istio-system",
+        "hub": "docker.io/istio",
+        "tag": CHARTS[ChartId.ISTIOD].default_version,
+    }, "no global.meshConfig, tracer or mtls; images from docker.io/istio at the chart's own version"
     assert "tracing" not in istiod["meshConfig"]["defaultConfig"], "no legacy defaultConfig.tracing"
     assert istiod["meshConfig"]["defaultConfig"]["proxyStatsMatcher"] == {"inclusionPrefixes": ["tracing.zipkin"]}
     assert istiod["base"] == {"validationFailurePolicy": "Fail"}
@@ -136,7 +140,7 @@ def test_gateway_after_istiod_in_its_own_namespace(prod: Run, edge: Run, dev: Ru
             namespace,
         )
         assert gateway.inputs["values"]["service"] == {"type": service_type}
-        assert gateway.dependency_names == {"mesh-gateway-namespace", "mesh-istiod"}
+        assert gateway.dependency_names == {"mesh-gateway-namespace", "mesh-base", "mesh-istiod"}
         assert run.outputs["gatewayService"] == f"istio-ingress.{namespace}.svc.cluster.local"
     assert dev.maybe("mesh-gateway") is None
     assert dev.outputs["gatewayService"] is None
@@ -162,7 +166,7 @@ def test_provider_address_follows_the_signoz_namespace() -> None:
     settings = stack_settings("dev").model_copy(
         update={"signoz": stack_settings("dev").signoz.model_copy(update={"namespace": "tracing"})}
     )
-    provider = istiod_values(settings)["meshConfig"]["extensionProviders"][0]
+    provider = mesh_config(settings)["extensionProviders"][0]
     assert provider["zipkin"]["service"] == "signoz-otel-collector.tracing.svc.cluster.local"
     assert raw_settings("dev")["signoz"].get("namespace") is None, "the test stack keeps the default namespace"
 

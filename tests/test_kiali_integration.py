@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from components.kiali_integration import CHART_DISPLAY_DETAILS
 from components.problems import SettingsError
 from components.versions import CHARTS, ChartId
 from meshtools.recording import Run, changed_resources, fake_secret
@@ -181,11 +180,6 @@ def test_config_errors(kiali: dict[str, Any], key: str, fragment: str) -> None:
     [problem] = caught.value.problems
     assert problem.key == key
     assert fragment in str(problem)
-
-
-def test_restated_display_details_are_the_charts_own() -> None:
-    facts = upstream.chart(ChartId.KIALI, CHARTS[ChartId.KIALI].default_version)
-    assert facts["additional_display_details"] == CHART_DISPLAY_DETAILS
 
 
 def test_deployed_prometheus_keeps_the_pod_scrape_job_on(dev: Run) -> None:

@@ -17,6 +17,7 @@ from components.models import (
     TraceContext,
     is_production,
 )
+from components.versions import CHARTS, ChartId
 from components.problems import SettingsError
 from components.settings import validate_settings
 from meshtools.recording import Run
@@ -235,7 +236,8 @@ def test_credential_header_tags_are_rejected(header: str) -> None:
         (
             "istio",
             {"chartVersion": "1.29.0"},
-            "mesh-tracing:istio.chartVersion: got '1.29.0' — not a supported istiod chart version; allowed: 1.30.5",
+            "mesh-tracing:istio.chartVersion: got '1.29.0' — not a supported istiod chart version; allowed: "
+            + ", ".join(CHARTS[ChartId.ISTIOD].versions),
         ),
         (
             "signoz",

@@ -108,6 +108,7 @@ def test_outputs_list_namespaces_and_those_needing_a_restart(dev: Run, prod: Run
         {
             "name": "otel-demo",
             "injectionLabel": "istio-injection=enabled",
+            "revision": "default",
             "adopted": False,
             "samplingPercent": 100,
             "mtlsMode": "PERMISSIVE",

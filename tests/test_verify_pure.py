@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from components import naming
+from components import revisions
 from meshtools.verify import checks
 from meshtools.verify.clickhouse import Arrival, arrival_query, mesh_spans_query
 from meshtools.verify.restart import Refusal, kubectl_timestamp, refusal, restart_patch
@@ -400,5 +400,5 @@ def test_mesh_spans_query_refuses_anything_but_an_environment_name() -> None:
 
 def test_the_demo_namespace_is_checked_like_a_traced_one() -> None:
     demo = stack_settings("demo")
-    assert naming.meshed_namespaces(demo) == [*(t.name for t in demo.traced_namespaces), "mesh-tracing-demo"]
-    assert "mesh-tracing-demo" not in naming.meshed_namespaces(stack_settings("dev"))
+    assert list(revisions.meshed_namespaces(demo)) == [*(t.name for t in demo.traced_namespaces), "mesh-tracing-demo"]
+    assert "mesh-tracing-demo" not in revisions.meshed_namespaces(stack_settings("dev"))

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
-from components import naming
+from components import naming, revisions
 from components.collector_config import resource_attributes
 from components.istio_mesh import MESH_TELEMETRY_NAME, PEER_AUTHENTICATION_NAME
 from components.kiali_integration import WEB_ROOT
@@ -73,20 +73,42 @@ def refused(name: str, refusal: ApiRefusedError) -> Check:
     )
 
 
-def mesh_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
+def control_plane_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
+    """istiod and its mesh config, for each control plane (named by revision when there are several)."""
+    planes = revisions.control_planes(settings.istio)
+    found: list[Check] = []
+    for control_plane in planes:
+        suffix = f" ({control_plane.name})" if len(planes) > 1 else ""
+        found += _control_plane_checks(cluster, settings, control_plane, suffix)
+    return found
+
+
+def _control_plane_checks(
+    cluster: KubeCluster, settings: StackSettings, control_plane: revisions.ControlPlane, suffix: str
+) -> list[Check]:
     istio = settings.istio
     ns = istio.namespace
     return [
-        guarded("istiod ready", lambda: checks.istiod_ready(cluster.deployment(ns, naming.istiod_name(istio)), ns)),
         guarded(
-            "mesh config Zipkin provider",
+            f"istiod ready{suffix}", lambda: checks.istiod_ready(cluster.deployment(ns, control_plane.service), ns)
+        ),
+        guarded(
+            f"mesh config Zipkin provider{suffix}",
             lambda: checks.mesh_provider(
-                cluster.configmap(ns, naming.mesh_configmap_name(istio)),
+                cluster.configmap(ns, control_plane.mesh_configmap),
                 istio.provider_name,
                 naming.zipkin_service_fqdn(settings.signoz),
                 naming.ZIPKIN_PORT,
             ),
         ),
+    ]
+
+
+def mesh_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
+    istio = settings.istio
+    ns = istio.namespace
+    return [
+        *control_plane_checks(cluster, settings),
         guarded(
             "mesh Telemetry",
             lambda: checks.mesh_telemetry(
@@ -129,8 +151,11 @@ def collector_checks(cluster: KubeCluster, settings: StackSettings) -> list[Chec
 
 
 def namespace_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
-    key, value = naming.injection_label(settings.istio)
-    return [check for name in naming.meshed_namespaces(settings) for check in _namespace(cluster, name, key, value)]
+    found: list[Check] = []
+    for name, revision in revisions.meshed_namespaces(settings).items():
+        key, value = revisions.injection_label(settings.istio, revision)
+        found += _namespace(cluster, name, key, value)
+    return found
 
 
 def _namespace(cluster: KubeCluster, name: str, key: str, value: str) -> list[Check]:
@@ -301,7 +326,7 @@ def cmd_restart(args: argparse.Namespace, cluster: KubeCluster, settings: StackS
     """
     now = datetime.now().astimezone()  # kubectl stamps the machine's local time
     blocked = 0
-    for ns in naming.meshed_namespaces(settings):
+    for ns in revisions.meshed_namespaces(settings):
         if cluster.namespace(ns) is None:
             print(f"{ns}: namespace does not exist")
             continue

@@ -5,7 +5,7 @@ unknown custom-resource fields: that is how a mesh ships with no tracing. Every 
 program sets must exist in the pinned chart's default values (or under an open map there, or under
 one of the FREE_FORM subtrees listed below with the check that covers them instead); every custom
 resource must validate against its CRD schema; every plain Kubernetes object against the API
-schemas of the Kubernetes versions Istio 1.30 supports.
+schemas of the Kubernetes versions the listed Istio versions support.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import jsonschema
 from pydantic import ValidationError
 
 from components.kube import HELM_RELEASE_TYPE, TELEMETRY_TYPE
-from components.versions import CHARTS, KUBERNETES_VERSIONS, ChartId, facts_version
+from components.versions import CHARTS, ChartId, all_kubernetes_versions, upstream_version
 from meshtools.recording import Resource, Run
 from tests.support import kubernetes_schema, upstream
 from tests.support.mesh_config import BUILT_IN_PROVIDERS, MeshConfig
@@ -66,12 +66,14 @@ KUBERNETES_TYPED_KEYS = {"resources": "io.k8s.api.core.v1.ResourceRequirements"}
 # kiali-server renders its values into Kiali's config file: they are checked against the Kiali CR
 # spec schema, which documents every config key, instead of against the chart's sparse defaults.
 KIALI_CR = ("kiali.io", "v1alpha1", "Kiali")
+KUBERNETES_VERSIONS = all_kubernetes_versions()
 
 
 def chart_of(release: Resource) -> tuple[ChartId, str]:
     inputs = release.inputs
+    name = str(inputs["chart"]).rsplit("/", 1)[-1]  # an oci:// chart is addressed by reference
     for chart_id, chart in CHARTS.items():
-        if chart.name == inputs["chart"] and chart.repository == inputs["repositoryOpts"]["repo"]:
+        if chart.name == name:
             return chart_id, inputs["version"]
     raise LookupError(f"{release.name}: chart {inputs['chart']} is not in the version table")
 
@@ -86,7 +88,7 @@ def value_paths(values: Any, prefix: str = "") -> Iterator[str]:
 
 
 def _chart_label(chart_id: ChartId, version: str) -> str:
-    source = facts_version(chart_id, version)
+    source = upstream_version(chart_id, version)
     return f"{chart_id.value} {version}" + (f" (facts of {source})" if source != version else "")
 
 
@@ -216,11 +218,11 @@ def check_kiali_values(stack: str, release: Resource) -> list[str]:
     return schema_problems(spec_schema, release.inputs.get("values", {}), where)
 
 
-def check_custom_resource(stack: str, resource: Resource) -> list[str]:
+def check_custom_resource(stack: str, resource: Resource, istio_version: str | None) -> list[str]:
     api_version, kind = resource.inputs["apiVersion"], resource.inputs["kind"]
     group, version = api_version.split("/")
     try:
-        record = upstream.crd(group, version, kind)
+        record = upstream.crd(group, version, kind, istio_version)
     except LookupError:
         return [f"{stack}: {resource.name}: no derived CRD schema for {api_version} {kind}"]
     where = f"{stack}: {resource.name} ({kind} {api_version}, Istio CRD {record['upstream_version']})"
@@ -267,8 +269,17 @@ def is_custom_resource(resource: Resource) -> bool:
     return resource.type.startswith("kubernetes:") and resource.type != RELEASE and resource.type not in CORE_TYPES
 
 
+def istio_version(run: Run) -> str | None:
+    """The version of the stack's Istio base chart: the CRDs its custom resources must pass."""
+    for release in run.by_type(RELEASE):
+        if chart_of(release)[0] is ChartId.ISTIO_BASE:
+            return str(release.inputs["version"])
+    return None
+
+
 def check_run(stack: str, run: Run) -> list[str]:
     problems: list[str] = []
+    crds_version = istio_version(run)
     for resource in run:
         if resource.type.startswith(NOT_KUBERNETES):
             continue
@@ -277,7 +288,7 @@ def check_run(stack: str, run: Run) -> list[str]:
         elif resource.type in CORE_TYPES:
             problems += check_kubernetes_object(stack, resource)
         elif is_custom_resource(resource):
-            problems += check_custom_resource(stack, resource)
+            problems += check_custom_resource(stack, resource, crds_version)
         else:
             problems.append(f"{stack}: {resource.name}: type {resource.type} has no conformance check")
     return problems + check_references(stack, run)

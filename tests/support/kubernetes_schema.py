@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 from referencing import Registry, Resource
 
-from components.versions import KUBERNETES_VERSIONS
+from components.versions import all_kubernetes_versions
 
 _SCHEMAS = files("kubernetes_validate") / "kubernetes-json-schema"
 
@@ -49,7 +49,7 @@ def _validator(version: str, api_version: str, kind: str) -> jsonschema.protocol
 
 def has_schema(api_version: str, kind: str) -> bool:
     try:
-        _validator(KUBERNETES_VERSIONS[-1], api_version, kind)
+        _validator(all_kubernetes_versions()[-1], api_version, kind)
     except NoSchemaError:
         return False
     return True

@@ -35,12 +35,12 @@ from celpy.adapter import json_to_cel
 from celpy.celtypes import BoolType
 from celpy.evaluation import CELEvalError
 
-from components import naming
+from components import naming, revisions
 from components.collector_config import MEMORY_LIMITER, RESOURCE_PROCESSOR
 from components.kiali_integration import prometheus_url
 from components.models import RemoteAuth, StackSettings
 from components.tree import dig
-from components.versions import KUBERNETES_VERSIONS
+from components.versions import all_kubernetes_versions
 from meshtools.desired import desired_state
 from meshtools.manifests import Manifest, stack_manifests
 from meshtools.recording import Run
@@ -92,7 +92,7 @@ def kubernetes_problems(stack: str, objects: Iterable[Manifest]) -> list[str]:
         if not kubernetes_schema.has_schema(str(obj.get("apiVersion")), str(obj.get("kind"))):
             continue
         document = json.dumps(obj, sort_keys=True)
-        for version in KUBERNETES_VERSIONS:
+        for version in all_kubernetes_versions():
             problems += [
                 f"{stack}: {manifest.title} (Kubernetes {version}): {path}: {message}"
                 for path, message in _kubernetes_errors(version, document)
@@ -215,12 +215,22 @@ def _selected_collector(objects: list[Manifest], namespace: str, selector: dict[
 
 
 def data_path_problems(stack: str, settings: StackSettings, objects: list[Manifest]) -> list[str]:
+    """The mesh config of every control plane, then the path from the default one's Zipkin provider."""
+    problems: list[str] = []
+    for control_plane in reversed(revisions.control_planes(settings.istio)):
+        problems += _mesh_path_problems(stack, settings, objects, control_plane)
+    return problems + _kiali_problems(f"{stack}: rendered", settings, objects)
+
+
+def _mesh_path_problems(
+    stack: str, settings: StackSettings, objects: list[Manifest], control_plane: revisions.ControlPlane
+) -> list[str]:
     istio = settings.istio
     where = f"{stack}: rendered"
     configmaps, services = by_kind(objects, "ConfigMap"), by_kind(objects, "Service")
-    mesh_map = configmaps.get((istio.namespace, naming.mesh_configmap_name(istio)))
+    mesh_map = configmaps.get((istio.namespace, control_plane.mesh_configmap))
     if mesh_map is None:
-        return [f"{where}: no mesh ConfigMap {istio.namespace}/{naming.mesh_configmap_name(istio)}"]
+        return [f"{where}: no mesh ConfigMap {istio.namespace}/{control_plane.mesh_configmap}"]
     mesh = yaml.safe_load(dig(mesh_map, "data", "mesh") or "") or {}
     problems = []
     tracing = dig(mesh, "defaultProviders", "tracing") or []
@@ -258,7 +268,7 @@ def data_path_problems(stack: str, settings: StackSettings, objects: list[Manife
         problems += _agent_problems(where, settings, objects, services[(namespace, name)], collector)
     elif settings.signoz.ingest is not None:
         problems += _ingest_problems(where, settings, objects, collector)
-    return problems + _kiali_problems(where, settings, objects)
+    return problems
 
 
 def _env_source(workload: dict[str, Any], variable: str) -> Any:

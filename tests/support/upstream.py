@@ -1,29 +1,26 @@
-"""Read the committed upstream facts (tests/facts/, made by scripts/derive_facts.py)."""
+"""The facts of the pinned versions (`versions/<family>/<version>/facts/`, made by `make facts`), as the
+tests read them."""
 
 from __future__ import annotations
 
 import functools
-import json
-from pathlib import Path
 from typing import Any
 
-from components.versions import ChartId, facts_version
-
-FACTS = Path(__file__).resolve().parent.parent / "facts"
+from components.versions import CHARTS, ChartId, facts
 
 
-@functools.cache
 def chart(chart_id: ChartId, version: str) -> dict[str, Any]:
-    """Facts of `chart_id` at a pinned `version` (through the table of versions they derive from)."""
-    path = FACTS / "charts" / f"{chart_id.value}-{facts_version(chart_id, version)}.json"
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
+    """The values facts of `chart_id` at a pinned `version`."""
+    return facts(chart_id, version)
 
 
 @functools.cache
 def collector_packages(image_tag: str) -> frozenset[str]:
-    path = FACTS / "collector" / f"signoz-otel-collector-{image_tag}.json"
-    return frozenset(json.loads(path.read_text())["packages"])
+    """Component packages of the SigNoz collector build the signoz chart version with this image tag runs."""
+    for version in CHARTS[ChartId.SIGNOZ].versions:
+        if facts(ChartId.SIGNOZ, version)["collector"]["image_tag"] == image_tag:
+            return frozenset(facts(ChartId.SIGNOZ, version, "collector-components")["packages"])
+    raise LookupError(f"no signoz chart version runs collector {image_tag}")
 
 
 def component_package(kind: str, name: str) -> str:
@@ -34,21 +31,15 @@ def component_package(kind: str, name: str) -> str:
 
 @functools.cache
 def contrib_components(version: str) -> dict[str, Any]:
-    """Component packages (by kind) of the otelcol-contrib distribution at `version`."""
-    path = FACTS / "collector" / f"otelcol-contrib-{version}.json"
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
+    """Component packages (by kind) of the otelcol-contrib distribution at `version` (the agent image)."""
+    for chart_version in CHARTS[ChartId.K8S_INFRA].versions:
+        if facts(ChartId.K8S_INFRA, chart_version)["agent"]["image_tag"] == version:
+            return facts(ChartId.K8S_INFRA, chart_version, "agent-components")
+    raise LookupError(f"no k8s-infra chart version runs otelcol-contrib {version}")
 
 
-def crd_files() -> list[Path]:
-    return sorted((FACTS / "crds").glob("*.json"))
-
-
-@functools.cache
-def crd(group: str, version: str, kind: str) -> dict[str, Any]:
-    """The derived schema record of one custom resource kind (exactly one upstream version)."""
-    matches = sorted((FACTS / "crds").glob(f"{group}-{version}-{kind}-*.json"))
-    if len(matches) != 1:
-        raise LookupError(f"expected one facts file for {group}/{version} {kind}, found {matches}")
-    data: dict[str, Any] = json.loads(matches[0].read_text())
-    return data
+def crd(group: str, version: str, kind: str, chart_version: str | None = None) -> dict[str, Any]:
+    """The schema record of one custom resource kind, from the chart that ships its CRD: Istio's base
+    (at `chart_version`, else the default pin) or kiali-server."""
+    chart_id = ChartId.KIALI if group == "kiali.io" else ChartId.ISTIO_BASE
+    return facts(chart_id, chart_version or CHARTS[chart_id].default_version, f"crd-{group}-{version}-{kind}")
