@@ -194,7 +194,9 @@ class IstioMesh(pulumi.ComponentResource):
         for control_plane in sorted(planes, key=lambda p: p.name in waiting):
             after: list[pulumi.Resource] = [self.base]
             if control_plane.name in waiting:
-                after += self._tag_objects(name, istio, tagged, releases, made, only={DEFAULT_REVISION})
+                after += self._tag_objects(
+                    name, istio=istio, tagged=tagged, releases=releases, made=made, only={DEFAULT_REVISION}
+                )
             releases[control_plane.name] = helm_release(
                 f"{name}-{control_plane.resource_suffix}",
                 chart=ChartId.ISTIOD,
@@ -205,7 +207,7 @@ class IstioMesh(pulumi.ComponentResource):
                 repository=repository,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=after),
             )
-        tag_objects = self._tag_objects(name, istio, tagged, releases, made)
+        tag_objects = self._tag_objects(name, istio=istio, tagged=tagged, releases=releases, made=made)
         self.istiod = releases[revisions.default_plane(istio).name]
         # CRDs come from base; the validating webhook is served by istiod; tags route injection.
         self.ready = [self.base, *releases.values(), *tag_objects]
@@ -259,6 +261,7 @@ class IstioMesh(pulumi.ComponentResource):
     def _tag_objects(
         self,
         name: str,
+        *,
         istio: IstioSettings,
         tagged: dict[str, ControlPlane],
         releases: dict[str, pulumi.Resource],

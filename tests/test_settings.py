@@ -17,9 +17,9 @@ from components.models import (
     TraceContext,
     is_production,
 )
-from components.versions import CHARTS, ChartId
 from components.problems import SettingsError
 from components.settings import validate_settings
+from components.versions import CHARTS, ChartId
 from meshtools.recording import Run
 from tests.conftest import raw_settings, run_test_stack
 
