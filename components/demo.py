@@ -8,7 +8,7 @@ becomes a trace of eight spans from five services, and Kiali draws the same five
 
 Images come from public upstream registries, pinned by exact tag in DEMO_IMAGES (the one table to
 change when bumping them). Every container, the injected sidecars included, has requests and limits
-sized for a laptop cluster, so the README's sizing table holds.
+sized for a laptop cluster, so the walk-through's sizing table (docs/walkthrough.md) holds.
 """
 
 from __future__ import annotations
