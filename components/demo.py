@@ -9,8 +9,8 @@ becomes a trace of eight spans from five services, and Kiali draws the same five
 Images are pinned by exact tag in `demo_images` (the one place to change when bumping them):
 Bookinfo's come from the stack's Istio hub (istio.hub) with the tag of the Istio version behind the
 `default` tag (versions/istio/<version>/release.yaml), fortio's from Docker Hub. Every container,
-the injected sidecars included, has requests and limits sized for a laptop cluster, so the README's
-sizing table holds.
+the injected sidecars included, has requests and limits sized for a laptop cluster, so the
+walk-through's sizing table (docs/walkthrough.md) holds.
 """
 
 from __future__ import annotations

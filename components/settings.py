@@ -198,7 +198,9 @@ def _problems_from(error: ValidationError, prefix: tuple[int | str, ...]) -> lis
             continue
         if err["type"] == "extra_forbidden":
             owner = _model_at(loc[:-1])
-            keys = ", ".join(f.alias or n for n, f in owner.model_fields.items()) if owner else "see README"
+            keys = (
+                ", ".join(f.alias or n for n, f in owner.model_fields.items()) if owner else "see docs/configuration.md"
+            )
             problems.append(Problem(key_path(loc), err["input"], f"unknown key; allowed keys here: {keys}"))
             continue
         if err["type"] == "missing":

@@ -93,7 +93,7 @@ def _get(url: str) -> bytes:
     except (urllib.error.URLError, OSError) as error:
         raise ToolError(
             f"cannot download {url}: {error}. Without access to the chart repositories, point "
-            f"{MIRROR_ENV} at a local chart mirror instead (README: Rendered manifests)"
+            f"{MIRROR_ENV} at a local chart mirror instead (docs/ci.md: Charts and the rendering engine)"
         ) from None
 
 

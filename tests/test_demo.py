@@ -22,7 +22,7 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICE = "kubernetes:core/v1:Service"
 CRONJOB = "kubernetes:batch/v1:CronJob"
 SIGNOZ_URL = "https://signoz.staging.example.com"  # tests/stacks/Pulumi.demo.yaml
-README = Path(__file__).resolve().parent.parent / "README.md"
+WALKTHROUGH = Path(__file__).resolve().parent.parent / "docs" / "walkthrough.md"
 EXACT_TAG = re.compile(r"^[a-z0-9.-]+(/[a-z0-9._-]+)+:v?[0-9]+\.[0-9]+\.[0-9]+$")
 
 
@@ -302,7 +302,7 @@ def test_the_demo_namespace_is_not_a_traced_namespace_entry(on: Run) -> None:
     assert on.outputs["namespacesToRestart"] == []
 
 
-def test_the_readme_sizing_table_adds_up_the_demo(on: Run) -> None:
+def test_the_walkthrough_sizing_table_adds_up_the_demo(on: Run) -> None:
     """The walk-through's demo rows are the sums of what the program registers."""
 
     def total(kind: str, quantities: list[dict[str, dict[str, str]]]) -> str:
@@ -318,7 +318,9 @@ def test_the_readme_sizing_table_adds_up_the_demo(on: Run) -> None:
         }
         for a in (template["metadata"]["annotations"] for _, template in pod_templates(on))
     ]
-    rows = {line.split("|")[1].strip(): line for line in README.read_text().splitlines() if line.startswith("| demo: ")}
+    rows = {
+        line.split("|")[1].strip(): line for line in WALKTHROUGH.read_text().splitlines() if line.startswith("| demo: ")
+    }
     app_row = rows["demo: productpage, details, reviews, ratings, fortio"]
     sidecar_row = rows["demo: one istio-proxy sidecar in each demo pod"]
     assert f"| {len(apps)} | {total('requests', apps)} | {total('limits', apps)} |" in app_row
