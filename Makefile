@@ -108,9 +108,9 @@ bench: STACK = prod
 bench: $(DEV)
 	$(BIN)/python -m benchmarks.bench_program --stack $(STACK)
 
-## facts: re-derive tests/facts/ from upstream files (UPSTREAM=dir, EXTRA=dir; see the script)
+## facts: re-derive versions/*/*/facts/ from the pinned charts (mirror or `make charts`; EXTRA=dir, see the script)
 facts: $(DEV)
-	$(BIN)/python -m scripts.derive_facts $(if $(UPSTREAM),--upstream $(UPSTREAM)) $(if $(EXTRA),--extra $(EXTRA))
+	$(BIN)/python -m scripts.derive_facts $(if $(EXTRA),--extra $(EXTRA))
 
 ## lock: regenerate requirements/*.txt (hashes, every platform) from pyproject.toml
 lock: $(DEV)

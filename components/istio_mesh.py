@@ -130,11 +130,6 @@ def gateway_values(settings: StackSettings) -> dict[str, Any]:
     return values
 
 
-def chart_repository(settings: StackSettings) -> str | None:
-    """Istio's charts come from istio.chartRepository, else chartRepository, else the version table."""
-    return settings.istio.chart_repository or settings.chart_repository
-
-
 def telemetry_spec(provider: str, sampling_percent: float, custom_tags: dict[str, Any]) -> dict[str, Any]:
     return {
         "tracing": [
@@ -170,7 +165,7 @@ class IstioMesh(pulumi.ComponentResource):
         super().__init__(f"{COMPONENT_TYPE_PREFIX}IstioMesh", name, None, opts)
         istio = settings.istio
         child = pulumi.ResourceOptions(parent=self)
-        repository = chart_repository(settings)
+        repository = settings.repository_of(ChartId.ISTIOD)
 
         system_ns = namespace(f"{name}-namespace", istio.namespace, {}, child)
         self.namespace_name: pulumi.Output[str] = system_ns.metadata.name

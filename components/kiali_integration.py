@@ -142,7 +142,7 @@ class KialiIntegration(pulumi.ComponentResource):
                 release_name=naming.PROMETHEUS_RELEASE,
                 namespace=istio_namespace,
                 values=prometheus_values(settings),
-                repository=settings.chart_repository,
+                repository=settings.repository_of(ChartId.PROMETHEUS),
                 opts=child,
             )
             waits_for.append(prometheus)
@@ -169,7 +169,7 @@ class KialiIntegration(pulumi.ComponentResource):
             release_name=naming.KIALI_RELEASE,
             namespace=istio_namespace,
             values=kiali_values(settings, signing_key),
-            repository=settings.chart_repository,
+            repository=settings.repository_of(ChartId.KIALI),
             opts=pulumi.ResourceOptions(parent=self, depends_on=waits_for),
         )
 

@@ -35,15 +35,15 @@ def helm_release(
     release_name: str,
     namespace: pulumi.Input[str],
     values: Mapping[str, Any],
-    repository: str | None,
+    repository: str,
     opts: pulumi.ResourceOptions,
 ) -> k8s.helm.v3.Release:
-    """A pinned release. `repository` replaces the table's (an internal mirror); an `oci://` one is
+    """A pinned release from `repository` (`StackSettings.repository_of`); an `oci://` one is
     addressed by chart reference, as Helm takes OCI charts."""
     pinned = CHARTS[chart]
     if version not in pinned.versions:
         raise ValueError(f"{chart} {version} is not in the version table ({', '.join(pinned.versions)})")
-    source = repository or pinned.repository
+    source = repository
     oci = source.startswith("oci://")
     return k8s.helm.v3.Release(
         resource_name,

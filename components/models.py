@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.problems import MISSING, FieldError
-from components.versions import CHARTS, ISTIO_HUB, RETIRED_LOCATIONS, ChartId
+from components.versions import CHARTS, ISTIO_HUB, RETIRED_LOCATIONS, ChartId, Family
 
 # Names Kubernetes reserves; traced namespaces may not use them (every `kube-` prefixed name is
 # Kubernetes' own, so the prefix is refused as a whole).
@@ -354,8 +354,6 @@ class IstioSettings(_Model):
         if self.revisions is None:
             if self.tags:
                 raise FieldError(("tags",), self.tags, "only used with istio.revisions (revision tags name revisions)")
-            if self.gateway.revision is not None:
-                raise FieldError(("gateway", "revision"), self.gateway.revision, "only used with istio.revisions")
             return self
         _check_revisions(self)
         return self
@@ -423,13 +421,6 @@ def _check_revisions(istio: IstioSettings) -> None:
             )
         if tag in names and tag != DEFAULT_REVISION:
             raise FieldError(("tags", tag), target, "is also the name of a revision; give the tag another name")
-    gateway_revision = istio.gateway.revision
-    if gateway_revision is not None and gateway_revision not in {*istio.tags, *names}:
-        raise FieldError(
-            ("gateway", "revision"),
-            gateway_revision,
-            f"not a tag ({', '.join(istio.tags)}) or revision ({listed}) of istio",
-        )
 
 
 # --------------------------------------------------------------------------- signoz
@@ -672,6 +663,12 @@ class StackSettings(_Model):
     # Air-gapped sites: every release comes from this internal repository (same chart names and
     # versions) instead of the public repositories of the version table.
     chart_repository: ChartRepository | None = None
+
+    def repository_of(self, chart: ChartId) -> str:
+        """Where a chart comes from: istio.chartRepository for Istio's, else chartRepository, else the
+        version table's repository."""
+        family_override = self.istio.chart_repository if CHARTS[chart].family is Family.ISTIO else None
+        return family_override or self.chart_repository or CHARTS[chart].repository
 
 
 def first_model(annotation: object) -> type[BaseModel] | None:

@@ -64,7 +64,7 @@ class SettingsError(pulumi.RunError):
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Fields whose keys are free names (attribute keys, tag names): shown as ["key"], never as .key.
-MAP_FIELDS = frozenset({"resourceAttributes", "customTags"})
+MAP_FIELDS = frozenset({"resourceAttributes", "customTags", "tags"})
 
 
 def key_path(loc: tuple[int | str, ...], namespace: str = PROJECT) -> str:

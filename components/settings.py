@@ -314,24 +314,25 @@ def _namespace_problems(sections: Mapping[str, Any], istio_ns: str, signoz_ns: s
 
 
 def _namespace_revision_problems(sections: Mapping[str, Any], istio: IstioSettings) -> list[Problem]:
-    """A traced namespace's `revision` names a tag or a revision of istio.revisions."""
+    """A traced namespace's (and the gateway's) `revision` names a tag or a revision of istio.revisions.
+    Skipped while the istio section itself is invalid: its tags and revisions are unknown then."""
+    if "istio" not in sections:
+        return []
+    chosen = [
+        (f"tracedNamespaces[{index}].revision", item.revision)
+        for index, item in enumerate(sections.get("traced_namespaces", []))
+    ]
+    chosen.append(("istio.gateway.revision", istio.gateway.revision))
     problems: list[Problem] = []
-    for index, item in enumerate(sections.get("traced_namespaces", [])):
-        if item.revision is None:
+    for key, revision in chosen:
+        if revision is None:
             continue
-        key = f"{PROJECT}:tracedNamespaces[{index}].revision"
         if istio.revisions is None:
-            problems.append(
-                Problem(key, item.revision, "only used with istio.revisions (one control plane serves all)")
-            )
-        elif item.revision not in {*istio.tags, *istio.revision_names()}:
-            problems.append(
-                Problem(
-                    key,
-                    item.revision,
-                    f"not a tag ({', '.join(istio.tags)}) or revision ({', '.join(istio.revision_names())}) of istio",
-                )
-            )
+            why = "only used with istio.revisions (one control plane serves all)"
+            problems.append(Problem(f"{PROJECT}:{key}", revision, why))
+        elif revision not in {*istio.tags, *istio.revision_names()}:
+            known = f"not a tag ({', '.join(istio.tags)}) or revision ({', '.join(istio.revision_names())}) of istio"
+            problems.append(Problem(f"{PROJECT}:{key}", revision, known))
     return problems
 
 

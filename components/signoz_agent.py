@@ -195,7 +195,7 @@ class SigNozAgent(pulumi.ComponentResource):
             release_name=naming.AGENT_RELEASE,
             namespace=ns.metadata.name,
             values=agent_values(settings),
-            repository=settings.chart_repository,
+            repository=settings.repository_of(ChartId.K8S_INFRA),
             opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=waits_for)),
         )
 

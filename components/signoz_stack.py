@@ -191,7 +191,7 @@ class SigNozStack(pulumi.ComponentResource):
             release_name=naming.SIGNOZ_RELEASE,
             namespace=ns.metadata.name,
             values=signoz_values(settings, clickhouse_password),
-            repository=settings.chart_repository,
+            repository=settings.repository_of(ChartId.SIGNOZ),
             opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=waits_for)),
         )
         pdb_spec = collector_pdb_spec(settings)

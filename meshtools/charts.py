@@ -2,18 +2,22 @@
 
 - MESH_TRACING_CHART_MIRROR points at a folder laid out `<folder>/<version>/<chart>` (a chart
   directory or `<chart>-<version>.tgz`), e.g. an air-gapped site's copy of the upstream charts.
-- Otherwise `make charts` downloads each pinned chart from its repository into .charts/ (git-ignored),
-  checking every archive against the sha256 digest in the repository's index.yaml.
+- Otherwise `make charts` downloads each pinned chart from its repository into .charts/ (git-ignored):
+  from a Helm repository, checking every archive against the sha256 digest in its index.yaml; from an
+  OCI registry (`oci://…`), against the digest its manifest names. The repository of each chart is
+  the one a stack would install it from (`StackSettings.repository_of`).
 
-Where a mirror holds the version the conformance facts were derived from instead of the pinned one
-(Istio 1.30.3 for 1.30.5), that version is rendered and the substitution reported.
+Where a mirror holds the upstream release a version's `release.yaml` names instead of the pinned one
+(Istio's 1.31.0-rc.0 tree for 1.31.4), that release is rendered and the substitution reported.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
+import re
 import sys
 import urllib.error
 import urllib.parse
@@ -125,16 +129,92 @@ def download(chart: ChartId, version: str, repository: str, cache: Path = CACHE)
     return target
 
 
+# --------------------------------------------------------------------------- OCI registries
+
+# The media type of a Helm chart's content layer in an OCI artifact (helm.sh/helm/v3 pkg/registry).
+HELM_CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+
+
+def _registry_get(url: str, accept: str, token: str | None) -> tuple[int, bytes, str]:
+    """GET with the registry's bearer token: (status, body, WWW-Authenticate of a 401)."""
+    headers = {"Accept": accept, **({"Authorization": f"Bearer {token}"} if token else {})}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as response:
+            return response.status, response.read(), ""
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), error.headers.get("WWW-Authenticate", "")
+    except (urllib.error.URLError, OSError) as error:
+        raise ToolError(f"cannot download {url}: {error}") from None
+
+
+def _anonymous_token(challenge: str) -> str:
+    """A pull token from the registry's token service, as `docker pull` gets one without credentials
+    (the distribution spec's bearer challenge: realm, service, scope)."""
+    fields = dict(_CHALLENGE.findall(challenge))
+    if not challenge.lower().startswith("bearer") or "realm" not in fields:
+        raise ToolError(f"the registry asks for credentials ({challenge or 'no challenge'}); log in is not supported")
+    query = urllib.parse.urlencode({k: v for k, v in fields.items() if k in {"service", "scope"}})
+    status, body, _ = _registry_get(f"{fields['realm']}?{query}", "application/json", None)
+    if status != 200:
+        raise ToolError(f"{fields['realm']}: no anonymous pull token (HTTP {status})")
+    answer = json.loads(body)
+    return str(answer.get("token") or answer.get("access_token") or "")
+
+
+def _registry_read(url: str, accept: str, token: str | None) -> tuple[bytes, str | None]:
+    status, body, challenge = _registry_get(url, accept, token)
+    if status == 401 and token is None:
+        token = _anonymous_token(challenge)
+        status, body, challenge = _registry_get(url, accept, token)
+    if status != 200:
+        raise ToolError(f"{url}: HTTP {status} {body[:200].decode(errors='replace')}")
+    return body, token
+
+
+def download_oci(chart: ChartId, version: str, repository: str, cache: Path = CACHE, scheme: str = "https") -> Path:
+    """Fetch one chart from an OCI registry (`oci://host/path` holds `<path>/<chart>:<version>`), keeping
+    it only when its sha256 equals the digest its manifest names, as `helm pull oci://…` checks it."""
+    name = CHARTS[chart].name
+    host, _, path = repository.removeprefix("oci://").partition("/")
+    base = f"{scheme}://{host}/v2/{path.strip('/') + '/' if path.strip('/') else ''}{name}"
+    manifest, token = _registry_read(f"{base}/manifests/{version}", OCI_MANIFEST, None)
+    layers = [layer for layer in json.loads(manifest).get("layers") or [] if layer.get("mediaType") == HELM_CHART_LAYER]
+    if len(layers) != 1:
+        raise ToolError(f"{repository}/{name}:{version} is not a Helm chart (no {HELM_CHART_LAYER} layer)")
+    digest = str(layers[0]["digest"])
+    data, _ = _registry_read(f"{base}/blobs/{digest}", HELM_CHART_LAYER, token)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != digest.removeprefix("sha256:"):
+        raise ToolError(
+            f"{repository}/{name}:{version}: sha256 {actual} does not match the manifest's {digest}; not kept"
+        )
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / f"{name}-{version}.tgz"
+    target.write_bytes(data)
+    return target
+
+
+def fetch(chart: ChartId, version: str, repository: str, cache: Path = CACHE) -> Path:
+    """One chart from a Helm repository (https://, http://) or an OCI registry (oci://), verified."""
+    if repository.startswith("oci://"):
+        return download_oci(chart, version, repository, cache)
+    return download(chart, version, repository, cache)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make charts", description=__doc__)
-    parser.add_argument("--stack", help="use this stack's chartRepository (an internal repository) if it sets one")
+    parser.add_argument(
+        "--stack", help="take the repositories this stack sets (chartRepository, istio.chartRepository)"
+    )
     parser.add_argument("--stacks-dir", type=Path, default=PROJECT_DIR)
     args = parser.parse_args(argv)
-    internal = load_stack(args.stack, args.stacks_dir).settings.chart_repository if args.stack else None
+    settings = load_stack(args.stack, args.stacks_dir).settings if args.stack else None
     for chart_id, chart in CHARTS.items():
+        repository = settings.repository_of(chart_id) if settings else chart.repository
         for version in chart.versions:
-            repository = internal or chart.repository
-            path = download(chart_id, version, repository)
+            path = fetch(chart_id, version, repository)
             print(f"{chart.name} {version}: verified, {path.relative_to(PROJECT_DIR)} (from {repository})")
     return EXIT_OK
 

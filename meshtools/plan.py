@@ -27,6 +27,8 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from meshtools import manifests
 from meshtools.cli import EXIT_CHANGED, EXIT_OK, ToolError, UsageError, run_command
 from meshtools.desired import desired_state, to_yaml
@@ -109,12 +111,34 @@ def _unified(before: str, after: str, stack: str, base: str) -> str:
     )
 
 
+def revision_moves(before_plan: str, after_plan: str) -> list[str]:
+    """One line per meshed namespace (and gateway) whose control plane changes: its running proxies
+    stay on the old one until its pods are re-created, so each must be restarted to move."""
+    before = _mesh_revisions(before_plan)
+    after = _mesh_revisions(after_plan)
+    lines = []
+    for key in sorted(before.keys() & after.keys()):
+        if before[key] == after[key]:
+            continue
+        kind, _, where = key.partition("/")
+        what = f"the workloads of namespace {where}" if kind == "namespace" else f"the gateway {where}"
+        lines.append(f"restart to move: {what} (revision {before[key]} → {after[key]})")
+    return lines
+
+
+def _mesh_revisions(plan: str) -> dict[str, str]:
+    state = yaml.safe_load(plan) if plan else None
+    found = ((state or {}).get("outputs") or {}).get("meshRevisions") or {}
+    return {str(k): str(v) for k, v in found.items()}
+
+
 @dataclass
 class Review:
     plan_diff: str
     manifest_diff: str
     restarts: list[str]
     notes: list[str]
+    moves: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -126,8 +150,9 @@ def diff(stack: str, base: str, project_dir: Path = PROJECT_DIR) -> Review:
     before = views_at_revision(stack, base, project_dir)  # then an unreadable revision, before rendering
     after = views(stack, project_dir, project_dir / "__main__.py")
     notes = list(dict.fromkeys([*before.notes, *after.notes]))
+    moves = revision_moves(before.plan, after.plan)
     if before.objects is None or after.objects is None:
-        return Review(_unified(before.plan, after.plan, stack, base), "", [], notes)
+        return Review(_unified(before.plan, after.plan, stack, base), "", [], notes, moves)
     return Review(
         _unified(before.plan, after.plan, stack, base),
         _unified(
@@ -138,6 +163,7 @@ def diff(stack: str, base: str, project_dir: Path = PROJECT_DIR) -> Review:
         ),
         manifests.workload_changes(before.objects, after.objects),
         notes,
+        moves,
     )
 
 
@@ -146,6 +172,10 @@ def report(stack: str, base: str, review: Review) -> str:
     if not review.changed:
         return f"no changes to the desired state of {stack} since {base}\n"
     parts = [review.plan_diff or f"(the desired state of {stack} is unchanged; only rendered objects differ)\n"]
+    if review.moves:
+        parts.append(
+            "\n# revision moves (after the deploy: make restart)\n" + "".join(f"# {m}\n" for m in review.moves)
+        )
     if review.restarts:
         parts.append("\n# rendered objects\n" + "".join(f"# {line}\n" for line in review.restarts))
         parts.append(review.manifest_diff)
@@ -168,6 +198,10 @@ def comment_body(stack: str, base: str, review: Review) -> str:
         lines += ["```diff", _bounded(review.plan_diff, budget).rstrip("\n"), "```"]
     else:
         lines.append("The desired state is unchanged; only the rendered objects differ.")
+    if review.moves:
+        lines += ["", "#### Revision moves", ""]
+        lines += [f"- {line}" for line in review.moves]
+        lines += ["", f"After the deploy, run `make restart STACK={stack} ARGS=--apply` to move them.", ""]
     if review.restarts:
         lines += ["", "#### Rendered objects", "", *[f"- {line}" for line in review.restarts], ""]
         lines += ["<details><summary>object-level diff</summary>", "", "```diff"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ import yaml
 from components.versions import CHARTS, ChartId, upstream_version
 from meshtools import charts
 from meshtools.cli import ToolError
-from tests.support.fake_apiserver import FakeApiServer, serve
+from tests.conftest import TEST_STACKS
+from tests.support.fake_apiserver import FakeApiServer, Reply, Request, serve
 
 KIALI = CHARTS[ChartId.KIALI]
 
@@ -96,3 +98,63 @@ def test_an_unreachable_repository_points_at_the_mirror(tmp_path: Path) -> None:
         ToolError, match=r"cannot download http://127.0.0.1:9/index.yaml: .*point MESH_TRACING_CHART_MIRROR"
     ):
         charts.download(ChartId.KIALI, KIALI.default_version, "http://127.0.0.1:9", cache=tmp_path)
+
+
+def oci_registry(api: FakeApiServer, data: bytes, digest: str) -> None:
+    """A registry that holds kiali-server as Helm pushes charts, behind an anonymous bearer challenge."""
+    version = KIALI.default_version
+    manifest = {
+        "schemaVersion": 2,
+        "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": "sha256:0", "size": 2},
+        "layers": [{"mediaType": charts.HELM_CHART_LAYER, "digest": f"sha256:{digest}", "size": len(data)}],
+    }
+
+    def authenticated(body: Any) -> Callable[[Request], Reply]:
+        def handler(request: Request) -> Reply:
+            if request.headers.get("authorization") != "Bearer pull-token":
+                challenge = f'Bearer realm="{api.url}/token",service="fake",scope="repository:charts/kiali-server:pull"'
+                return (401, {"errors": [{"code": "UNAUTHORIZED"}]}, {"WWW-Authenticate": challenge})
+            return (200, body)
+
+        return handler
+
+    api.routes[("GET", "/token")] = lambda request: (
+        (200, {"token": "pull-token"})
+        if request.query == {"service": "fake", "scope": "repository:charts/kiali-server:pull"}
+        else (400, {})
+    )
+    api.routes[("GET", f"/v2/charts/{KIALI.name}/manifests/{version}")] = authenticated(manifest)
+    api.routes[("GET", f"/v2/charts/{KIALI.name}/blobs/sha256:{digest}")] = authenticated(data)
+
+
+def test_an_oci_chart_is_pulled_with_an_anonymous_token_and_its_digest_checked(tmp_path: Path) -> None:
+    data = archive(KIALI.name, KIALI.default_version)
+    with serve(FakeApiServer()) as api:
+        oci_registry(api, data, hashlib.sha256(data).hexdigest())
+        host = api.url.removeprefix("http://")
+        path = charts.download_oci(ChartId.KIALI, KIALI.default_version, f"oci://{host}/charts", tmp_path, "http")
+    assert path.read_bytes() == data
+
+
+def test_an_oci_chart_whose_digest_differs_is_not_kept(tmp_path: Path) -> None:
+    data = archive(KIALI.name, KIALI.default_version)
+    with serve(FakeApiServer()) as api:
+        oci_registry(api, data, "0" * 64)
+        host = api.url.removeprefix("http://")
+        with pytest.raises(ToolError, match=r"does not match the manifest's sha256:0{64}; not kept"):
+            charts.download_oci(ChartId.KIALI, KIALI.default_version, f"oci://{host}/charts", tmp_path, "http")
+    assert not list(tmp_path.iterdir())
+
+
+def test_make_charts_takes_each_charts_repository_from_the_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    fetched: list[tuple[str, str]] = []
+
+    def fake_fetch(chart: ChartId, version: str, repository: str, cache: Path = charts.CACHE) -> Path:
+        fetched.append((chart.value, repository))
+        return charts.CACHE / f"{chart.value}-{version}.tgz"
+
+    monkeypatch.setattr(charts, "fetch", fake_fetch)
+    assert charts.main(["--stack", "canary", "--stacks-dir", str(TEST_STACKS)]) == 0
+    repositories = dict(fetched)
+    assert repositories["istiod"] == repositories["istio-base"] == "oci://ghcr.io/istio/release/charts"
+    assert repositories["signoz"] == "https://charts.signoz.io", "istio.chartRepository is Istio's alone"

@@ -10,7 +10,7 @@ from typing import Any
 from components import naming
 from components.istio_mesh import mesh_config
 from components.kube import HELM_RELEASE_TYPE, PEER_AUTHENTICATION_TYPE, TELEMETRY_TYPE
-from components.versions import CHARTS, ChartId
+from components.versions import CHARTS, ChartId, version_key
 from meshtools.recording import Run, changed_resources
 from tests.conftest import raw_settings, run_test_stack, stack_run, stack_settings
 
@@ -72,14 +72,23 @@ def test_istiod_sizing(dev: Run, prod: Run) -> None:
 
 def test_releases_are_pinned_from_the_version_table(any_test_stack: str) -> None:
     run = stack_run(any_test_stack)
+    istio = raw_settings(any_test_stack).get("istio", {})
+    listed = {entry["name"]: entry["chartVersion"] for entry in istio.get("revisions", [])}
     for name, chart_id, release in [
         ("mesh-base", ChartId.ISTIO_BASE, "istio-base"),
         ("mesh-istiod", ChartId.ISTIOD, "istiod"),
     ]:
         inputs = run.named(name).inputs
         chart = CHARTS[chart_id]
-        assert (inputs["chart"], inputs["version"], inputs["name"]) == (chart.name, chart.default_version, release)
-        assert inputs["repositoryOpts"] == {"repo": chart.repository}
+        version = istio.get("chartVersion", chart.default_version)
+        if listed:  # base: the newest control plane's CRDs; istiod: the control plane it always ran
+            version = max(listed.values(), key=version_key) if chart_id is ChartId.ISTIO_BASE else listed["default"]
+        repository = istio.get("chartRepository", chart.repository)
+        if repository.startswith("oci://"):
+            assert (inputs["chart"], "repositoryOpts" in inputs) == (f"{repository}/{chart.name}", False)
+        else:
+            assert (inputs["chart"], inputs["repositoryOpts"]) == (chart.name, {"repo": repository})
+        assert (inputs["version"], inputs["name"]) == (version, release)
         assert run.named(name).ignore_changes == ("checksum",)
 
 
@@ -180,8 +189,11 @@ def test_an_internal_chart_repository_serves_every_release(any_test_stack: str) 
         run = run_test_stack(any_test_stack, {"chartRepository": repository})
         releases = run.by_type(HELM_RELEASE_TYPE)
         assert releases
+        istio_repository = raw_settings(any_test_stack).get("istio", {}).get("chartRepository")
         for release in releases:
-            if expect_chart is None:
+            if istio_repository and release.name.startswith("mesh-"):
+                assert istio_repository in release.inputs["chart"], "istio.chartRepository wins for Istio's charts"
+            elif expect_chart is None:
                 assert release.inputs["repositoryOpts"] == expect_opts, release.name
             else:
                 assert release.inputs["chart"].startswith(expect_chart), release.name

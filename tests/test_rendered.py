@@ -8,20 +8,32 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
 import yaml
 
+from components.kube import HELM_RELEASE_TYPE as RELEASE
+from components.versions import CHARTS, RETIRED_LOCATIONS, ChartId
 from meshtools import helm, manifests
 from meshtools.charts import locate
 from meshtools.cli import ToolError
 from meshtools.desired import desired_state
 from meshtools.manifests import Manifest
 from meshtools.recording import Run
-from tests.conftest import TEST_STACK_NAMES, raw_settings, run_test_stack, stack_run, stack_settings
+from meshtools.stacks import load_stack
+from tests.conftest import (
+    SHIPPED_STACK_NAMES,
+    TEST_STACK_NAMES,
+    raw_settings,
+    run_test_stack,
+    shipped_run,
+    stack_run,
+    stack_settings,
+)
 from tests.support.rendered import Rule, by_kind, check, evaluate, rendered_objects
 
 Edit = Callable[[dict[str, Any]], None]
@@ -384,3 +396,56 @@ def test_a_validating_webhook_that_starts_as_ignore_is_caught() -> None:
         "edge: ValidatingWebhookConfiguration istiod-default-validator webhook validation.istio.io starts as "
         "Ignore, not Fail"
     ]
+
+
+def _images(node: Any) -> Iterator[str]:
+    """Every container image of a rendered object, and the hub istiod's injector builds proxies from."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if (key == "image" and isinstance(value, str)) or (key == "hub" and isinstance(value, str)):
+                yield value
+            else:
+                yield from _images(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _images(item)
+
+
+def sources_and_images(run: Run, objects: Iterable[Manifest]) -> list[str]:
+    """Where a stack pulls from: each release's chart repository (or OCI reference), every rendered
+    image, and the injector's `values` (the proxies' hub lives in a JSON document of a ConfigMap)."""
+    found = [str(r.inputs.get("repositoryOpts", {}).get("repo") or r.inputs["chart"]) for r in run.by_type(RELEASE)]
+    for manifest in objects:
+        found += _images(manifest.object)
+        if manifest.object.get("kind") == "ConfigMap":
+            for text in (manifest.object.get("data") or {}).values():
+                if isinstance(text, str) and text.lstrip().startswith("{"):
+                    found += _images(json.loads(text))
+    return found
+
+
+@pytest.mark.parametrize("stack", [*TEST_STACK_NAMES, *(f"shipped:{n}" for n in SHIPPED_STACK_NAMES)])
+def test_no_stack_uses_a_location_istio_retired(stack: str) -> None:
+    shipped = stack.removeprefix("shipped:")
+    run, settings = (
+        (shipped_run(shipped), load_stack(shipped).settings)
+        if shipped != stack
+        else (stack_run(stack), stack_settings(stack))
+    )
+    found = sources_and_images(run, rendered_objects(run))
+    assert settings.istio.hub in found, "the injector's hub was read (the proxies' images)"
+    retired = [where for where in found for location in RETIRED_LOCATIONS if location in where]
+    assert retired == []
+
+
+def test_the_hub_reaches_istiod_the_proxies_and_the_demo() -> None:
+    found = set(sources_and_images(stack_run("canary"), rendered("canary")))
+    assert {
+        f"registry.example.com:5000/istio/pilot:{CHARTS[ChartId.ISTIOD].versions[1]}",
+        "registry.example.com:5000/istio",  # the injector's hub for proxyv2
+        "registry.example.com:5000/istio/examples-bookinfo-details-v1:1.20.3",
+        "oci://ghcr.io/istio/release/charts/istiod",
+    } <= found
+    dev = set(sources_and_images(stack_run("dev"), rendered("dev")))
+    assert f"docker.io/istio/pilot:{CHARTS[ChartId.ISTIOD].default_version}" in dev
+    assert "https://blob.istio.io/istio-release/charts" in dev

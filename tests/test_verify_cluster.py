@@ -51,6 +51,7 @@ DEV_CHECKS = [
     "collector traces pipeline",
     "namespace otel-demo injection label",
     "namespace otel-demo sidecars",
+    "namespace otel-demo proxy revisions",
     "span round trip",
     "sidecar spans",
 ]
@@ -286,7 +287,7 @@ def test_verify_fails_with_fixes_on_a_broken_cluster(
     assert "FAIL  span round trip" in out
     assert "FAIL  sidecar spans" in out
     assert "fix: likely causes: pods without sidecars, as found above (see the sidecars check;" in out
-    assert out.rstrip().endswith("6 passed, 4 failed")
+    assert out.rstrip().endswith("7 passed, 4 failed")
 
 
 CLICKHOUSE_ROUTE = ("POST", "/api/v1/namespaces/signoz/services/signoz-clickhouse:8123/proxy/")

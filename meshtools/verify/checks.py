@@ -228,6 +228,51 @@ def sidecars(namespace: str, pods: Iterable[JSON]) -> Check:
     return Check(name, False, f"without sidecar: {listed}{skipped}", "make restart STACK=<stack> ARGS=--apply")
 
 
+# The injector writes the revision that injected a pod into this annotation ("default" when unrevisioned;
+# istiod chart files/injection-template.yaml).
+REVISION_ANNOTATION = "istio.io/rev"
+
+
+def proxy_revision(pod: JSON) -> str | None:
+    """The control plane revision whose injector gave this pod its proxy, or None without a sidecar."""
+    if not has_sidecar(pod):
+        return None
+    return str((dig(pod, "metadata", "annotations") or {}).get(REVISION_ANNOTATION, "default"))
+
+
+def survey_revisions(pods: Iterable[JSON], expected: str) -> dict[Workload, tuple[str, list[str]]]:
+    """Running pods whose proxy comes from another revision than `expected`, by owning workload, with
+    the revision they run."""
+    found: dict[Workload, tuple[str, list[str]]] = {}
+    for pod in pods:
+        revision = proxy_revision(pod)
+        if dig(pod, "status", "phase") not in {"Running", "Pending"} or revision in {None, expected}:
+            continue
+        name = str(dig(pod, "metadata", "name"))
+        found.setdefault(workload_of(pod) or ("Pod", name), (str(revision), []))[1].append(name)
+    return found
+
+
+def proxy_revisions(namespace: str, pods: Iterable[JSON], expected: str, listed: Iterable[str]) -> Check:
+    """Every proxy of the namespace runs the revision its label selects; a proxy on a revision the stack
+    no longer lists is named as such (its control plane is gone or about to go)."""
+    name = f"namespace {namespace} proxy revisions"
+    behind = survey_revisions(pods, expected)
+    if not behind:
+        return Check(name, True, f"every proxy is on revision {expected}")
+    known = set(listed)
+    parts = []
+    for (kind, workload), (revision, names) in sorted(behind.items()):
+        gone = "" if revision in known else ", a revision the stack no longer lists"
+        parts.append(f"{kind}/{workload} ({len(names)} pod(s) on {revision}{gone})")
+    return Check(
+        name,
+        False,
+        f"expected revision {expected}; " + ", ".join(parts),
+        "make restart STACK=<stack> ARGS=--apply",
+    )
+
+
 def round_trip(arrival: Arrival | None, expected: Mapping[str, str], timeout: float) -> Check:
     name = "span round trip"
     if arrival is None:

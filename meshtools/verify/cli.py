@@ -153,19 +153,27 @@ def collector_checks(cluster: KubeCluster, settings: StackSettings) -> list[Chec
 def namespace_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
     found: list[Check] = []
     for name, revision in revisions.meshed_namespaces(settings).items():
-        key, value = revisions.injection_label(settings.istio, revision)
-        found += _namespace(cluster, name, key, value)
+        found += _namespace(cluster, settings, name, revision)
     return found
 
 
-def _namespace(cluster: KubeCluster, name: str, key: str, value: str) -> list[Check]:
+def _namespace(cluster: KubeCluster, settings: StackSettings, name: str, revision: str | None) -> list[Check]:
+    key, value = revisions.injection_label(settings.istio, revision)
     try:
         namespace = cluster.namespace(name)
     except ApiRefusedError as refusal:
         return [refused(f"namespace {name} injection label", refusal)]
     found = [checks.namespace_label(namespace, name, key, value)]
     if namespace is not None:
-        found.append(guarded(f"namespace {name} sidecars", lambda: checks.sidecars(name, cluster.pods(name))))
+        expected = revisions.resolve(settings.istio, revision).annotation
+        listed = [p.annotation for p in revisions.control_planes(settings.istio)]
+        found += [
+            guarded(f"namespace {name} sidecars", lambda: checks.sidecars(name, cluster.pods(name))),
+            guarded(
+                f"namespace {name} proxy revisions",
+                lambda: checks.proxy_revisions(name, cluster.pods(name), expected, listed),
+            ),
+        ]
     return found
 
 
@@ -318,23 +326,42 @@ def cmd_verify(args: argparse.Namespace, cluster: KubeCluster, settings: StackSe
     return 0 if all(r.ok for r in results) else 1
 
 
-def cmd_restart(args: argparse.Namespace, cluster: KubeCluster, settings: StackSettings) -> int:
-    """Restart what the injector would inject; say what it leaves alone and what cannot be restarted.
+def restart_scopes(settings: StackSettings) -> list[tuple[str, str, bool]]:
+    """(namespace, the revision its proxies must run, whether pods without a sidecar count) for every
+    meshed namespace, and the gateway's namespace (whose pods are always injected) when it runs."""
+    istio = settings.istio
+    scopes = [
+        (name, revisions.resolve(istio, revision).annotation, True)
+        for name, revision in revisions.meshed_namespaces(settings).items()
+    ]
+    if istio.gateway.enabled:
+        scopes.append((istio.gateway.namespace, revisions.resolve(istio, istio.gateway.revision).annotation, False))
+    return scopes
 
-    Exit 1 when --apply left a workload without sidecars unrestarted (a paused Deployment), as
+
+def cmd_restart(args: argparse.Namespace, cluster: KubeCluster, settings: StackSettings) -> int:
+    """Restart what the injector would inject, and what runs proxies of another revision than its
+    namespace (or the gateway) now follows; say what it leaves alone and what cannot be restarted.
+
+    Exit 1 when --apply left such a workload unrestarted (a paused Deployment), as
     `kubectl rollout restart` does; the others are still restarted.
     """
     now = datetime.now().astimezone()  # kubectl stamps the machine's local time
     blocked = 0
-    for ns in revisions.meshed_namespaces(settings):
+    for ns, expected, sidecars_count in restart_scopes(settings):
         if cluster.namespace(ns) is None:
             print(f"{ns}: namespace does not exist")
             continue
-        survey = checks.survey_sidecars(cluster.pods(ns))
-        for (kind, name), (reason, pods) in sorted(survey.skipped.items()):
-            print(f"{ns}: skipped {kind}/{name} ({len(pods)} pod(s)): {reason}; istiod never injects such pods")
-        for (kind, name), pods in sorted(survey.missing.items()):
-            count = f"{len(pods)} pod(s) without sidecar"
+        pods = cluster.pods(ns)
+        to_restart: dict[checks.Workload, str] = {}
+        if sidecars_count:
+            survey = checks.survey_sidecars(pods)
+            to_restart = {w: f"{len(p)} pod(s) without sidecar" for w, p in survey.missing.items()}
+            for (kind, name), (reason, skipped) in sorted(survey.skipped.items()):
+                print(f"{ns}: skipped {kind}/{name} ({len(skipped)} pod(s)): {reason}; istiod never injects such pods")
+        for workload, (running, moved) in checks.survey_revisions(pods, expected).items():
+            to_restart.setdefault(workload, f"{len(moved)} pod(s) on revision {running}, not {expected}")
+        for (kind, name), count in sorted(to_restart.items()):
             if kind not in RESTARTABLE:
                 print(f"{ns}: {kind}/{name} has no controller to restart; delete the pod to re-create it")
                 continue

@@ -32,6 +32,10 @@ CORE_TYPES = {
     "kubernetes:core/v1:Secret": ("v1", "Secret"),
     "kubernetes:policy/v1:PodDisruptionBudget": ("policy/v1", "PodDisruptionBudget"),
     "kubernetes:core/v1:Service": ("v1", "Service"),
+    "kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration": (
+        "admissionregistration.k8s.io/v1",
+        "MutatingWebhookConfiguration",
+    ),
     "kubernetes:apps/v1:Deployment": ("apps/v1", "Deployment"),
     "kubernetes:batch/v1:CronJob": ("batch/v1", "CronJob"),
 }
