@@ -110,3 +110,21 @@ def test_the_comment_body_starts_with_its_marker_and_is_bounded() -> None:
     assert len(body) < 65_536, "GitHub's limit for a comment"
     assert body.count("… (cut; run `make plan-diff`)") == 2
     assert "- will restart: Deployment a/b (its pod template changes)" in body
+
+
+def test_a_tag_move_names_the_workloads_to_restart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Moving the `default` tag: the diff and the PR comment name each namespace that must restart."""
+    repo = checkout(tmp_path / "repo", TEST_STACKS / "Pulumi.canary.yaml")  # as the stack `dev`
+    stack_file = repo / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text().replace("tags: {default: default,", "tags: {default: 1-31,"))
+    comment = tmp_path / "comment.md"
+    assert run_command(plan.main, [*diff_command(repo), "--comment", str(comment)]) == EXIT_CHANGED
+    out = capsys.readouterr().out
+    assert (
+        "# revision moves (after the deploy: make restart)\n"
+        "# restart to move: the workloads of namespace mesh-tracing-demo (revision default → 1-31)\n"
+        "# restart to move: the workloads of namespace payments (revision default → 1-31)\n"
+    ) in out
+    body = comment.read_text()
+    assert "#### Revision moves\n\n- restart to move: the workloads of namespace mesh-tracing-demo" in body
+    assert "run `make restart STACK=dev ARGS=--apply` to move them" in body
