@@ -163,6 +163,8 @@ def collector_facts(values: dict[str, Any]) -> dict[str, Any]:
     spread = collector.get("topologySpreadConstraints") or [{}]
     return {
         "image_tag": collector["image"]["tag"],
+        # The image the chart runs (`<registry>/<repository>:<tag>`), which a trace router runs too.
+        "image": f"{collector['image']['registry']}/{collector['image']['repository']}",
         # The label the chart itself selects collector pods by (its default topology spread).
         "pod_match_labels": spread[0].get("labelSelector", {}).get("matchLabels", {}),
         "pipelines": config["service"]["pipelines"],

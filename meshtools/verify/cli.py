@@ -97,7 +97,7 @@ def _control_plane_checks(
             lambda: checks.mesh_provider(
                 cluster.configmap(ns, control_plane.mesh_configmap),
                 istio.provider_name,
-                naming.zipkin_service_fqdn(settings.signoz),
+                naming.zipkin_service_fqdn(settings),
                 naming.ZIPKIN_PORT,
             ),
         ),
@@ -254,7 +254,7 @@ class Agents:
                 continue
             name = str(pod["metadata"]["name"])
             response = self.cluster.pod_proxy(
-                "GET", self.namespace, name, naming.AGENT_METRICS_PORT, naming.AGENT_METRICS_PATH
+                "GET", self.namespace, name, naming.COLLECTOR_METRICS_PORT, naming.AGENT_METRICS_PATH
             )
             if response.status == 200:
                 texts[name] = response.body.decode(errors="replace")

@@ -31,6 +31,10 @@ CORE_TYPES = {
     "kubernetes:core/v1:Secret": ("v1", "Secret"),
     "kubernetes:policy/v1:PodDisruptionBudget": ("policy/v1", "PodDisruptionBudget"),
     "kubernetes:core/v1:Service": ("v1", "Service"),
+    "kubernetes:core/v1:ServiceAccount": ("v1", "ServiceAccount"),
+    "kubernetes:core/v1:ConfigMap": ("v1", "ConfigMap"),
+    "kubernetes:rbac.authorization.k8s.io/v1:Role": ("rbac.authorization.k8s.io/v1", "Role"),
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     "kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration": (
         "admissionregistration.k8s.io/v1",
         "MutatingWebhookConfiguration",

@@ -307,10 +307,10 @@ def _agent_problems(
     reader = dig(agent.config, "service", "telemetry", "metrics", "readers", 0, "pull", "exporter", "prometheus")
     if reader is None:
         problems.append(f"{where}: the agent keeps the default metrics reader (localhost only), not 0.0.0.0")
-    elif (reader.get("host"), reader.get("port")) != ("0.0.0.0", naming.AGENT_METRICS_PORT):
+    elif (reader.get("host"), reader.get("port")) != ("0.0.0.0", naming.COLLECTOR_METRICS_PORT):
         problems.append(
             f"{where}: the agent serves its own metrics on {reader.get('host')}:{reader.get('port')}, "
-            f"not 0.0.0.0:{naming.AGENT_METRICS_PORT}"
+            f"not 0.0.0.0:{naming.COLLECTOR_METRICS_PORT}"
         )
     return problems
 
