@@ -3,6 +3,9 @@ Envoy at 100 %, and the rules that keep the setup correct (on the `tail` test st
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,9 +13,16 @@ import yaml
 
 from meshtools.manifests import Manifest
 from meshtools.recording import Run
+from meshtools.verify import cli
+from meshtools.verify.cli import expected_attributes
+from meshtools.verify.cluster import KubeCluster
+from meshtools.verify.tail import fnv1a64, share_hash, share_keeps, share_threshold, verification_case
 from tests.conftest import run_test_stack, stack_run, stack_settings
+from tests.support import cluster_data as data
+from tests.support.fake_apiserver import FakeApiServer, Reply, Request, serve
 from tests.support.policy import violations
 from tests.support.rendered import check, rendered_objects
+from tests.support.signoz_store import insert_span, signoz_clickhouse
 from tests.test_policy import RULE, edited
 from tests.test_settings import problems, with_
 
@@ -214,3 +224,61 @@ def test_the_rendered_path_runs_through_the_router_to_the_sampler() -> None:
         "tail: rendered: span metrics come after tail_sampling and would count only kept spans: "
         "['memory_limiter', 'tail_sampling', 'signozspanmetrics/delta', 'batch']"
     ]
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def test_fnv1a64_is_the_published_function() -> None:
+    """Test vectors of FNV-1a 64 (Fowler/Noll/Vo's reference test suite)."""
+    assert fnv1a64(b"") == 0xCBF29CE484222325
+    assert fnv1a64(b"a") == 0xAF63DC4C8601EC8C
+    assert fnv1a64(b"foobar") == 0x85944171F73967E8
+
+
+def test_the_verification_trace_is_one_the_share_would_drop() -> None:
+    settings = stack_settings("tail").tail_sampling
+    case = verification_case(settings)
+    assert case is not None and case.tags == {"error": "true", "http.status_code": "503"}
+    assert case.what == "an error trace that the 1 % share would have dropped"
+    ids = [case.trace_id() for _ in range(20)]
+    assert all(share_hash(trace_id) > share_threshold(1) for trace_id in ids)
+    slow = verification_case(settings.model_copy(update={"keep_errors": False}))
+    assert slow is not None and slow.duration_us == 2_100_000 and slow.tags == {}
+    share = verification_case(settings.model_copy(update={"keep_errors": False, "slower_than_ms": None}))
+    assert share is not None and all(share_keeps(share.trace_id(), 1) for _ in range(5))
+    nothing = settings.model_copy(update={"keep_errors": False, "slower_than_ms": None, "percent": 0.0})
+    assert verification_case(nothing) is None
+
+
+@pytest.fixture
+def clickhouse() -> Iterator[Any]:
+    with signoz_clickhouse() as session:
+        yield session
+
+
+def test_verify_posts_the_error_trace_to_the_router_and_finds_it_kept(tmp_path: Path, clickhouse: Any) -> None:
+    """A fake sampler keeps error traces only (as keepErrors does); verify's span must be one."""
+    kept: list[dict[str, Any]] = []
+
+    def router(request: Request) -> Reply:
+        kept.extend(span for span in json.loads(request.body) if span["tags"].get("error") == "true")
+        return 202, b""
+
+    def query(request: Request) -> Reply:
+        for span in kept:
+            insert_span(clickhouse, span["traceId"], span["localEndpoint"]["serviceName"], attributes)
+        kept.clear()
+        return 200, str(clickhouse.query(request.body.decode())).encode()
+
+    settings = stack_settings("tail")
+    attributes = dict(expected_attributes(settings))
+    with serve(FakeApiServer()) as api:
+        api.json("/version", {"major": "1", "minor": "34"})
+        api.add(*data.without_pods(data.objects()))
+        api.routes[("POST", "/api/v1/namespaces/signoz/services/signoz-trace-router:9411/proxy/api/v2/spans")] = router
+        api.routes[("POST", "/api/v1/namespaces/signoz/services/signoz-clickhouse:8123/proxy/")] = query
+        cluster = KubeCluster.connect(kubeconfig=str(api.kubeconfig(tmp_path)))
+        result = cli.round_trip_check(cluster, settings, 5, lambda elapsed: None, interval=0.01)
+    assert result.ok, result
+    assert result.detail.startswith("an error trace that the 1 % share would have dropped: arrived after ")
