@@ -307,20 +307,20 @@ def derive(chart: ChartId, version: str, extra: Path | None, missing: list[str])
             write(chart, version, crd_file(group, api_version, kind), data)
     if chart is ChartId.ISTIOD:
         write(chart, version, "meshconfig", meshconfig_facts(version))
-    if chart is ChartId.SIGNOZ:
-        tag = facts["collector"]["image_tag"]
-        components = collector_components(extra, tag) if extra else None
-        if components is None:
-            missing.append(f"signoz-otel-collector/{tag}/components.go")
+    # The component lists of the collector images the chart runs: (facts file, image tag, reader, source).
+    builds = {
+        ChartId.SIGNOZ: ("collector-components", facts.get("collector", {}).get("image_tag"), collector_components,
+                         "signoz-otel-collector/{tag}/components.go"),
+        ChartId.K8S_INFRA: ("agent-components", facts.get("agent", {}).get("image_tag"), contrib_components,
+                            "otelcol-contrib/{tag}/manifest.yaml"),
+    }  # fmt: skip
+    if chart in builds:
+        name, tag, reader, source_file = builds[chart]
+        found = reader(extra, str(tag)) if extra else None
+        if found is None:
+            missing.append(source_file.format(tag=tag))
         else:
-            write(chart, version, "collector-components", components)
-    if chart is ChartId.K8S_INFRA:
-        tag = facts["agent"]["image_tag"]
-        contrib = contrib_components(extra, tag) if extra else None
-        if contrib is None:
-            missing.append(f"otelcol-contrib/{tag}/manifest.yaml")
-        else:
-            write(chart, version, "agent-components", contrib)
+            write(chart, version, name, found)
 
 
 def main(argv: list[str] | None = None) -> int:
