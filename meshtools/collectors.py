@@ -116,14 +116,17 @@ def collector_message(output: str) -> str:
 
 def validate(built: Built, config: Path, env: Mapping[str, str]) -> Verdict:
     """`validate --config FILE` of the built collector, with exactly `env` as its environment."""
-    done = subprocess.run(
-        [str(built.binary), "validate", f"--config={config}"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=VALIDATE_TIMEOUT,
-        env=dict(env),
-    )
+    try:
+        done = subprocess.run(
+            [str(built.binary), "validate", f"--config={config}"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=VALIDATE_TIMEOUT,
+            env=dict(env),
+        )
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"{built.binary} validate did not finish in {VALIDATE_TIMEOUT} s") from None
     return Verdict(done.returncode == 0, "" if done.returncode == 0 else collector_message(done.stderr + done.stdout))
 
 
@@ -143,7 +146,7 @@ def judge(rendered: RenderedConfig, built: Built | ToolError, version: str) -> l
             f"collector of that release (docs/collectors.md, bumping a collector)"
         ]
     if isinstance(built, ToolError):
-        return [f"not validated: {built}"]
+        return [f"not validated: {rendered.collector.tool} cannot be built (its error is printed first)"]
     try:
         config = rendered.config
     except yaml.YAMLError as error:

@@ -123,6 +123,10 @@ def test_each_stack_renders_one_collector_config_for_its_mode(stack: str) -> Non
         assert found.env["K8S_NAMESPACE"] == namespace
     # The file the collector reads is the ConfigMap data as rendered, not the program's overlay.
     assert "zipkin" in found.config["service"]["pipelines"]["traces"]["receivers"]
+    # Only `${env:…}`: the image's SigNoz collector sets no default scheme, so a bare `${VAR}` would
+    # stay as written there, while the wrapper's otelcol command would resolve it.
+    assert re.findall(r"\$\{(?![a-z]+:)[^}]*\}", found.text) == []
+    assert "${env:" in found.text
 
 
 def test_a_collector_image_without_a_build_is_an_error() -> None:
@@ -201,7 +205,9 @@ def test_a_release_mismatch_or_a_missing_component_fails_before_validating() -> 
         "factories to the build (docs/collectors.md)"
     ]
     error = ToolError("the agent collector (collectors/agent) cannot be built: go: 403")
-    assert collectors.judge(agent, error, "v0.139.0") == [f"not validated: {error}"]
+    assert collectors.judge(agent, error, "v0.139.0") == [
+        "not validated: collectors/agent cannot be built (its error is printed first)"
+    ]
 
 
 def test_the_collectors_message_is_printed_once() -> None:
