@@ -6,7 +6,7 @@ with the container's environment. Spans go in as an Istio sidecar's Envoy POSTs 
 collector would store is read back from the file that stands in for ClickHouse, and held to the
 stack: its resource attributes, its credential scrub, and the service names and span kinds SigNoz
 shows (its traces exporter stores resource `service.name` and pdata's `SpanKind.String()`,
-signoz-otel-collector v0.144.x exporter/clickhousetracesexporter/clickhouse_exporter_v3.go).
+signoz-otel-collector exporter/clickhousetracesexporter/clickhouse_exporter_v3.go, read at v0.144.6).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import functools
 import json
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,14 @@ from meshtools import collectors
 from meshtools.collector_configs import COLLECTORS, RenderedConfig
 from tests.conftest import TEST_STACKS, stack_settings
 from tests.support import envoy_spans
-from tests.support.collector_process import ExportedSpan, exported_spans, post, running, wait_for
+from tests.support.collector_process import (
+    ExportedSpan,
+    RunningCollector,
+    exported_spans,
+    post,
+    running,
+    wait_for,
+)
 from tests.support.collector_rewrites import Rewritten, rewrite_for_test
 
 TRACES_EXPORTER = "clickhousetraces"
@@ -98,7 +106,9 @@ def assert_tagged_as(stack: str, spans: list[ExportedSpan], hop: envoy_spans.Hop
             assert credentials == envoy_spans.CREDENTIAL_TAGS, "scrubCredentialAttributes is off for this stack"
 
 
-def start(name: str, collector: str, rewritten: Rewritten, env: Mapping[str, str], folder: Path) -> Any:
+def start(
+    name: str, collector: str, rewritten: Rewritten, env: Mapping[str, str], folder: Path
+) -> AbstractContextManager[RunningCollector]:
     """The built collector running the rewritten config with `env`, up once its health check is."""
     health = rewritten.ports["extensions.health_check"]
     binary = built(collector).binary
