@@ -107,8 +107,20 @@ def test_the_environment_is_resolved_as_kubernetes_does() -> None:
 
 @pytest.mark.parametrize("stack", TEST_STACK_NAMES)
 def test_each_stack_renders_one_collector_config_for_its_mode(stack: str) -> None:
-    [found] = configs(stack)
     settings = stack_settings(stack)
+    found, *router = configs(stack)
+    if settings.tail_sampling.enabled:
+        # The trace router, a second config for the SigNoz collector's build; it receives Zipkin.
+        [router_config] = router
+        assert (router_config.collector.name, router_config.workload) == (
+            "signoz",
+            "Deployment signoz/signoz-trace-router",
+        )
+        assert router_config.path == "/conf/config.yaml"
+        assert "zipkin" in router_config.config["service"]["pipelines"]["traces"]["receivers"]
+        assert "tail_sampling" in found.config["service"]["pipelines"]["traces"]["processors"]
+        return
+    assert router == []
     if stack in REMOTE_STACK_NAMES:
         assert (found.collector.name, found.workload) == ("agent", "DaemonSet signoz/k8s-infra-otel-agent")
         assert found.path == "/conf/otel-agent-config.yaml"
