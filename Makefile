@@ -14,7 +14,7 @@ CHECK_VENV := .venv-runtime-check
 .DEFAULT_GOAL := help
 .PHONY: help install install-tools install-dev test lint typecheck unit golden up preview destroy plan plan-diff \
         manifests charts charts-offline \
-        verify restart set-retention open bench facts lock check-runtime collectors-check clean
+        verify restart set-retention open bench bench-tail facts lock check-runtime collectors-check clean
 
 ## help: list the targets (STACK defaults to dev, BASE to origin/main; through make any failure exits 2)
 help:
@@ -75,7 +75,7 @@ charts-offline: $(DEV)
 collectors-check: $(DEV) charts-offline
 	@rc=0; \
 	$(BIN)/python -m meshtools.collectors check --stacks-dir . --stacks-dir tests/stacks || rc=$$?; \
-	$(BIN)/pytest -m real tests/real/test_collectors.py tests/real/test_collector_data_path.py || rc=$$?; \
+	$(BIN)/pytest -m real tests/real/test_collectors.py tests/real/test_collector_data_path.py tests/real/test_tail_sampling.py || rc=$$?; \
 	exit $$rc
 
 ## golden: regenerate tests/golden/ from tests/stacks/ (review the diff; the tests never write it)
@@ -114,6 +114,10 @@ open: $(TOOLS)
 bench: STACK = prod
 bench: $(DEV)
 	$(BIN)/python -m benchmarks.bench_program --stack $(STACK)
+
+## bench-tail: the share of error traces and of all traces the real SigNoz collector keeps as a tail sampler
+bench-tail: $(DEV) charts-offline
+	$(BIN)/python -m benchmarks.bench_tail_sampling
 
 ## facts: re-derive versions/*/*/facts/ from the pinned charts (mirror or `make charts`; EXTRA=dir, see the script)
 facts: $(DEV)
