@@ -14,7 +14,7 @@ CHECK_VENV := .venv-runtime-check
 .DEFAULT_GOAL := help
 .PHONY: help install install-tools install-dev test lint typecheck unit golden up preview destroy validate plan plan-diff \
         manifests charts charts-offline \
-        verify restart set-retention open bench facts lock check-runtime clean
+        verify restart set-retention open bench facts lock check-runtime collectors-check clean
 
 ## help: list the targets (STACK defaults to dev, BASE to origin/main; through make any failure exits 2)
 help:
@@ -70,6 +70,13 @@ unit: $(DEV) charts-offline
 # else from .charts/, filled by `make charts` on first use.
 charts-offline: $(DEV)
 	@if [ -z "$$MESH_TRACING_CHART_MIRROR" ]; then $(MAKE) --no-print-directory charts; fi
+
+## collectors-check: build (or reuse) the real collectors; they validate every collector config the stacks render, and carry Envoy-shaped spans
+collectors-check: $(DEV) charts-offline
+	@rc=0; \
+	$(BIN)/python -m meshtools.collectors check --stacks-dir . --stacks-dir tests/stacks || rc=$$?; \
+	$(BIN)/pytest -m real tests/real/test_collectors.py tests/real/test_collector_data_path.py || rc=$$?; \
+	exit $$rc
 
 ## golden: regenerate tests/golden/ from tests/stacks/ (review the diff; the tests never write it)
 golden: $(DEV)

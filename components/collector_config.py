@@ -8,6 +8,7 @@ from that version's facts (versions/signoz/<version>/facts/, derived from its va
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +115,15 @@ def zipkin_receiver() -> dict[str, Any]:
 
 def traces_pipeline(settings: StackSettings) -> Pipeline:
     defaults = chart_pipeline(settings.signoz.chart_version)
+    if settings.tail_sampling.enabled:
+        # The trace router receives Zipkin and runs the mesh's processors; here spans arrive over
+        # OTLP, every span of a trace at this replica. Span metrics first, so the RED metrics count
+        # every request; then the decision; then the chart's batch and exporters.
+        processors = list(defaults.processors)
+        processors.insert(processors.index(SPAN_METRICS_PROCESSOR) + 1, TAIL_SAMPLING_PROCESSOR)
+        return Pipeline(
+            receivers=defaults.receivers, processors=(MEMORY_LIMITER, *processors), exporters=defaults.exporters
+        )
     return Pipeline(
         receivers=(*defaults.receivers, ZIPKIN_RECEIVER),
         # memory_limiter first so overload is refused at the door; resource before span metrics so
@@ -121,6 +131,120 @@ def traces_pipeline(settings: StackSettings) -> Pipeline:
         processors=(*mesh_processors(settings), *defaults.processors),
         exporters=defaults.exporters,
     )
+
+
+# --------------------------------------------------------------------------- tail sampling
+
+TAIL_SAMPLING_PROCESSOR = "tail_sampling"
+SPAN_METRICS_PROCESSOR = "signozspanmetrics/delta"
+BATCH_PROCESSOR = "batch"
+LOADBALANCING_EXPORTER = "loadbalancing"
+HEALTH_CHECK = "health_check"
+HEALTH_CHECK_PORT = 13133
+SAMPLER_OTLP_PORT = 4317
+# A gRPC status other than OK (0), as Envoy tags it on a span (grpc.status_code).
+GRPC_NOT_OK = "^[1-9][0-9]*$"
+
+
+def self_metrics_reader() -> dict[str, Any]:
+    """The collector's default Prometheus reader, on 0.0.0.0 instead of localhost so the counters
+    are reachable on the pod's metrics port; without suffixes, as the default reader names them
+    (`otelcol_exporter_sent_spans`, not `…_total`)."""
+    return {
+        "pull": {
+            "exporter": {
+                "prometheus": {
+                    "host": "0.0.0.0",
+                    "port": naming.COLLECTOR_METRICS_PORT,
+                    "without_scope_info": True,
+                    "without_type_suffix": True,
+                    "without_units": True,
+                    "with_resource_constant_labels": {"included": []},
+                }
+            }
+        }
+    }
+
+
+def traces_held(settings: StackSettings) -> int:
+    """Traces one sampler holds while it waits to decide: new traces per second reaching it (the
+    mesh's, spread over the collector's fixed replicas) times decision_wait."""
+    tail = settings.tail_sampling
+    per_replica = math.ceil(tail.expected_traces_per_second / settings.signoz.collector.replicas)
+    return per_replica * tail.decision_wait_seconds
+
+
+def tail_sampling_processor(settings: StackSettings) -> dict[str, Any]:
+    """contrib's `tail_sampling` (processor/tailsamplingprocessor, config.go at v0.144.0): a trace is
+    kept when any policy samples it. `num_traces` is twice the traces held, as headroom: an overflow
+    drops traces undecided, errors included."""
+    tail = settings.tail_sampling
+    held = traces_held(settings)
+    policies: list[dict[str, Any]] = []
+    if tail.keep_errors:
+        policies.append({"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}})
+        policies.append(
+            {
+                "name": "grpc-errors",
+                "type": "string_attribute",
+                "string_attribute": {
+                    "key": "grpc.status_code",
+                    "values": [GRPC_NOT_OK],
+                    "enabled_regex_matching": True,
+                },
+            }
+        )
+    if tail.slower_than_ms is not None:
+        policies.append({"name": "slow", "type": "latency", "latency": {"threshold_ms": tail.slower_than_ms}})
+    policies.append({"name": "share", "type": "probabilistic", "probabilistic": {"sampling_percentage": tail.percent}})
+    return {
+        "decision_wait": f"{tail.decision_wait_seconds}s",
+        "num_traces": 2 * held,
+        "expected_new_traces_per_sec": math.ceil(held / tail.decision_wait_seconds),
+        # Late spans of a trace already decided follow its decision instead of being decided alone.
+        "decision_cache": {"sampled_cache_size": 10 * held, "non_sampled_cache_size": 10 * held},
+        "policies": policies,
+    }
+
+
+def router_config(settings: StackSettings) -> dict[str, Any]:
+    """The trace router: Envoy's Zipkin spans in, the mesh's processors, then each trace by trace ID
+    to one replica of the collector (contrib's `loadbalancing` exporter with its Kubernetes resolver,
+    which watches the collector Service's EndpointSlices)."""
+    signoz = settings.signoz
+    # memory_limiter's percentages apply to the router's own memory limit (tailSampling.routerResources).
+    processors = mesh_processors(settings)
+    return {
+        "receivers": {ZIPKIN_RECEIVER: zipkin_receiver()},
+        "processors": {**processors, BATCH_PROCESSOR: {}},
+        "exporters": {
+            LOADBALANCING_EXPORTER: {
+                "routing_key": "traceID",
+                "protocol": {"otlp": {"tls": {"insecure": True}}},
+                "resolver": {
+                    "k8s": {
+                        "service": f"{naming.collector_service_name()}.{signoz.namespace}",
+                        "ports": [SAMPLER_OTLP_PORT],
+                        # Also the resolver's watch timeout: at its 1 s default it reopens the watch
+                        # every second (contrib issue 46204).
+                        "timeout": "1m",
+                    }
+                },
+            }
+        },
+        "extensions": {HEALTH_CHECK: {"endpoint": f"0.0.0.0:{HEALTH_CHECK_PORT}"}},
+        "service": {
+            "extensions": [HEALTH_CHECK],
+            "telemetry": {"metrics": {"readers": [self_metrics_reader()]}},
+            "pipelines": {
+                "traces": {
+                    "receivers": [ZIPKIN_RECEIVER],
+                    "processors": [*processors, BATCH_PROCESSOR],
+                    "exporters": [LOADBALANCING_EXPORTER],
+                }
+            },
+        },
+    }
 
 
 def ingest_pipeline(settings: StackSettings) -> Pipeline:
@@ -148,14 +272,30 @@ def ingest_receiver() -> dict[str, Any]:
 
 
 def collector_config(settings: StackSettings) -> dict[str, Any]:
-    """The `otelCollector.config` overlay (maps merge into the chart's; lists restate its defaults)."""
-    receivers: dict[str, Any] = {ZIPKIN_RECEIVER: zipkin_receiver()}
+    """The `otelCollector.config` overlay (maps merge into the chart's; lists restate its defaults).
+    With tail sampling the collector is the sampler tier: the router has received Zipkin and run the
+    resource and scrub processors; only memory_limiter and the sampler are added here."""
+    receivers: dict[str, Any] = {}
+    processors = mesh_processors(settings)
+    if settings.tail_sampling.enabled:
+        processors = {
+            MEMORY_LIMITER: processors[MEMORY_LIMITER],
+            TAIL_SAMPLING_PROCESSOR: tail_sampling_processor(settings),
+        }
+    else:
+        receivers[ZIPKIN_RECEIVER] = zipkin_receiver()
     service: dict[str, Any] = {"pipelines": {"traces": traces_pipeline(settings).as_values()}}
-    config: dict[str, Any] = {"receivers": receivers, "processors": mesh_processors(settings)}
+    config: dict[str, Any] = {"receivers": receivers, "processors": processors}
     if settings.signoz.ingest is not None:
         receivers[INGEST_RECEIVER] = ingest_receiver()
-        service["pipelines"][INGEST_PIPELINE] = ingest_pipeline(settings).as_values()
+        pipeline = ingest_pipeline(settings)
+        config["processors"] |= {
+            name: mesh_processors(settings)[name] for name in pipeline.processors if name in mesh_processors(settings)
+        }
+        service["pipelines"][INGEST_PIPELINE] = pipeline.as_values()
         config["extensions"] = {INGEST_AUTHENTICATOR: {"filename": INGEST_TOKEN_FILE}}
         service["extensions"] = [*chart_service_extensions(settings.signoz.chart_version), INGEST_AUTHENTICATOR]
+    if not receivers:
+        del config["receivers"]
     config["service"] = service
     return config

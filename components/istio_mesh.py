@@ -50,7 +50,7 @@ def zipkin_provider(settings: StackSettings) -> dict[str, Any]:
     return {
         "name": istio.provider_name,
         "zipkin": {
-            "service": naming.zipkin_service_fqdn(settings.signoz),
+            "service": naming.zipkin_service_fqdn(settings),
             "port": naming.ZIPKIN_PORT,
             "maxTagLength": istio.max_tag_length,
             "traceContextOption": istio.trace_context.value,

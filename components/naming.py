@@ -7,7 +7,7 @@ SigNoz therefore agree on the address from settings alone and can install in par
 
 from __future__ import annotations
 
-from components.models import IstioSettings, SigNozSettings
+from components.models import IstioSettings, SigNozSettings, StackSettings
 
 CLUSTER_DOMAIN = "cluster.local"
 
@@ -34,10 +34,10 @@ SIGNOZ_UI_PORT = 8080
 CLICKHOUSE_HTTP_PORT = 8123
 KIALI_PORT = 20001
 PROMETHEUS_SERVER_PORT = 80
-# The agent's own Prometheus endpoint (a pull reader on 0.0.0.0; the chart's `metrics` port), and
-# the exporter-helper counters it serves, names without a `_total` suffix. Each carries the label
-# exporter="<AGENT_EXPORTER>".
-AGENT_METRICS_PORT = 8888
+# A collector's own Prometheus endpoint (the agent's and the trace router's: a pull reader on 0.0.0.0;
+# the k8s-infra chart's `metrics` port), and the exporter-helper counters the agent serves, names
+# without a `_total` suffix. Each carries the label exporter="<AGENT_EXPORTER>".
+COLLECTOR_METRICS_PORT = 8888
 AGENT_METRICS_PATH = "/metrics"
 AGENT_EXPORTER = "otlphttp/signoz-remote"
 AGENT_SENT_SPANS = "otelcol_exporter_sent_spans"
@@ -54,6 +54,10 @@ INGEST_PATH = "/v1/traces"
 # sides: the agent reads it as an env var (secretKeyRef), the central collector as a mounted file.
 INGEST_KEY_SECRET = "signoz-ingest-key"
 INGEST_KEY_SECRET_KEY = "token"
+
+# tailSampling: the Deployment (and its Service, ConfigMap, ServiceAccount) that receives the mesh's
+# Zipkin spans and routes each trace, by trace ID, to one replica of the SigNoz collector.
+TRACE_ROUTER = "signoz-trace-router"
 
 # The namespace of the optional demo workload (`mesh-tracing:demo`), created and owned by the program.
 DEMO_NAMESPACE = "mesh-tracing-demo"
@@ -106,13 +110,25 @@ def agent_selector_labels() -> dict[str, str]:
     }
 
 
-def zipkin_service_fqdn(signoz: SigNozSettings) -> str:
-    """The Service Envoy reports Zipkin spans to: the agent in remote mode, else the collector."""
-    return agent_fqdn(signoz) if signoz.remote_mode else collector_fqdn(signoz)
+def trace_router_fqdn(signoz: SigNozSettings) -> str:
+    return service_fqdn(TRACE_ROUTER, signoz.namespace)
 
 
-def zipkin_url(signoz: SigNozSettings) -> str:
-    return f"http://{zipkin_service_fqdn(signoz)}:{ZIPKIN_PORT}{ZIPKIN_PATH}"
+def trace_router_selector_labels() -> dict[str, str]:
+    return {"app.kubernetes.io/name": TRACE_ROUTER, "app.kubernetes.io/part-of": "mesh-tracing"}
+
+
+def zipkin_service_fqdn(settings: StackSettings) -> str:
+    """The Service Envoy reports Zipkin spans to: the agent in remote mode, the trace router with tail
+    sampling, else the collector."""
+    signoz = settings.signoz
+    if signoz.remote_mode:
+        return agent_fqdn(signoz)
+    return trace_router_fqdn(signoz) if settings.tail_sampling.enabled else collector_fqdn(signoz)
+
+
+def zipkin_url(settings: StackSettings) -> str:
+    return f"http://{zipkin_service_fqdn(settings)}:{ZIPKIN_PORT}{ZIPKIN_PATH}"
 
 
 def otlp_grpc_endpoint(signoz: SigNozSettings) -> str:

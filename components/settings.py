@@ -442,6 +442,7 @@ def _cross_section_problems(
     signoz = sections.get("signoz", SigNozSettings())
     problems = _namespace_problems(sections, istio.namespace, signoz.namespace, istio.gateway)
     problems.extend(_namespace_revision_problems(sections, istio))
+    problems.extend(_tail_sampling_problems(sections, signoz))
     problems.extend(_signoz_mode_problems(sections, signoz, secrets, stack))
     attributes: Mapping[str, str] = sections.get("resource_attributes", {})
     for reserved, source in (("deployment.environment", "environment"), ("k8s.cluster.name", "cluster")):
@@ -523,6 +524,48 @@ def _namespace_revision_problems(sections: Mapping[str, Any], istio: IstioSettin
         elif revision not in {*istio.tags, *istio.revision_names()}:
             known = f"not a tag ({', '.join(istio.tags)}) or revision ({', '.join(istio.revision_names())}) of istio"
             problems.append(Problem(f"{PROJECT}:{key}", revision, known))
+    return problems
+
+
+def _tail_sampling_problems(sections: Mapping[str, Any], signoz: SigNozSettings) -> list[Problem]:
+    """With tail sampling the decision moves from Envoy to the collector: Envoy must report every
+    request, and the samplers must keep every span of a trace on one replica."""
+    tail = sections.get("tail_sampling")
+    if tail is None or not tail.enabled:
+        return []
+    why = "with tailSampling.enabled the decision moves to the collector"
+    problems: list[Problem] = []
+    if signoz.remote_mode:
+        problems.append(
+            Problem(
+                f"{PROJECT}:tailSampling.enabled",
+                True,
+                "not in mode 'remote': the decision is made where SigNoz runs. Spans of one trace reach the "
+                "central stack from every cluster's agent, whose queues hold them back for up to "
+                "signoz.remote.maxRetrySeconds, far beyond any decision wait; keep head sampling here",
+            )
+        )
+    sampling = sections.get("sampling_percent", StackSettings.model_fields["sampling_percent"].default)
+    if sampling != 100:
+        problems.append(Problem(f"{PROJECT}:samplingPercent", sampling, f"must be 100: {why} (Envoy reports all)"))
+    for index, item in enumerate(sections.get("traced_namespaces", [])):
+        if item.sampling_percent is not None and item.sampling_percent != 100:
+            problems.append(
+                Problem(
+                    f"{PROJECT}:tracedNamespaces[{index}].samplingPercent",
+                    item.sampling_percent,
+                    f"must be unset or 100: {why}; a namespace below 100 % would hide its errors",
+                )
+            )
+    if not signoz.remote_mode and signoz.collector.autoscaling.enabled:
+        problems.append(
+            Problem(
+                f"{PROJECT}:signoz.collector.autoscaling.enabled",
+                True,
+                "must be false with tailSampling.enabled: a change of replicas reshards traces, and a trace split "
+                "between two samplers is decided in halves",
+            )
+        )
     return problems
 
 

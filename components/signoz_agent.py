@@ -21,6 +21,7 @@ from components.collector_config import (
     SCRUB_PROCESSOR,
     ZIPKIN_RECEIVER,
     mesh_processors,
+    self_metrics_reader,
     zipkin_receiver,
 )
 from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace
@@ -73,26 +74,6 @@ def remote_exporter(remote: RemoteSettings) -> dict[str, Any]:
         header, value = AUTH_HEADERS[remote.auth]
         exporter["headers"] = {header: value}
     return exporter
-
-
-def self_metrics_reader() -> dict[str, Any]:
-    """The collector's default Prometheus reader, on 0.0.0.0 instead of localhost so the counters
-    are reachable on the pod's metrics port; without suffixes, as the default reader names them
-    (`otelcol_exporter_sent_spans`, not `…_total`)."""
-    return {
-        "pull": {
-            "exporter": {
-                "prometheus": {
-                    "host": "0.0.0.0",
-                    "port": naming.AGENT_METRICS_PORT,
-                    "without_scope_info": True,
-                    "without_type_suffix": True,
-                    "without_units": True,
-                    "with_resource_constant_labels": {"included": []},
-                }
-            }
-        }
-    }
 
 
 def agent_config(settings: StackSettings) -> dict[str, Any]:
@@ -199,7 +180,7 @@ class SigNozAgent(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=waits_for)),
         )
 
-        self.zipkin_endpoint = naming.zipkin_url(signoz)
+        self.zipkin_endpoint = naming.zipkin_url(settings)
         # The agent's OTLP ports are closed; SigNoz's UI and retention belong to the central stack.
         self.otlp_grpc_endpoint: str | None = None
         self.otlp_http_endpoint: str | None = None

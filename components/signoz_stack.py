@@ -22,6 +22,7 @@ from components import naming
 from components.collector_config import INGEST_TOKEN_DIR, collector_config
 from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace, secret
 from components.models import StackSettings
+from components.trace_router import TraceRouter
 from components.versions import ChartId
 
 # Namespaces labelled so: ClickHouse, ZooKeeper and the schema-migration Jobs must not get sidecars
@@ -36,7 +37,8 @@ INGEST_KEY_VOLUME = "ingest-key"
 def collector_values(settings: StackSettings) -> dict[str, Any]:
     collector = settings.signoz.collector
     values: dict[str, Any] = {
-        "ports": {"zipkin": {"enabled": True}},
+        # With tail sampling the trace router receives Zipkin; the collector only OTLP from it.
+        "ports": {} if settings.tail_sampling.enabled else {"zipkin": {"enabled": True}},
         "replicaCount": collector.replicas,
         "resources": collector.resources.to_values(),
         "autoscaling": {
@@ -194,6 +196,8 @@ class SigNozStack(pulumi.ComponentResource):
             repository=settings.repository_of(ChartId.SIGNOZ),
             opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=waits_for)),
         )
+        if settings.tail_sampling.enabled:
+            TraceRouter(f"{name}-trace-router", settings, ns.metadata.name, opts=pulumi.ResourceOptions(parent=self))
         pdb_spec = collector_pdb_spec(settings)
         if pdb_spec is not None:
             k8s.policy.v1.PodDisruptionBudget(
@@ -206,7 +210,7 @@ class SigNozStack(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
-        self.zipkin_endpoint = naming.zipkin_url(signoz)
+        self.zipkin_endpoint = naming.zipkin_url(settings)
         self.otlp_grpc_endpoint = naming.otlp_grpc_endpoint(signoz)
         self.otlp_http_endpoint = naming.otlp_http_endpoint(signoz)
         self.ui_service = f"{naming.service_fqdn(naming.signoz_ui_service(), signoz.namespace)}:{naming.SIGNOZ_UI_PORT}"
@@ -215,7 +219,7 @@ class SigNozStack(pulumi.ComponentResource):
         self.traces_destination = {
             "mode": "deploy",
             "store": f"ClickHouse of release {naming.SIGNOZ_RELEASE} in namespace {signoz.namespace}",
-            "via": f"{naming.collector_fqdn(signoz)}:{naming.ZIPKIN_PORT}",
+            "via": f"{naming.zipkin_service_fqdn(settings)}:{naming.ZIPKIN_PORT}",
         }
         self.register_outputs(
             {

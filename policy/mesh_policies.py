@@ -156,10 +156,33 @@ def memory_limiter_first(type_: str, props: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _tail_share(resources: list[Resource]) -> float | None:
+    """The stored share of a SigNoz release whose collector samples at the tail, if one does."""
+    for type_, props in resources:
+        if type_ != RELEASE or props.get("chart") != "signoz":
+            continue
+        sampler = dig(props, "values", "otelCollector", "config", "processors", "tail_sampling")
+        for policy in dig(sampler, "policies") or []:
+            if policy.get("type") == "probabilistic":
+                return float(dig(policy, "probabilistic", "sampling_percentage") or 0)
+    return None
+
+
 def production_sampling_at_most_10(resources: list[Resource]) -> list[str]:
+    """The stored share of traces: Envoy's head sampling, or with tail sampling (Envoy at 100 %) the
+    collector's probabilistic share."""
     env = production_environment(resources)
     if env is None:
         return []
+    share = _tail_share(resources)
+    if share is not None:
+        if share <= MAX_PRODUCTION_SAMPLING:
+            return []
+        return [
+            f"The SigNoz collector keeps {share:g} % of the traces that are neither errors nor slow in production "
+            f"environment {env!r}; above {MAX_PRODUCTION_SAMPLING:g} % the trace volume is costly — lower "
+            "mesh-tracing:tailSampling.percent."
+        ]
     found = []
     for type_, props in resources:
         for rule in (dig(props, "spec", "tracing") or []) if type_ == TELEMETRY else []:

@@ -14,6 +14,10 @@ the verified download cache (`make charts`) — and writes, under that folder's 
                           the openAPIV3Schema of each custom resource the program writes (Istio's
                           from its base chart), descriptions stripped
 
+  meshconfig.json         (istiod) Istio's MeshConfig message as its JSON form accepts it, from the
+                          `.proto` files of the released Go module istio.io/api at v<version>
+                          (`go mod download`; `api` in release.yaml names another version)
+
 Sources that are not in a chart come from `--extra DIR`, laid out `<what>/<version>/<file>`:
   kiali/<version>/kiali-operator-crds.yaml           the Kiali CRD (kiali/kiali-operator at that tag)
   signoz-otel-collector/<tag>/components.go          SigNoz/signoz-otel-collector at the image tag
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
 import sys
 import tarfile
 from collections.abc import Iterator
@@ -38,9 +43,18 @@ from typing import Any
 
 import yaml
 
-from components.versions import CHARTS, FACTS_DIR, VERSIONS_DIR, ChartId, upstream_version, version_dir
+from components.versions import (
+    CHARTS,
+    FACTS_DIR,
+    VERSIONS_DIR,
+    ChartId,
+    release_data,
+    upstream_version,
+    version_dir,
+)
 from meshtools.charts import locate
 from meshtools.cli import ToolError
+from scripts import proto_schema
 
 INTERNAL_DEFAULTS = "_internal_defaults_do_not_set"
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -149,6 +163,8 @@ def collector_facts(values: dict[str, Any]) -> dict[str, Any]:
     spread = collector.get("topologySpreadConstraints") or [{}]
     return {
         "image_tag": collector["image"]["tag"],
+        # The image the chart runs (`<registry>/<repository>:<tag>`), which a trace router runs too.
+        "image": f"{collector['image']['registry']}/{collector['image']['repository']}",
         # The label the chart itself selects collector pods by (its default topology spread).
         "pod_match_labels": spread[0].get("labelSelector", {}).get("matchLabels", {}),
         "pipelines": config["service"]["pipelines"],
@@ -244,6 +260,26 @@ def write(chart: ChartId, version: str, name: str, data: dict[str, Any]) -> None
     print(f"wrote {path.relative_to(VERSIONS_DIR.parent)}")
 
 
+MESH_CONFIG = "istio.mesh.v1alpha1.MeshConfig"
+
+
+def go_module(path: str, version: str) -> Path:
+    """The released source of a Go module version, from the module proxy (`go mod download`)."""
+    command = ["go", "mod", "download", "-json", f"{path}@{version}"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    answer = json.loads(done.stdout or "{}")
+    if done.returncode != 0 or "Dir" not in answer:
+        raise ToolError(f"go mod download {path}@{version}: {answer.get('Error') or done.stderr.strip()}")
+    return Path(answer["Dir"])
+
+
+def meshconfig_facts(version: str) -> dict[str, Any]:
+    api_version = str(release_data(ChartId.ISTIOD, version).get("api", f"v{version}"))
+    root = go_module("istio.io/api", api_version)
+    facts = proto_schema.schema(root, ["mesh/v1alpha1/config.proto"], MESH_CONFIG)
+    return {"derived_from": f"istio.io/api {api_version}: mesh/v1alpha1/*.proto", **facts}
+
+
 def derive(chart: ChartId, version: str, extra: Path | None, missing: list[str]) -> None:
     source = upstream_version(chart, version)
     located = locate(chart, version)
@@ -269,20 +305,22 @@ def derive(chart: ChartId, version: str, extra: Path | None, missing: list[str])
             data = crd_schema(crds.read_text(), str(crds), group, api_version, kind)
             data.update({"group": group, "version": api_version, "kind": kind, "upstream_version": source})
             write(chart, version, crd_file(group, api_version, kind), data)
-    if chart is ChartId.SIGNOZ:
-        tag = facts["collector"]["image_tag"]
-        components = collector_components(extra, tag) if extra else None
-        if components is None:
-            missing.append(f"signoz-otel-collector/{tag}/components.go")
+    if chart is ChartId.ISTIOD:
+        write(chart, version, "meshconfig", meshconfig_facts(version))
+    # The component lists of the collector images the chart runs: (facts file, image tag, reader, source).
+    builds = {
+        ChartId.SIGNOZ: ("collector-components", facts.get("collector", {}).get("image_tag"), collector_components,
+                         "signoz-otel-collector/{tag}/components.go"),
+        ChartId.K8S_INFRA: ("agent-components", facts.get("agent", {}).get("image_tag"), contrib_components,
+                            "otelcol-contrib/{tag}/manifest.yaml"),
+    }  # fmt: skip
+    if chart in builds:
+        name, tag, reader, source_file = builds[chart]
+        found = reader(extra, str(tag)) if extra else None
+        if found is None:
+            missing.append(source_file.format(tag=tag))
         else:
-            write(chart, version, "collector-components", components)
-    if chart is ChartId.K8S_INFRA:
-        tag = facts["agent"]["image_tag"]
-        contrib = contrib_components(extra, tag) if extra else None
-        if contrib is None:
-            missing.append(f"otelcol-contrib/{tag}/manifest.yaml")
-        else:
-            write(chart, version, "agent-components", contrib)
+            write(chart, version, name, found)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -147,7 +147,20 @@ def test_unknown_mesh_config_field_is_caught() -> None:
         inputs["values"]["meshConfig"]["extensionProviders"][0]["zipkin"]["address"] = "collector:9411"
 
     assert check_run("dev", mutate(stack_run("dev"), "mesh-istiod", legacy)) == [
-        "dev: mesh-istiod values: meshConfig.extensionProviders.0.zipkin.address: Extra inputs are not permitted"
+        "dev: mesh-istiod values: meshConfig.extensionProviders[0].zipkin.address: not a field of "
+        "ZipkinTracingProvider (istio.io/api)"
+    ]
+
+
+def test_a_misspelt_mesh_config_field_gets_a_did_you_mean() -> None:
+    def misspell(inputs: dict[str, Any]) -> None:
+        inputs["values"]["meshConfig"]["enableTracng"] = True
+        inputs["values"]["meshConfig"]["defaultConfig"]["proxyStatsMatcher"]["inclusionPrefixes"] = "tracing"
+
+    assert check_run("dev", mutate(stack_run("dev"), "mesh-istiod", misspell)) == [
+        "dev: mesh-istiod values: meshConfig.defaultConfig.proxyStatsMatcher.inclusionPrefixes: must be a list",
+        "dev: mesh-istiod values: meshConfig.enableTracng: not a field of MeshConfig (istio.io/api); did you mean "
+        "enableTracing?",
     ]
 
 

@@ -173,7 +173,7 @@ def test_the_queue_holds_at_least_one_batch_of_the_chart() -> None:
 def test_the_agent_serves_its_counters_without_suffixes(remote: Run) -> None:
     [reader] = agent_config(remote)["service"]["telemetry"]["metrics"]["readers"]
     prometheus = reader["pull"]["exporter"]["prometheus"]
-    assert (prometheus["host"], prometheus["port"]) == ("0.0.0.0", naming.AGENT_METRICS_PORT), "not localhost"
+    assert (prometheus["host"], prometheus["port"]) == ("0.0.0.0", naming.COLLECTOR_METRICS_PORT), "not localhost"
     assert prometheus["without_type_suffix"] is True, "otelcol_exporter_sent_spans, not …_total"
 
 

@@ -40,6 +40,7 @@ from meshtools.verify.forward import Relay, Target, kiali_login, listen, ready_p
 from meshtools.verify.restart import RESTARTABLE, refusal, restart_patch
 from meshtools.verify.retention import Http, set_retention
 from meshtools.verify.span import new_span_id, new_trace_id, verification_span
+from meshtools.verify.tail import Case, verification_case
 
 ACCEPTED = 202  # the Zipkin receiver's (and Envoy's notion of) success
 
@@ -97,7 +98,7 @@ def _control_plane_checks(
             lambda: checks.mesh_provider(
                 cluster.configmap(ns, control_plane.mesh_configmap),
                 istio.provider_name,
-                naming.zipkin_service_fqdn(settings.signoz),
+                naming.zipkin_service_fqdn(settings),
                 naming.ZIPKIN_PORT,
             ),
         ),
@@ -211,6 +212,10 @@ class ClickHouse:
         return Check(name, False, detail, fix)
 
 
+# How long past the sampler's decision wait verify still waits for the trace to be written.
+TAIL_DECISION_MARGIN_SECONDS = 60
+
+
 def round_trip_check(
     cluster: KubeCluster,
     settings: StackSettings,
@@ -219,8 +224,23 @@ def round_trip_check(
     interval: float = 3.0,
 ) -> Check:
     name, ns, collector = "span round trip", settings.signoz.namespace, naming.collector_service_name()
-    trace_id = new_trace_id()
-    span = verification_span(trace_id, new_span_id(), int(time.time() * 1_000_000), tags={"verify": "true"})
+    tail = settings.tail_sampling
+    case: Case | None = None
+    if tail.enabled:
+        # The trace router receives Zipkin; the sampler stores the trace only if a policy keeps it.
+        collector, case = naming.TRACE_ROUTER, verification_case(tail)
+        if case is None:
+            return Check(
+                name,
+                False,
+                "no tail-sampling policy can keep a trace (keepErrors false, no slowerThanMs, percent 0)",
+                "set mesh-tracing:tailSampling.keepErrors, slowerThanMs or percent",
+            )
+        timeout = max(timeout, tail.decision_wait_seconds + TAIL_DECISION_MARGIN_SECONDS)
+    trace_id = case.trace_id() if case else new_trace_id()
+    tags = {"verify": "true", **(case.tags if case else {})}
+    start_us = int(time.time() * 1_000_000) - (case.duration_us if case else 0)
+    span = verification_span(trace_id, new_span_id(), start_us, case.duration_us if case else 1000, tags=tags)
     posted = cluster.proxy("POST", ns, collector, naming.ZIPKIN_PORT, naming.ZIPKIN_PATH, body=[span])
     if posted.status != ACCEPTED:
         failure = QueryError(posted.status, posted.body, posted.headers)
@@ -237,7 +257,10 @@ def round_trip_check(
         )  # fmt: skip
     except QueryError as failure:
         return clickhouse.failed(name, failure)
-    return checks.round_trip(arrival, expected_attributes(settings), timeout)
+    result = checks.round_trip(arrival, expected_attributes(settings), timeout)
+    if case is not None:
+        result = checks.Check(result.name, result.ok, f"{case.what}: {result.detail}", result.fix)
+    return result
 
 
 class Agents:
@@ -254,7 +277,7 @@ class Agents:
                 continue
             name = str(pod["metadata"]["name"])
             response = self.cluster.pod_proxy(
-                "GET", self.namespace, name, naming.AGENT_METRICS_PORT, naming.AGENT_METRICS_PATH
+                "GET", self.namespace, name, naming.COLLECTOR_METRICS_PORT, naming.AGENT_METRICS_PATH
             )
             if response.status == 200:
                 texts[name] = response.body.decode(errors="replace")

@@ -17,13 +17,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
-from pydantic import ValidationError
 
+from components import meshconfig
 from components.kube import HELM_RELEASE_TYPE, TELEMETRY_TYPE
 from components.versions import CHARTS, ChartId, all_kubernetes_versions, upstream_version
 from meshtools.recording import Resource, Run
 from tests.support import kubernetes_schema, upstream
-from tests.support.mesh_config import BUILT_IN_PROVIDERS, MeshConfig
 
 RELEASE = HELM_RELEASE_TYPE
 CORE_TYPES = {
@@ -32,6 +31,10 @@ CORE_TYPES = {
     "kubernetes:core/v1:Secret": ("v1", "Secret"),
     "kubernetes:policy/v1:PodDisruptionBudget": ("policy/v1", "PodDisruptionBudget"),
     "kubernetes:core/v1:Service": ("v1", "Service"),
+    "kubernetes:core/v1:ServiceAccount": ("v1", "ServiceAccount"),
+    "kubernetes:core/v1:ConfigMap": ("v1", "ConfigMap"),
+    "kubernetes:rbac.authorization.k8s.io/v1:Role": ("rbac.authorization.k8s.io/v1", "Role"),
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     "kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration": (
         "admissionregistration.k8s.io/v1",
         "MutatingWebhookConfiguration",
@@ -49,7 +52,8 @@ FREE_FORM: dict[ChartId, dict[str, str]] = {
         "values.yaml omits it; the rendered check reads the webhook's failurePolicy",
     },
     ChartId.ISTIOD: {
-        "meshConfig": "merged into istiod's mesh config as is; checked against tests/mesh_config.py",
+        "meshConfig": "merged into istiod's mesh config as is; checked against Istio's MeshConfig message "
+        "(components/meshconfig.py)",
         "base.validationFailurePolicy": "a documented, commented-out option of the 1.30 values file",
     },
     ChartId.SIGNOZ: {
@@ -71,6 +75,8 @@ KUBERNETES_TYPED_KEYS = {"resources": "io.k8s.api.core.v1.ResourceRequirements"}
 # spec schema, which documents every config key, instead of against the chart's sparse defaults.
 KIALI_CR = ("kiali.io", "v1alpha1", "Kiali")
 KUBERNETES_VERSIONS = all_kubernetes_versions()
+# Providers every istiod knows without an extensionProviders entry (pilot/pkg/model/telemetry.go).
+BUILT_IN_PROVIDERS = frozenset({"prometheus", "stackdriver", "envoy"})
 
 
 def chart_of(release: Resource) -> tuple[ChartId, str]:
@@ -173,14 +179,11 @@ def _kubernetes_errors(manifest: str, k8s_version: str) -> tuple[tuple[str, str]
 
 
 def check_mesh_config(stack: str, release: Resource) -> list[str]:
-    try:
-        MeshConfig.model_validate(release.inputs["values"].get("meshConfig", {}))
-    except ValidationError as error:
-        return [
-            f"{stack}: {release.name} values: meshConfig.{'.'.join(map(str, e['loc']))}: {e['msg']}"
-            for e in error.errors(include_url=False)
-        ]
-    return []
+    version = str(release.inputs["version"])
+    return [
+        f"{stack}: {release.name} values: {path}: {message}"
+        for path, message in meshconfig.problems(release.inputs["values"].get("meshConfig", {}), version)
+    ]
 
 
 def schema_problems(schema: dict[str, Any], document: Any, where: str) -> list[str]:

@@ -264,11 +264,49 @@ def _mesh_path_problems(
         problems.append(
             f"{where}: the collector's traces processors start with {(traces.get('processors') or [None])[0]}"
         )
+    if settings.tail_sampling.enabled:
+        sampler, found = _sampler_behind_router(where, objects, collector)
+        problems += found
+        if sampler is None:
+            return problems
+        collector = sampler  # the chart's collector: the one the central ingest must reach
     if settings.signoz.remote_mode:
         problems += _agent_problems(where, settings, objects, services[(namespace, name)], collector)
     elif settings.signoz.ingest is not None:
         problems += _ingest_problems(where, settings, objects, collector)
     return problems
+
+
+def _sampler_behind_router(
+    where: str, objects: list[Manifest], router: Collector
+) -> tuple[Collector | None, list[str]]:
+    """Tail sampling: the router hands each trace, by trace ID, to a Service whose collector receives
+    OTLP on that port and runs span metrics, then the sampler, in its traces pipeline."""
+    exporter = dig(router.config, "exporters", "loadbalancing") or {}
+    resolver = dig(exporter, "resolver", "k8s") or {}
+    if exporter.get("routing_key") != "traceID" or not resolver:
+        return None, [f"{where}: the router does not route by traceID through a k8s resolver: {exporter}"]
+    name, _, namespace = str(resolver.get("service")).partition(".")
+    service = by_kind(objects, "Service").get((namespace, name))
+    ports = {p.get("port") for p in dig(service, "spec", "ports") or []}
+    if service is None or not set(resolver.get("ports") or []) <= ports:
+        return None, [
+            f"{where}: the router resolves {resolver.get('service')}:{resolver.get('ports')}, "
+            "not a rendered Service port"
+        ]
+    sampler = _selected_collector(objects, namespace, dig(service, "spec", "selector") or {})
+    if sampler is None:
+        return None, [f"{where}: Service {namespace}/{name} selects no workload with a collector config"]
+    traces = dig(sampler.config, "service", "pipelines", "traces") or {}
+    processors = list(traces.get("processors") or [])
+    problems = []
+    if "otlp" not in (traces.get("receivers") or []):
+        problems.append(f"{where}: the sampler's traces pipeline receives {traces.get('receivers')}, not otlp")
+    if "tail_sampling" not in processors or "signozspanmetrics/delta" not in processors:
+        problems.append(f"{where}: the sampler's traces processors are {processors}")
+    elif processors.index("signozspanmetrics/delta") > processors.index("tail_sampling"):
+        problems.append(f"{where}: span metrics come after tail_sampling and would count only kept spans: {processors}")
+    return sampler, problems
 
 
 def _env_source(workload: dict[str, Any], variable: str) -> Any:
@@ -307,10 +345,10 @@ def _agent_problems(
     reader = dig(agent.config, "service", "telemetry", "metrics", "readers", 0, "pull", "exporter", "prometheus")
     if reader is None:
         problems.append(f"{where}: the agent keeps the default metrics reader (localhost only), not 0.0.0.0")
-    elif (reader.get("host"), reader.get("port")) != ("0.0.0.0", naming.AGENT_METRICS_PORT):
+    elif (reader.get("host"), reader.get("port")) != ("0.0.0.0", naming.COLLECTOR_METRICS_PORT):
         problems.append(
             f"{where}: the agent serves its own metrics on {reader.get('host')}:{reader.get('port')}, "
-            f"not 0.0.0.0:{naming.AGENT_METRICS_PORT}"
+            f"not 0.0.0.0:{naming.COLLECTOR_METRICS_PORT}"
         )
     return problems
 
