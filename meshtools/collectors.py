@@ -24,6 +24,7 @@ run (a collector cannot be built, a file cannot be read), saying why.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -76,6 +77,27 @@ def tool_version(collector: Collector) -> str:
         raise ToolError(str(error)) from None
 
 
+@dataclass(frozen=True)
+class Substitute:
+    """A build of another release than the image's, because the image's cannot be had: the release it
+    stands for and why (`stands_for` in the tool's tool.json)."""
+
+    version: str
+    reason: str
+
+
+def stands_for(collector: Collector) -> Substitute | None:
+    spec = json.loads((toolchain.TOOLS_DIR / collector.tool / "tool.json").read_text())
+    found = spec.get("stands_for")
+    return Substitute(str(found["version"]), str(found["reason"])) if found else None
+
+
+def image_release(collector: Collector) -> str:
+    """The image release a build judges configs for: its own, or the one it stands for."""
+    substitute = stands_for(collector)
+    return substitute.version if substitute else tool_version(collector)
+
+
 def same_release(image_tag: str, version: str) -> bool:
     """An image tag names the release a tool version names (`0.139.0` is release `v0.139.0`)."""
     return image_tag.removeprefix("v") == version.removeprefix("v")
@@ -114,19 +136,35 @@ def collector_message(output: str) -> str:
     return output.strip()
 
 
+# A pod's in-cluster API access (its service-account token and KUBERNETES_SERVICE_HOST) stands in as
+# a kubeconfig naming an API server that is never reached: `validate` creates the API clients of
+# components that watch the cluster (the loadbalancing exporter's Kubernetes resolver), and starts none.
+IN_CLUSTER_STAND_IN = """apiVersion: v1
+kind: Config
+clusters: [{name: in-cluster, cluster: {server: "https://kubernetes.default.svc:443"}}]
+users: [{name: service-account, user: {token: stand-in}}]
+contexts: [{name: in-cluster, context: {cluster: in-cluster, user: service-account}}]
+current-context: in-cluster
+"""
+
+
 def validate(built: Built, config: Path, env: Mapping[str, str]) -> Verdict:
-    """`validate --config FILE` of the built collector, with exactly `env` as its environment."""
-    try:
-        done = subprocess.run(
-            [str(built.binary), "validate", f"--config={config}"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=VALIDATE_TIMEOUT,
-            env=dict(env),
-        )
-    except subprocess.TimeoutExpired:
-        raise ToolError(f"{built.binary} validate did not finish in {VALIDATE_TIMEOUT} s") from None
+    """`validate --config FILE` of the built collector, with `env` as its environment (and the
+    in-cluster API access a pod has, as a stand-in kubeconfig)."""
+    with tempfile.TemporaryDirectory(prefix="mesh-tracing-kube-") as folder:
+        kubeconfig = Path(folder) / "config"
+        kubeconfig.write_text(IN_CLUSTER_STAND_IN)
+        try:
+            done = subprocess.run(
+                [str(built.binary), "validate", f"--config={config}"],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=VALIDATE_TIMEOUT,
+                env={"KUBECONFIG": str(kubeconfig), **env},
+            )
+        except subprocess.TimeoutExpired:
+            raise ToolError(f"{built.binary} validate did not finish in {VALIDATE_TIMEOUT} s") from None
     return Verdict(done.returncode == 0, "" if done.returncode == 0 else collector_message(done.stderr + done.stdout))
 
 
@@ -185,7 +223,12 @@ def check(stacks_dirs: Sequence[Path]) -> int:
         except ToolError as error:
             print(f"error: {error}", file=sys.stderr)
             builds[collector.name] = error
+    releases = {name: image_release(collector) for name, collector in COLLECTORS.items()}
     versions = {name: tool_version(collector) for name, collector in COLLECTORS.items()}
+    for name, collector in COLLECTORS.items():
+        substitute = stands_for(collector)
+        if substitute is not None:
+            print(f"note: the {name} collector {versions[name]} stands for {substitute.version}: {substitute.reason}")
     failures = judged = 0
     for stacks_dir in stacks_dirs:
         for stack in stack_names(stacks_dir):
@@ -197,7 +240,7 @@ def check(stacks_dirs: Sequence[Path]) -> int:
             for rendered in configs:
                 judged += 1
                 name = rendered.collector.name
-                problems = judge(rendered, builds[name], versions[name])
+                problems = judge(rendered, builds[name], releases[name])
                 what = f"{label}: {rendered.workload} ({name} collector {versions[name]}, {rendered.path})"
                 if problems:
                     failures += 1

@@ -107,8 +107,20 @@ def test_the_environment_is_resolved_as_kubernetes_does() -> None:
 
 @pytest.mark.parametrize("stack", TEST_STACK_NAMES)
 def test_each_stack_renders_one_collector_config_for_its_mode(stack: str) -> None:
-    [found] = configs(stack)
     settings = stack_settings(stack)
+    found, *router = configs(stack)
+    if settings.tail_sampling.enabled:
+        # The trace router, a second config for the SigNoz collector's build; it receives Zipkin.
+        [router_config] = router
+        assert (router_config.collector.name, router_config.workload) == (
+            "signoz",
+            "Deployment signoz/signoz-trace-router",
+        )
+        assert router_config.path == "/conf/config.yaml"
+        assert "zipkin" in router_config.config["service"]["pipelines"]["traces"]["receivers"]
+        assert "tail_sampling" in found.config["service"]["pipelines"]["traces"]["processors"]
+        return
+    assert router == []
     if stack in REMOTE_STACK_NAMES:
         assert (found.collector.name, found.workload) == ("agent", "DaemonSet signoz/k8s-infra-otel-agent")
         assert found.path == "/conf/otel-agent-config.yaml"
@@ -157,7 +169,7 @@ def _tool(name: str) -> toolchain.Tool:
 def test_each_rendered_image_is_the_release_its_build_pins(stack: str) -> None:
     """A chart bump that changes a collector image fails here until tools/collectors/ is bumped."""
     for found in configs(stack):
-        assert collectors.same_release(found.image_tag, _tool(found.collector.name).version), found.image
+        assert collectors.same_release(found.image_tag, collectors.image_release(found.collector)), found.image
 
 
 def _requirements(name: str) -> dict[str, str]:
@@ -239,3 +251,16 @@ def test_the_one_file_command_cannot_run_without_a_file_or_a_build(
     assert capsys.readouterr().err.strip() == (
         "error: the signoz collector (collectors/signoz) cannot be built: `go mod download` failed: 403 Forbidden"
     )
+
+
+@pytest.mark.parametrize("name", sorted(COLLECTORS))
+def test_a_build_of_another_release_names_the_one_it_stands_for_and_why(name: str) -> None:
+    """Never a build under another release's label: a substitute keeps its own version and says so."""
+    collector = COLLECTORS[name]
+    substitute = collectors.stands_for(collector)
+    if substitute is None:
+        assert collectors.image_release(collector) == _tool(name).version
+        return
+    assert substitute.version != _tool(name).version
+    assert collectors.image_release(collector) == substitute.version
+    assert "refuses" in substitute.reason and substitute.version in substitute.reason
