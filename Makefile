@@ -12,7 +12,7 @@ LOCKS  := requirements
 CHECK_VENV := .venv-runtime-check
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-tools install-dev test lint typecheck unit golden up preview destroy plan plan-diff \
+.PHONY: help install install-tools install-dev test lint typecheck unit golden up preview destroy validate plan plan-diff \
         manifests charts charts-offline \
         verify restart set-retention open bench bench-tail facts lock check-runtime collectors-check clean
 
@@ -86,6 +86,10 @@ golden: $(DEV)
 up preview destroy: $(RUNTIME)
 	@$(BIN)/python -m meshtools.deploy $@ --stack $(STACK)
 
+## validate: check STACK's file as `pulumi up` reads it (every stack file without STACK=); runtime virtualenv only
+validate: $(RUNTIME)
+	@$(BIN)/python -m meshtools.stacks validate $(if $(filter command line,$(origin STACK)),--stack $(STACK))
+
 ## plan: the desired state of STACK offline, secrets masked (no CLI, cluster or credentials)
 plan: $(DEV)
 	@$(BIN)/python -m meshtools.plan render --stack $(STACK)
@@ -98,9 +102,9 @@ manifests: $(DEV)
 charts: $(DEV)
 	@$(BIN)/python -m meshtools.charts $(if $(filter command line,$(origin STACK)),--stack $(STACK))
 
-## plan-diff: diff of the desired state and the rendered objects against BASE (exit 0 none, 1 change, 2 error)
+## plan-diff: diff of the desired state and rendered objects against BASE, one-line summary; exit 0 no change or a change, 2 error (the tool: 0/1/2)
 plan-diff: $(DEV)
-	@$(BIN)/python -m meshtools.plan diff --stack $(STACK) --base $(BASE)
+	@$(BIN)/python -m meshtools.plan diff --stack $(STACK) --base $(BASE) || [ $$? -eq 1 ]
 
 ## verify / restart / set-retention: post-deploy tools on the stack's cluster (ARGS=… passes flags)
 verify restart set-retention: $(TOOLS)

@@ -213,6 +213,7 @@ class IstioMesh(pulumi.ComponentResource):
             namespace=system_ns.metadata.name,
             spec=mesh_telemetry_spec(settings),
             opts=after_mesh,
+            labels={naming.PRODUCTION_LABEL: str(settings.is_production).lower()},
         )
         self.peer_authentication = peer_authentication(
             f"{name}-peer-authentication",

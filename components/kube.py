@@ -133,12 +133,13 @@ def custom_resource(
     namespace: pulumi.Input[str],
     spec: Mapping[str, Any],
     opts: pulumi.ResourceOptions,
+    labels: Mapping[str, str] | None = None,
 ) -> k8s.apiextensions.CustomResource:
     return k8s.apiextensions.CustomResource(
         resource_name,
         api_version=api_version,
         kind=kind,
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace),
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(labels) if labels else None),
         spec=dict(spec),
         opts=opts,
     )
@@ -151,9 +152,17 @@ def telemetry(
     namespace: pulumi.Input[str],
     spec: Mapping[str, Any],
     opts: pulumi.ResourceOptions,
+    labels: Mapping[str, str] | None = None,
 ) -> k8s.apiextensions.CustomResource:
     return custom_resource(
-        resource_name, api_version=TELEMETRY_API, kind="Telemetry", name=name, namespace=namespace, spec=spec, opts=opts
+        resource_name,
+        api_version=TELEMETRY_API,
+        kind="Telemetry",
+        name=name,
+        namespace=namespace,
+        spec=spec,
+        opts=opts,
+        labels=labels,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
+from dataclasses import dataclass
 from typing import Annotated, Literal, get_args
 
 from pydantic import (
@@ -60,12 +61,46 @@ def is_credential_header(name: str) -> bool:
     return lowered in CREDENTIAL_HEADER_NAMES or bool(CREDENTIAL_HEADER_PATTERN.search(lowered))
 
 
-# Environments that get production guard rails; the policy pack applies the same rule.
-PRODUCTION_ENVIRONMENTS = frozenset({"prod", "production", "prd"})
+# --------------------------------------------------------------------------- production
+
+# Without `production:` a stack is production when a token of its environment's name (split on `-`,
+# `_` and `.`) is one of these; a negating token beside it (`non-prod`, `pre-prod`) leaves the name
+# undecided. `preprod` is one token, and not a production one.
+PRODUCTION_TOKENS = ("prod", "production", "prd")
+NEGATING_TOKENS = ("non", "pre", "not")
+_TOKEN_SEPARATORS = re.compile(r"[-_.]")
 
 
-def is_production(environment: str | None) -> bool:
-    return environment in PRODUCTION_ENVIRONMENTS
+@dataclass(frozen=True)
+class ProductionDecision:
+    """Whether a stack gets the production guard rails, and the rule that decided it.
+    `production` is None when the environment's name cannot decide and `production:` is not set."""
+
+    production: bool | None
+    decided_by: str
+
+
+def decide_production(environment: str, explicit: bool | None = None) -> ProductionDecision:
+    """The one production rule: `mesh-tracing:production` when set, else the environment's name.
+    The settings reader refuses an undecided stack; the program labels the mesh Telemetry with the
+    decision, and the policy pack reads that label."""
+    if explicit is not None:
+        return ProductionDecision(explicit, f"mesh-tracing:production is {str(explicit).lower()}")
+    tokens = [token for token in _TOKEN_SEPARATORS.split(environment.lower()) if token]
+    for index, token in enumerate(tokens):
+        if token not in PRODUCTION_TOKENS:
+            continue
+        beside = tokens[max(index - 1, 0) : index] + tokens[index + 1 : index + 2]
+        negating = [t for t in beside if t in NEGATING_TOKENS]
+        if negating:
+            return ProductionDecision(
+                None,
+                f"environment {environment!r} carries {negating[0]!r} beside {token!r}, so its name does not "
+                "say whether it is production",
+            )
+        return ProductionDecision(True, f"environment {environment!r} has the token {token!r}")
+    listed = f"{', '.join(PRODUCTION_TOKENS[:-1])} or {PRODUCTION_TOKENS[-1]}"
+    return ProductionDecision(False, f"environment {environment!r} has no token {listed}")
 
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -78,6 +113,10 @@ OBJECT_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 # path segments; no scheme and no tag.
 IMAGE_HUB = r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*$"
 
+# GitHub secret names hold letters, digits and `_` only (and do not start with a digit or GITHUB_,
+# which the KUBECONFIG_/SIGNOZ_API_KEY_ prefixes rule out).
+GITHUB_SECRET_SUFFIX = r"^[A-Za-z0-9_]+$"
+
 # What each pattern means, for error messages (pydantic would print the regular expression).
 PATTERN_MEANING = {
     DNS_LABEL: "must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending alphanumeric",
@@ -87,6 +126,7 @@ PATTERN_MEANING = {
     HOSTNAME: "must be a lower-case DNS host name such as kiali.example.com",
     OBJECT_NAME: "must be a Kubernetes object name: lower-case letters, digits, '-' and '.', starting and ending "
     "alphanumeric",
+    GITHUB_SECRET_SUFFIX: "must be letters, digits and '_' only (GitHub's rule for secret names)",
     IMAGE_HUB: "must be an image registry path such as docker.io/istio or registry.example.com:5000/istio "
     "(no scheme, no tag)",
 }
@@ -109,6 +149,7 @@ def _http_url(value: str) -> str:
 
 
 HttpUrl = Annotated[str, StringConstraints(strict=True, max_length=2048), AfterValidator(_http_url)]
+GitHubSecretSuffix = Annotated[str, StringConstraints(strict=True, pattern=GITHUB_SECRET_SUFFIX, max_length=100)]
 
 
 def _https_url(value: str) -> str:
@@ -710,6 +751,21 @@ class StackSettings(_Model):
     # Air-gapped sites: every release comes from this internal repository (same chart names and
     # versions) instead of the public repositories of the version table.
     chart_repository: ChartRepository | None = None
+    # Whether the production guard rails apply; unset: decided by the environment's name
+    # (`decide_production`).
+    production: StrictBool | None = None
+    # The suffix of the GitHub secrets CI reads for this stack (KUBECONFIG_<suffix>,
+    # SIGNOZ_API_KEY_<suffix>); unset: derived from the stack's name (`meshtools.stacks`).
+    github_secret_suffix: GitHubSecretSuffix | None = None
+
+    @property
+    def production_decision(self) -> ProductionDecision:
+        return decide_production(self.environment, self.production)
+
+    @property
+    def is_production(self) -> bool:
+        """Undecided counts as production: the settings reader refuses such a stack anyway."""
+        return self.production_decision.production is not False
 
     def repository_of(self, chart: ChartId) -> str:
         """Where a chart comes from: istio.chartRepository for Istio's, else chartRepository, else the

@@ -11,6 +11,10 @@ from components.models import IstioSettings, SigNozSettings, StackSettings
 
 CLUSTER_DOMAIN = "cluster.local"
 
+# The label on the mesh-wide Telemetry that carries the program's production decision ("true" or
+# "false"), so the policy pack applies the guard rails exactly where the settings reader did.
+PRODUCTION_LABEL = "mesh-tracing.io/production"
+
 ISTIO_BASE_RELEASE = "istio-base"
 ISTIOD_RELEASE = "istiod"
 GATEWAY_RELEASE = "istio-ingress"

@@ -41,6 +41,9 @@ def stack_outputs(
 ) -> dict[str, Any]:
     return {
         "environment": settings.environment,
+        # Whether the production guard rails apply, and the rule that decided it.
+        "production": settings.is_production,
+        "productionDecidedBy": settings.production_decision.decided_by,
         "tracingProvider": mesh.provider_name,
         "samplingPercent": mesh.sampling_percent,
         "mtlsMode": settings.mtls_mode.value,

@@ -36,6 +36,8 @@ class Problem:
     key: str
     value: object
     allowed: str
+    # The line of the stack file that holds the key (offline only: the CLI passes no lines).
+    line: int | None = None
 
     def __str__(self) -> str:
         shown = "<missing>" if self.value is MISSING else show(self.value)
@@ -54,12 +56,22 @@ class FieldError(ValueError):
 
 
 class SettingsError(pulumi.RunError):
-    """Every config problem at once, raised before any resource is registered."""
+    """Every config problem at once, raised before any resource is registered. Read from a stack
+    file (`source`), a problem whose key is on a line of it starts with `<file>:<line>:`, as
+    compilers print it, so an editor can jump there."""
 
-    def __init__(self, problems: Iterable[Problem]) -> None:
+    def __init__(self, problems: Iterable[Problem], source: str | None = None) -> None:
         self.problems = tuple(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
+        self.source = source
+        lines = "\n".join(f"  - {_located(p, source)}" for p in self.problems)
         super().__init__(f"invalid stack configuration ({len(self.problems)} problem(s)):\n{lines}")
+
+
+def _located(problem: Problem, source: str | None) -> str:
+    if problem.line is None:
+        return str(problem)
+    where = f"{source}:{problem.line}" if source else f"line {problem.line}"
+    return f"{where}: {problem}"
 
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -9,11 +9,14 @@ before any resource is registered.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
 import json
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from typing import Annotated, Any
+import re
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, get_args, get_origin
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -25,14 +28,15 @@ from components.models import (
     KUBERNETES_RESERVED_PREFIX,
     KUBERNETES_SYSTEM_NAMESPACES,
     PATTERN_MEANING,
+    CustomTag,
     IstioSettings,
     KialiAuthStrategy,
     MtlsMode,
     RemoteAuth,
     SigNozSettings,
     StackSettings,
+    decide_production,
     first_model,
-    is_production,
 )
 from components.problems import MAP_FIELDS, MISSING, PROJECT, FieldError, Problem, SettingsError, key_path
 
@@ -52,6 +56,8 @@ KUBE_CONTEXT_KEY = "kubernetes:context"
 # Config namespaces a stack file may hold besides ours (provider settings).
 OTHER_NAMESPACES = frozenset({"kubernetes", "random", "pulumi"})
 _TOP_LEVEL_KEYS = tuple((field.alias or name) for name, field in StackSettings.model_fields.items())
+# What a fix hint says when the stack's name is not known (a direct call of validate_settings).
+STACK_PLACEHOLDER = "<stack>"
 # Keys whose value is text even when it looks like JSON (an environment named "123" stays a name).
 _TEXT_KEYS = frozenset({"environment", "cluster", "mtlsMode"})
 
@@ -84,6 +90,50 @@ class StackConfig:
 # --------------------------------------------------------------------------- config text → plain values
 
 
+def config_set(stack: str, key: str, value: str, *, secret: bool = False) -> str:
+    """The command that sets `key` in `stack`, for fix hints: every hint names the stack."""
+    return f"`pulumi config set{' --secret' if secret else ''} --stack {stack} {key} {value}`"
+
+
+def parse_key(written: str) -> tuple[str, str] | None:
+    """(namespace, name) of a config key as Pulumi's ParseKey reads it, or None where Pulumi refuses it
+    (pulumi/sdk v3.276.0, go/common/resource/config/key.go): exactly one `:` splits namespace and
+    name; `<namespace>:config:<name>`, the old form, is the same key as `<namespace>:<name>`."""
+    parts = written.split(":")
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    if len(parts) == 3 and parts[1] == "config":
+        return parts[0], parts[2]
+    return None
+
+
+def _unparsable(written: str) -> str:
+    """Pulumi's own words for a key it refuses, and where the key was probably meant to go."""
+    message = (
+        f"could not parse {written} as a configuration key "
+        "(configuration keys should be of the form `<namespace>:<name>`)"
+    )
+    hint = _key_hint(written)
+    return f"{message}; {hint}" if hint else message
+
+
+def _key_hint(written: str) -> str:
+    for namespace in (PROJECT, *sorted(OTHER_NAMESPACES)):
+        rest = written[len(namespace) :]
+        meant = f"{namespace}:{rest.lstrip('./: _')}"
+        if written.startswith(namespace) and rest[:1] in "./: _" and rest.strip("./: _") and parse_key(meant):
+            return f"did you mean {meant}?"
+    if ":" in written:
+        return ""
+    if written in _TOP_LEVEL_KEYS:
+        return f"did you mean {PROJECT}:{written}?"
+    owners = _blocks_holding(written)
+    if owners:
+        where = "that block" if len(owners) == 1 else "one of those blocks"
+        return f"{written} is a key of {_either(owners)}: indent it under {where}"
+    return ""
+
+
 def _looks_like_ours(namespace: str) -> bool:
     """`meshtracing`, `mesh_tracing`, `mesh-tracng`: a namespace someone meant to be ours."""
     squeezed = namespace.lower().replace("-", "").replace("_", "")
@@ -102,16 +152,28 @@ def _as_value(text: object) -> object:
 
 
 def parse_config(
-    config: Mapping[str, object], secret_keys: Collection[str]
+    config: Mapping[str, object], secret_keys: Collection[str], *, stack: str = STACK_PLACEHOLDER
 ) -> tuple[dict[str, object], list[Problem], str | None]:
     """Split a stack's whole config (`namespace:key` → value) into our keys' plain values, the
-    problems found on the way, and the `kubernetes:context` it names."""
+    problems found on the way, and the `kubernetes:context` it names. Keys are read as Pulumi
+    reads them (`parse_key`), so a key the CLI would refuse is an error here too."""
     raw: dict[str, object] = {}
     problems: list[Problem] = []
     context: str | None = None
-    for qualified in sorted(config):
-        value = config[qualified]
-        namespace, _, key = qualified.partition(":")
+    seen: dict[str, str] = {}
+    for written in sorted(config):
+        value = config[written]
+        parsed = parse_key(written)
+        if parsed is None:
+            shown = "<secret>" if is_encrypted(value) or written in secret_keys else value
+            problems.append(Problem(written, shown, _unparsable(written)))
+            continue
+        qualified = ":".join(parsed)
+        if qualified in seen:
+            problems.append(Problem(written, value, f"the same key as {seen[qualified]}; keep one of them"))
+            continue
+        seen[qualified] = written
+        namespace, key = parsed
         if qualified == KUBE_CONTEXT_KEY:
             context = value if isinstance(value, str) and value else None
             if context is None:
@@ -120,20 +182,21 @@ def parse_config(
         if namespace != PROJECT:
             if namespace not in OTHER_NAMESPACES and _looks_like_ours(namespace):
                 problems.append(
-                    Problem(qualified, value, f"unknown config namespace {namespace!r}; did you mean {PROJECT}:{key}?")
+                    Problem(written, value, f"unknown config namespace {namespace!r}; did you mean {PROJECT}:{key}?")
                 )
             continue
         if key in SECRET_KEYS:
-            problems.extend(_secret_problems(key, value, qualified in secret_keys))
+            problems.extend(_secret_problems(key, value, written in secret_keys or qualified in secret_keys, stack))
             continue
         raw[key] = value if key in _TEXT_KEYS else _as_value(value)
     return raw, problems, context
 
 
-def _secret_problems(key: str, value: object, is_secret: bool) -> list[Problem]:
+def _secret_problems(key: str, value: object, is_secret: bool, stack: str) -> list[Problem]:
     qualified = f"{PROJECT}:{key}"
     if not is_secret:
-        return [Problem(qualified, "<plain text>", "must be set with `pulumi config set --secret`")]
+        command = config_set(stack, qualified, "<value>", secret=True)
+        return [Problem(qualified, "<plain text>", f"must be a secret: {command}")]
     # Only the length is inspected (when the value is known); the value itself is never shown or kept.
     if key == "kialiSigningKey" and isinstance(value, str) and len(value) not in KIALI_SIGNING_KEY_LENGTHS:
         return [Problem(qualified, "<secret>", "must be exactly 16, 24 or 32 characters long")]
@@ -158,10 +221,118 @@ def is_encrypted(value: object) -> bool:
     return isinstance(value, Mapping) and set(value) == {"secure"}
 
 
+# The nonce of Pulumi's symmetric crypter (AES-256-GCM) and the tag every sealed value ends with.
+_NONCE_BYTES = 12
+_GCM_TAG_BYTES = 16
+
+
+def is_ciphertext(text: object) -> bool:
+    """Whether a `secure:` value can be what a Pulumi secrets provider wrote (pulumi v3.276.0):
+    - passphrase and cloud KMS (awskms, azurekeyvault, gcpkms, hashivault): `v1:<nonce>:<sealed>`,
+      standard base64 of a 12-byte nonce and of the AES-256-GCM output (sdk
+      go/common/resource/config/crypt.go, symmetricCrypter; cloud KMS encrypts only the data key in
+      the stack file's `encryptedkey`, then seals values with the same crypter, pkg secrets/cloud);
+    - the Pulumi service: standard base64 of its ciphertext (pkg secrets/service/manager.go).
+    A pasted placeholder (`<encrypted by pulumi>`), an empty value or text with spaces is none."""
+    if not isinstance(text, str):
+        return False
+    parts = text.split(":")
+    if len(parts) == 3 and parts[0] == "v1":
+        nonce, sealed = _base64(parts[1]), _base64(parts[2])
+        return nonce is not None and len(nonce) == _NONCE_BYTES and sealed is not None and len(sealed) >= _GCM_TAG_BYTES
+    return len(parts) == 1 and bool(_base64(text))
+
+
+def _base64(text: str) -> bytes | None:
+    """Standard base64 with its padding, as Go's base64.StdEncoding decodes it; else None."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def ciphertext_problems(config: Mapping[str, object], stack: str) -> list[Problem]:
+    """`secure:` values no secrets provider can decrypt, each with the command that sets it."""
+    return [
+        Problem(
+            written,
+            "<secure value>",
+            "not a ciphertext of any Pulumi secrets provider (passphrase and cloud KMS write v1:<nonce>:<sealed>, "
+            f"the Pulumi service base64); set it with {config_set(stack, written, '<value>', secret=True)}",
+        )
+        for written, value in sorted(config.items())
+        if isinstance(value, Mapping) and is_encrypted(value) and not is_ciphertext(value["secure"])
+    ]
+
+
 def secrets_present(config: Mapping[str, object]) -> frozenset[str]:
     """Our secret keys (unqualified) that a stack's config sets, whatever their value."""
-    prefix = f"{PROJECT}:"
-    return frozenset(k.removeprefix(prefix) for k in config if k.startswith(prefix) and k[len(prefix) :] in SECRET_KEYS)
+    found = set()
+    for written in config:
+        parsed = parse_key(written)
+        if parsed is not None and parsed[0] == PROJECT and parsed[1] in SECRET_KEYS:
+            found.add(parsed[1])
+    return frozenset(found)
+
+
+# --------------------------------------------------------------------------- where a key belongs
+
+
+def _holds_list(annotation: object) -> bool:
+    return get_origin(annotation) is list or any(_holds_list(arg) for arg in get_args(annotation))
+
+
+def _blocks(model: type[BaseModel], path: str) -> Iterator[tuple[str, str]]:
+    """(key, block) for every key of every block below the top level: `mesh-tracing:istio.gateway`,
+    `mesh-tracing:tracedNamespaces[]` (its entries). Free-form maps (tags, attributes) hold names,
+    not keys, and are left out."""
+    for name, field in model.model_fields.items():
+        alias = field.alias or name
+        nested = first_model(field.annotation)
+        if nested is None or nested is CustomTag or alias in MAP_FIELDS:
+            continue
+        block = f"{path}.{alias}" if path else f"{PROJECT}:{alias}"
+        block += "[]" if _holds_list(field.annotation) else ""
+        for key_name, key_field in nested.model_fields.items():
+            yield key_field.alias or key_name, block
+        yield from _blocks(nested, block)
+
+
+def _key_blocks() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for key, block in _blocks(StackSettings, ""):
+        found.setdefault(key, []).append(block)
+    return found
+
+
+_KEY_BLOCKS = _key_blocks()
+
+
+def _blocks_holding(key: str) -> list[str]:
+    return _KEY_BLOCKS.get(key, [])
+
+
+def _either(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+
+
+def _misplaced(key: str, block: str | None) -> str:
+    """Where a key unknown in `block` (None: the top level) belongs, or ""."""
+    if block is not None and key in _TOP_LEVEL_KEYS:
+        return f"{key} is a top-level key ({PROJECT}:{key}): move it out of this block"
+    owners = [owner for owner in _blocks_holding(key) if owner != block]
+    if not owners:
+        return ""
+    return f"{key} is a key of {_either(owners)}: move it into {'that block' if len(owners) == 1 else 'one of them'}"
+
+
+def _unknown_key(key: str, allowed: Collection[str], block: str | None) -> str:
+    """ "unknown key; " and what the key probably is: a key of another block, or a misspelling."""
+    belongs = _misplaced(key, block)
+    if belongs:
+        return f"unknown key; {belongs}; "
+    close = difflib.get_close_matches(key, list(allowed), n=1)
+    return f"unknown key; did you mean {close[0]}? " if close else "unknown key; "
 
 
 # --------------------------------------------------------------------------- plain values → settings
@@ -188,6 +359,12 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     return model
 
 
+def _block_of(loc: tuple[int | str, ...]) -> str:
+    """The block label of `_blocks` for a location: list indexes become `[]`."""
+    path = "".join("[]" if isinstance(part, int) else f".{part}" for part in loc)
+    return f"{PROJECT}:{path.removeprefix('.')}"
+
+
 def _problems_from(error: ValidationError, prefix: tuple[int | str, ...]) -> list[Problem]:
     problems = []
     for err in error.errors(include_url=False):
@@ -198,10 +375,10 @@ def _problems_from(error: ValidationError, prefix: tuple[int | str, ...]) -> lis
             continue
         if err["type"] == "extra_forbidden":
             owner = _model_at(loc[:-1])
-            keys = (
-                ", ".join(f.alias or n for n, f in owner.model_fields.items()) if owner else "see docs/configuration.md"
-            )
-            problems.append(Problem(key_path(loc), err["input"], f"unknown key; allowed keys here: {keys}"))
+            allowed = [f.alias or n for n, f in owner.model_fields.items()] if owner else []
+            listed = ", ".join(allowed) or "see docs/configuration.md"
+            unknown = _unknown_key(str(loc[-1]), allowed, _block_of(loc[:-1]))
+            problems.append(Problem(key_path(loc), err["input"], f"{unknown}allowed keys here: {listed}"))
             continue
         if err["type"] == "missing":
             problems.append(Problem(key_path(loc), MISSING, "required"))
@@ -223,22 +400,24 @@ _SECTION_ADAPTERS = {name: _section_adapter(field) for name, field in StackSetti
 
 
 def validate_settings(
-    raw: Mapping[str, object], *, kube_context: str | None = None, secrets: Collection[str] = ()
+    raw: Mapping[str, object],
+    *,
+    kube_context: str | None = None,
+    secrets: Collection[str] = (),
+    stack: str = STACK_PLACEHOLDER,
 ) -> StackSettings:
     """Validate plain config values (camelCase keys, parsed JSON) into settings, or raise SettingsError.
 
     Each top-level key is validated on its own so one bad section never hides problems in another,
     then the cross-section rules run over whatever sections were valid. `secrets` names the secret
-    keys the stack sets (their values are never needed here), for rules that require one.
+    keys the stack sets (their values are never needed here), for rules that require one; `stack`
+    is named in every fix hint.
     """
     problems: list[Problem] = []
     for key in raw:
         if key not in _TOP_LEVEL_KEYS:
-            close = difflib.get_close_matches(key, _TOP_LEVEL_KEYS, n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
-            problems.append(
-                Problem(f"{PROJECT}:{key}", raw[key], f"unknown key; {hint}allowed: {', '.join(_TOP_LEVEL_KEYS)}")
-            )
+            unknown = _unknown_key(key, _TOP_LEVEL_KEYS, None)
+            problems.append(Problem(f"{PROJECT}:{key}", raw[key], f"{unknown}allowed: {', '.join(_TOP_LEVEL_KEYS)}"))
     sections: dict[str, Any] = {}
     for name, field in StackSettings.model_fields.items():
         alias = field.alias or name
@@ -250,21 +429,21 @@ def validate_settings(
             sections[name] = _SECTION_ADAPTERS[name].validate_python(raw[alias])
         except ValidationError as error:
             problems.extend(_problems_from(error, (alias,)))
-    problems.extend(_cross_section_problems(sections, kube_context, frozenset(secrets)))
+    problems.extend(_cross_section_problems(sections, kube_context, frozenset(secrets), stack))
     if problems:
         raise SettingsError(problems)
     return StackSettings(**sections)
 
 
 def _cross_section_problems(
-    sections: Mapping[str, Any], kube_context: str | None, secrets: frozenset[str]
+    sections: Mapping[str, Any], kube_context: str | None, secrets: frozenset[str], stack: str
 ) -> list[Problem]:
     istio = sections.get("istio", IstioSettings())
     signoz = sections.get("signoz", SigNozSettings())
     problems = _namespace_problems(sections, istio.namespace, signoz.namespace, istio.gateway)
     problems.extend(_namespace_revision_problems(sections, istio))
     problems.extend(_tail_sampling_problems(sections, signoz))
-    problems.extend(_signoz_mode_problems(sections, signoz, secrets))
+    problems.extend(_signoz_mode_problems(sections, signoz, secrets, stack))
     attributes: Mapping[str, str] = sections.get("resource_attributes", {})
     for reserved, source in (("deployment.environment", "environment"), ("k8s.cluster.name", "cluster")):
         if reserved in attributes:
@@ -275,8 +454,19 @@ def _cross_section_problems(
                     f"reserved: set from {PROJECT}:{source}; remove it here",
                 )
             )
-    if is_production(sections.get("environment")):
-        problems.extend(_production_problems(sections, kube_context))
+    if "environment" in sections:
+        decision = decide_production(sections["environment"], sections.get("production"))
+        if decision.production is None:
+            problems.append(
+                Problem(
+                    f"{PROJECT}:production",
+                    MISSING,
+                    f"required: {decision.decided_by}; set it: "
+                    f"{config_set(stack, f'{PROJECT}:production', 'true')} (or false)",
+                )
+            )
+        elif decision.production:
+            problems.extend(_production_problems(sections, kube_context, decision.decided_by, stack))
     return problems
 
 
@@ -386,7 +576,7 @@ def _shown(value: Any) -> Any:
 
 
 def _signoz_mode_problems(
-    sections: Mapping[str, Any], signoz: SigNozSettings, secrets: frozenset[str]
+    sections: Mapping[str, Any], signoz: SigNozSettings, secrets: frozenset[str], stack: str
 ) -> list[Problem]:
     """Keys that only one `signoz.mode` uses, and the ingest key the chosen setup needs."""
     problems: list[Problem] = []
@@ -415,11 +605,12 @@ def _signoz_mode_problems(
     if signoz.ingest is not None and not signoz.remote_mode:
         needs_key.append("signoz.ingest checks it on every request")
     if needs_key and INGEST_KEY not in secrets:
+        command = config_set(stack, f"{PROJECT}:{INGEST_KEY}", "<key>", secret=True)
         problems.append(
             Problem(
                 f"{PROJECT}:{INGEST_KEY}",
                 MISSING,
-                f"required: {'; '.join(needs_key)} (`pulumi config set --secret {PROJECT}:{INGEST_KEY} <key>`)",
+                f"required: {'; '.join(needs_key)} ({command})",
             )
         )
     return problems
@@ -429,11 +620,12 @@ def _field_name(model: type[BaseModel], alias: str) -> str:
     return next(name for name, field in model.model_fields.items() if (field.alias or name) == alias)
 
 
-def _production_problems(sections: Mapping[str, Any], kube_context: str | None) -> list[Problem]:
+def _production_problems(
+    sections: Mapping[str, Any], kube_context: str | None, decided_by: str, stack: str
+) -> list[Problem]:
     """The production guard rails, checked at config time with the key at fault; the mandatory
     policies of the policy pack enforce the same rules again on what the program registers."""
-    environment = sections["environment"]
-    why = f"{environment!r} is a production environment"
+    why = f"a production stack ({decided_by})"
     problems: list[Problem] = []
     if kube_context is None:
         problems.append(
@@ -441,7 +633,7 @@ def _production_problems(sections: Mapping[str, Any], kube_context: str | None) 
                 KUBE_CONTEXT_KEY,
                 MISSING,
                 f"required: {why}, so the stack names the cluster it deploys to "
-                "(`pulumi config set kubernetes:context <context>`)",
+                f"({config_set(stack, KUBE_CONTEXT_KEY, '<context>')})",
             )
         )
     mode = sections.get("mtls_mode")
@@ -482,20 +674,48 @@ def _production_problems(sections: Mapping[str, Any], kube_context: str | None) 
 # --------------------------------------------------------------------------- entry points
 
 
-def settings_from_config(config: Mapping[str, object]) -> StackConfig:
+def settings_from_config(
+    config: Mapping[str, object], *, stack: str, lines: Mapping[str, int] | None = None
+) -> StackConfig:
     """Settings from a stack file's `config:` block (values as YAML parsed them; `secure:` values
-    are secrets whose plain text is never needed here)."""
+    are secrets whose plain text is never needed here, but must be ciphertexts). With `lines` (key
+    path → line, `meshtools.stacks.read_config`) each problem names the line of its key."""
     secret_keys = frozenset(k for k, v in config.items() if is_encrypted(v))
-    raw, problems, context = parse_config(config, secret_keys)
-    settings = _validated(raw, problems, context, secrets_present(config))
+    raw, problems, context = parse_config(config, secret_keys, stack=stack)
+    try:
+        settings = _validated(raw, [*ciphertext_problems(config, stack), *problems], context, config, stack)
+    except SettingsError as error:
+        if lines is None:
+            raise
+        located = [replace(p, line=_line_of(p.key, lines)) for p in error.problems]
+        located.sort(key=lambda p: (p.line is None, p.line or 0))  # in file order, as compilers print
+        raise SettingsError(located, source=f"Pulumi.{stack}.yaml") from None
     return StackConfig(settings=settings, kube_context=context)
 
 
+_LAST_PART = re.compile(r'(\.[^.\[]+|\["[^"]*"\]|\[\d+\])$')
+
+
+def _line_of(key: str, lines: Mapping[str, int]) -> int | None:
+    """The line of `key`, or of the nearest enclosing key the file has (a problem about a key the
+    file leaves out, or about `name` of a list entry written as a plain name, is at that entry)."""
+    while key not in lines:
+        shorter = _LAST_PART.sub("", key)
+        if shorter == key:
+            return None
+        key = shorter
+    return lines[key]
+
+
 def _validated(
-    raw: Mapping[str, object], problems: list[Problem], context: str | None, secrets: frozenset[str]
+    raw: Mapping[str, object],
+    problems: list[Problem],
+    context: str | None,
+    config: Mapping[str, object],
+    stack: str,
 ) -> StackSettings:
     try:
-        settings = validate_settings(raw, kube_context=context, secrets=secrets)
+        settings = validate_settings(raw, kube_context=context, secrets=secrets_present(config), stack=stack)
     except SettingsError as error:
         raise SettingsError([*problems, *error.problems]) from None
     if problems:
@@ -516,8 +736,9 @@ def load_settings() -> LoadedConfig:
     """Read and validate the whole stack config inside the program; raise SettingsError listing
     every problem (a `pulumi.RunError`: the CLI prints the list without a traceback)."""
     config, secret = _runtime_config()
-    raw, problems, context = parse_config(config, secret)
-    settings = _validated(raw, problems, context, secrets_present(config))
+    stack = pulumi.get_stack()
+    raw, problems, context = parse_config(config, secret, stack=stack)
+    settings = _validated(raw, problems, context, config, stack)
     ours = pulumi.Config(PROJECT)
     return LoadedConfig(
         settings=settings,

@@ -16,7 +16,6 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 
-from components.models import is_production
 from meshtools.cli import EXIT_ERROR, ToolError, run_command
 from meshtools.stacks import PROJECT_DIR, load_stack
 
@@ -63,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # The stack file and the backend rules first: their problems are the user's to fix either way.
     stack = load_stack(args.stack, PROJECT_DIR)
-    env = backend_env(os.environ, production=is_production(stack.settings.environment))
+    env = backend_env(os.environ, production=stack.settings.is_production)
     pulumi = shutil.which("pulumi")
     if pulumi is None:
         raise ToolError(INSTALL_HINT)

@@ -28,12 +28,18 @@ def mask(value: Any, secrets: set[str]) -> Any:
     return rewrite(value, visit)
 
 
+def mask_all(value: Any) -> Any:
+    """`value` with every scalar replaced by MASK, its mappings and lists kept: a masked object is
+    still an object, a masked list still a list."""
+    return rewrite(value, lambda node: DESCEND if isinstance(node, dict | list) else MASK)
+
+
 def describe(resource: Resource, run: Run) -> dict[str, Any]:
     inputs: dict[str, Any] = {}
     for key, value in sorted(resource.inputs.items()):
         masked = mask(value, run.secret_values)
         if key in resource.secret_inputs and masked == value:
-            masked = MASK  # secret, but no known secret value inside: hide all of it
+            masked = mask_all(value)  # secret, but no known secret value inside: hide every value in it
         inputs[key] = masked
     entry: dict[str, Any] = {"type": resource.type, "parent": resource.parent_name}
     if resource.dependencies:

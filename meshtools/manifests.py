@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from components.kube import HELM_RELEASE_TYPE
-from components.tree import dig
+from components.tree import DESCEND, dig, rewrite
 from components.versions import CHARTS, ChartId
 from meshtools import helm
 from meshtools.charts import locate
@@ -112,6 +112,27 @@ def _condensed_crd(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# What a chart is given in place of a masked value: a plain word, so a template that writes the value
+# unquoted (`password: {{ .Values.clickhouse.password }}`) still renders a string where the masked
+# text `[secret]` would render a YAML list. After rendering it is masked again: a whole value becomes
+# `[secret]`; inside a longer text (a config file a chart embeds in a ConfigMap) `'[secret]'`, the
+# YAML string, so the embedded file keeps its types too.
+MASK_STAND_IN = "maskedsecret0mesh0tracing"
+
+
+def _for_chart(values: Any) -> Any:
+    return rewrite(values, lambda node: MASK_STAND_IN if node == MASK else DESCEND)
+
+
+def _masked_again(obj: Any) -> Any:
+    def visit(node: Any) -> Any:
+        if not isinstance(node, str) or MASK_STAND_IN not in node:
+            return DESCEND
+        return MASK if node == MASK_STAND_IN else node.replace(MASK_STAND_IN, f"'{MASK}'")
+
+    return rewrite(obj, visit)
+
+
 def _placed(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
     """The object with the namespace Helm gives it when the template sets none."""
     if obj.get("kind") in CLUSTER_SCOPED or dig(obj, "metadata", "namespace"):
@@ -129,8 +150,9 @@ def stack_manifests(state: Mapping[str, Any], *, full_crds: bool = False) -> Man
             if source.note and source.note not in result.notes:
                 result.notes.append(source.note)
             origin = f"release {release['name']} ({CHARTS[chart_of(entry)].name} {source.version})"
-            for document in helm.render(source.path, entry["values"], release["name"], release["namespace"]):
-                obj = _mask_secret_data(_placed(document.object, release["namespace"]))
+            values = _for_chart(entry["values"])
+            for document in helm.render(source.path, values, release["name"], release["namespace"]):
+                obj = _mask_secret_data(_placed(_masked_again(document.object), release["namespace"]))
                 if obj.get("kind") == "CustomResourceDefinition" and not full_crds:
                     obj = _condensed_crd(obj)
                 result.objects.append(Manifest(f"{origin}: {document.source}", obj))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import json
 import subprocess
 import sys
@@ -33,7 +34,7 @@ from meshtools import manifests
 from meshtools.cli import EXIT_CHANGED, EXIT_OK, ToolError, UsageError, run_command
 from meshtools.desired import desired_state, to_yaml
 from meshtools.recording import PROGRAM, run_stack
-from meshtools.stacks import PROJECT_DIR, load_stack
+from meshtools.stacks import PROJECT_DIR, SIGNOZ_API_KEY_SECRET_PREFIX, ci_stack, load_stack
 
 # The hidden first line that identifies this tool's PR comment for a stack.
 COMMENT_MARKER = "<!-- mesh-tracing plan-diff: {stack} -->"
@@ -127,9 +128,44 @@ def revision_moves(before_plan: str, after_plan: str) -> list[str]:
 
 
 def _mesh_revisions(plan: str) -> dict[str, str]:
-    state = yaml.safe_load(plan) if plan else None
-    found = ((state or {}).get("outputs") or {}).get("meshRevisions") or {}
+    found = _outputs(plan).get("meshRevisions") or {}
     return {str(k): str(v) for k, v in found.items()}
+
+
+@functools.lru_cache(maxsize=4)
+def _state(plan: str) -> dict[str, Any]:
+    """A desired state read back from its YAML (read-only: shared between the readers below)."""
+    state = yaml.load(plan, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) if plan else None
+    return state if isinstance(state, dict) else {}
+
+
+def _outputs(plan: str) -> dict[str, Any]:
+    return _state(plan).get("outputs") or {}
+
+
+def resource_changes(before_plan: str, after_plan: str) -> dict[str, str]:
+    """The resources of the desired state that are added, removed or changed, by name."""
+    before, after = _state(before_plan).get("resources") or {}, _state(after_plan).get("resources") or {}
+    found = dict.fromkeys(after.keys() - before.keys(), "added")
+    found |= dict.fromkeys(before.keys() - after.keys(), "removed")
+    found |= {name: "changed" for name in before.keys() & after.keys() if before[name] != after[name]}
+    return dict(sorted(found.items()))
+
+
+@dataclass(frozen=True)
+class Retention:
+    """A change of signoz.traceRetentionDays: not a chart value, so `pulumi up` does not apply it
+    (`make set-retention` does). `before` is None for a SigNoz that is new since the base."""
+
+    before: int | None
+    after: int
+
+
+def retention_change(before_plan: str, after_plan: str) -> Retention | None:
+    before, after = _outputs(before_plan).get("traceRetentionDays"), _outputs(after_plan).get("traceRetentionDays")
+    if not isinstance(after, int) or before == after:
+        return None  # unchanged, or no SigNoz in this cluster (remote mode)
+    return Retention(before if isinstance(before, int) else None, after)
 
 
 @dataclass
@@ -139,6 +175,8 @@ class Review:
     restarts: list[str]
     notes: list[str]
     moves: list[str] = field(default_factory=list)
+    resources: dict[str, str] = field(default_factory=dict)
+    retention: Retention | None = None
 
     @property
     def changed(self) -> bool:
@@ -150,28 +188,82 @@ def diff(stack: str, base: str, project_dir: Path = PROJECT_DIR) -> Review:
     before = views_at_revision(stack, base, project_dir)  # then an unreadable revision, before rendering
     after = views(stack, project_dir, project_dir / "__main__.py")
     notes = list(dict.fromkeys([*before.notes, *after.notes]))
-    moves = revision_moves(before.plan, after.plan)
-    if before.objects is None or after.objects is None:
-        return Review(_unified(before.plan, after.plan, stack, base), "", [], notes, moves)
-    return Review(
+    review = Review(
         _unified(before.plan, after.plan, stack, base),
-        _unified(
+        "",
+        [],
+        notes,
+        revision_moves(before.plan, after.plan),
+        resource_changes(before.plan, after.plan),
+        retention_change(before.plan, after.plan),
+    )
+    if before.objects is not None and after.objects is not None:
+        review.manifest_diff = _unified(
             manifests.to_stream(manifests.Manifests(before.objects)),
             manifests.to_stream(manifests.Manifests(after.objects)),
             stack,
             base,
-        ),
-        manifests.workload_changes(before.objects, after.objects),
-        notes,
-        moves,
-    )
+        )
+        review.restarts = manifests.workload_changes(before.objects, after.objects)
+    return review
 
 
-def report(stack: str, base: str, review: Review) -> str:
-    """The plain-text diff `make plan-diff` prints."""
+# --------------------------------------------------------------------------- what the reviewer reads
+
+
+def _secret_name(stack: str, project_dir: Path) -> str:
+    """The GitHub secret holding the SigNoz API key the deploy workflow applies retention with."""
+    return SIGNOZ_API_KEY_SECRET_PREFIX + ci_stack(stack, load_stack(stack, project_dir)).suffix
+
+
+def retention_lines(stack: str, retention: Retention, secret: str, by_deploy: bool | None) -> list[str]:
+    """What happens to a trace-retention change, and what to run where the deploy cannot apply it.
+    `by_deploy`: whether the repository has the secret the deploy workflow needs (None: unknown)."""
+    if retention.before is None:
+        change = f"A new SigNoz keeps the chart's default trace retention until it is set to {retention.after} days"
+    else:
+        change = f"Trace retention changes from {retention.before} to {retention.after} days"
+    change += ": retention is not a chart value, so `pulumi up` does not apply it"
+    applied = f"the deploy workflow runs `make set-retention STACK={stack}` right after `pulumi up`"
+    by_hand = f"`SIGNOZ_API_KEY=<key> make set-retention STACK={stack} ARGS=--wait`"
+    if by_deploy is True:
+        return [f"{change}; {applied} (with the secret `{secret}`)."]
+    if by_deploy is False:
+        return [
+            f"{change}, and the deploy workflow cannot: the repository has no secret `{secret}` (a SigNoz "
+            f"service-account key with the Admin role). Add it before merging, or after the deploy run {by_hand}."
+        ]
+    return [f"{change}; {applied} when the repository has the secret `{secret}`, else run {by_hand} after the deploy."]
+
+
+def summary(stack: str, base: str, review: Review) -> str:
+    """One line: what the change does, for `make plan-diff` and the top of the PR comment."""
+    if not review.changed:
+        return f"{stack}: no change against {base}"
+    counts: dict[str, int] = {}
+    for what in review.resources.values():
+        counts[what] = counts.get(what, 0) + 1
+    if counts:
+        parts = [", ".join(f"{n} {what}" for what, n in sorted(counts.items())) + " resource(s)"]
+    else:
+        parts = ["only outputs change" if review.plan_diff else "only rendered objects differ"]
+    rolling = [line for line in review.restarts if line.startswith(("will restart", "will start", "will stop"))]
+    if review.restarts:
+        parts.append(f"{len(rolling)} workload(s) restart, start or stop" if rolling else "no workload restarts")
+    if review.moves:
+        parts.append(f"{len(review.moves)} revision move(s): make restart after the deploy")
+    if review.retention is not None:
+        parts.append(f"trace retention → {review.retention.after} days: make set-retention after the deploy")
+    return f"{stack}: changes against {base}: " + "; ".join(parts)
+
+
+def report(stack: str, base: str, review: Review, retention: Sequence[str] = ()) -> str:
+    """The plain-text diff `make plan-diff` prints (`retention`: `retention_lines` of the change)."""
     if not review.changed:
         return f"no changes to the desired state of {stack} since {base}\n"
     parts = [review.plan_diff or f"(the desired state of {stack} is unchanged; only rendered objects differ)\n"]
+    if retention:
+        parts.append("\n# trace retention\n" + "".join(f"# {line}\n" for line in retention))
     if review.moves:
         parts.append(
             "\n# revision moves (after the deploy: make restart)\n" + "".join(f"# {m}\n" for m in review.moves)
@@ -186,18 +278,21 @@ def _bounded(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "\n… (cut; run `make plan-diff`)\n"
 
 
-def comment_body(stack: str, base: str, review: Review) -> str:
+def comment_body(stack: str, base: str, review: Review, retention: Sequence[str] = ()) -> str:
     """The PR comment for one stack; its first line is the hidden marker that finds it again."""
     lines = [COMMENT_MARKER.format(stack=stack), f"### Desired state: `{stack}` (offline plan, secrets masked)", ""]
     lines += [f"> {note}" for note in review.notes] + ([""] if review.notes else [])
     if not review.changed:
         lines.append(f"No change to the desired state of `{stack}` against `{base}`.")
         return "\n".join(lines) + "\n"
+    lines += [f"**Summary:** {summary(stack, base, review).split(': ', 1)[1]}", ""]
     budget = COMMENT_LIMIT // 2
     if review.plan_diff:
         lines += ["```diff", _bounded(review.plan_diff, budget).rstrip("\n"), "```"]
     else:
         lines.append("The desired state is unchanged; only the rendered objects differ.")
+    if retention:
+        lines += ["", "#### Trace retention", "", *[f"- {line}" for line in retention], ""]
     if review.moves:
         lines += ["", "#### Revision moves", ""]
         lines += [f"- {line}" for line in review.moves]
@@ -228,6 +323,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     compare.add_argument("--base", required=True, help="git revision, e.g. origin/main")
     compare.add_argument("--project-dir", type=Path, default=PROJECT_DIR)
     compare.add_argument("--comment", type=Path, help="also write the PR comment body (markdown) here")
+    compare.add_argument(
+        "--deploy-applies-retention",
+        choices=("true", "false"),
+        help="whether the deploy workflow can run set-retention for this stack (its SigNoz API key secret is set)",
+    )
     args = parser.parse_args(argv)
     if args.command == "render":
         if args.revision_dir is not None:  # the base side of `diff`, in its own process
@@ -237,12 +337,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             sys.stdout.write(render(args.stack, args.stacks_dir.resolve()))
         return EXIT_OK
-    review = diff(args.stack, args.base, args.project_dir.resolve())
+    project_dir = args.project_dir.resolve()
+    review = diff(args.stack, args.base, project_dir)
+    by_deploy = None if args.deploy_applies_retention is None else args.deploy_applies_retention == "true"
+    retention = (
+        retention_lines(args.stack, review.retention, _secret_name(args.stack, project_dir), by_deploy)
+        if review.retention is not None
+        else []
+    )
     for note in review.notes:
         sys.stderr.write(f"note: {note}\n")
-    sys.stdout.write(report(args.stack, args.base, review))
+    sys.stdout.write(report(args.stack, args.base, review, retention))
+    if review.changed:
+        sys.stderr.write(f"summary: {summary(args.stack, args.base, review)}\n")
     if args.comment is not None:
-        args.comment.write_text(comment_body(args.stack, args.base, review))
+        args.comment.write_text(comment_body(args.stack, args.base, review, retention))
     return EXIT_CHANGED if review.changed else EXIT_OK
 
 

@@ -251,7 +251,7 @@ def run_stack(
 ) -> Run:
     """Evaluate `program` for `stacks_dir`/Pulumi.<stack>.yaml, with per-run overrides (`key` → value;
     keys without a namespace are ours) and fake secret config values."""
-    config = read_config(find_stack(stack, stacks_dir))
+    config = read_config(find_stack(stack, stacks_dir)).values
     for key in remove:
         config.pop(_qualified(key), None)
     for key, value in (overrides or {}).items():

@@ -26,7 +26,8 @@ from pulumi_policy import (
 from components.kube import HELM_RELEASE_TYPE as RELEASE
 from components.kube import PEER_AUTHENTICATION_TYPE as PEER_AUTHENTICATION
 from components.kube import TELEMETRY_TYPE as TELEMETRY
-from components.models import is_credential_header, is_production
+from components.models import decide_production, is_credential_header
+from components.naming import PRODUCTION_LABEL
 from components.tree import DESCEND, dig, rewrite
 
 EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
@@ -55,6 +56,22 @@ def environment(resources: Iterable[Resource]) -> str | None:
     return None
 
 
+def production_environment(resources: Iterable[Resource]) -> str | None:
+    """The environment's name when the stack is production, else None. The program labels the mesh
+    Telemetry with its decision (`mesh-tracing:production`, or the environment's name by
+    `decide_production`); without the label (a program that predates it) the same rule decides from
+    the environment tag, and a name that cannot decide counts as production."""
+    resources = list(resources)
+    env = environment(resources)
+    for type_, props in resources:
+        label = dig(props, "metadata", "labels", PRODUCTION_LABEL) if type_ == TELEMETRY else None
+        if label in ("true", "false"):
+            return (env or "?") if label == "true" else None
+    if env is None or decide_production(env).production is False:
+        return None
+    return env
+
+
 def _signoz_release(type_: str, props: Mapping[str, Any]) -> bool:
     return type_ == RELEASE and props.get("chart") == "signoz"
 
@@ -74,8 +91,8 @@ AUTH_HEADERS = frozenset({"authorization", "signoz-ingestion-key", "signoz-acces
 
 
 def strict_mtls_in_production(resources: list[Resource]) -> list[str]:
-    env = environment(resources)
-    if not is_production(env):
+    env = production_environment(resources)
+    if env is None:
         return []
     return [
         f"PeerAuthentication {_name(props)} has mTLS mode {mode} in production environment {env!r}; "
@@ -86,8 +103,8 @@ def strict_mtls_in_production(resources: list[Resource]) -> list[str]:
 
 
 def kiali_not_anonymous_in_production(resources: list[Resource]) -> list[str]:
-    env = environment(resources)
-    if not is_production(env):
+    env = production_environment(resources)
+    if env is None:
         return []
     return [
         f"Kiali release {props.get('name')} uses anonymous access in production environment {env!r}; "
@@ -154,8 +171,8 @@ def _tail_share(resources: list[Resource]) -> float | None:
 def production_sampling_at_most_10(resources: list[Resource]) -> list[str]:
     """The stored share of traces: Envoy's head sampling, or with tail sampling (Envoy at 100 %) the
     collector's probabilistic share."""
-    env = environment(resources)
-    if not is_production(env):
+    env = production_environment(resources)
+    if env is None:
         return []
     share = _tail_share(resources)
     if share is not None:
@@ -196,8 +213,8 @@ def collector_has_limits(type_: str, props: Mapping[str, Any]) -> list[str]:
 
 def remote_tls_and_auth_in_production(resources: list[Resource]) -> list[str]:
     """A production cluster sends its spans elsewhere only over verified TLS, with a key."""
-    env = environment(resources)
-    if not is_production(env):
+    env = production_environment(resources)
+    if env is None:
         return []
     found = []
     for type_, props in resources:
@@ -223,8 +240,8 @@ def remote_tls_and_auth_in_production(resources: list[Resource]) -> list[str]:
 
 def ingest_tls_in_production(resources: list[Resource]) -> list[str]:
     """A production central stack exposes its ingest receiver only behind TLS for every host."""
-    env = environment(resources)
-    if not is_production(env):
+    env = production_environment(resources)
+    if env is None:
         return []
     found = []
     for type_, props in resources:

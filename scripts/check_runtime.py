@@ -1,5 +1,5 @@
-"""Run by a runtime-only virtualenv (`make check-runtime`): the program and the policy pack import,
-and no test or lint tool is there.
+"""Run by a runtime-only virtualenv (`make check-runtime`): the program, the policy pack and the
+stack-file reader (`make validate`, CI's stacks job) import, and no test or lint tool is there.
 
 Pulumi runs both the program and the policy pack in the project's virtualenv, so everything they
 import must come from the runtime lock file alone.
@@ -22,6 +22,8 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     modules = [f"components.{p.stem}" for p in sorted((ROOT / "components").glob("*.py")) if p.stem != "__init__"]
     modules.append("policy.mesh_policies")
+    # `make validate` and the workflows' stacks job run with the runtime alone too.
+    modules.append("meshtools.stacks")
     for name in modules:
         importlib.import_module(name)
     present = [name for name in DEV_ONLY if importlib.util.find_spec(name) is not None]

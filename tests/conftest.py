@@ -15,14 +15,17 @@ import pytest
 
 from components.models import StackSettings
 from components.problems import PROJECT
-from components.settings import is_encrypted
+from components.settings import StackConfig, is_encrypted
 from meshtools.recording import Run, run_stack
 from meshtools.stacks import PROJECT_DIR, find_stack, load_stack, read_config, stack_names
 
 TEST_STACKS = Path(__file__).resolve().parent / "stacks"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 TEST_STACK_NAMES = tuple(stack_names(TEST_STACKS))
-SHIPPED_STACK_NAMES = tuple(stack_names(PROJECT_DIR))
+# The stack files a team edits, and the templates shipped beside them (as "examples/<name>"): both
+# get only the invariants of test_shipped_stacks.py.
+EXAMPLES = PROJECT_DIR / "examples"
+SHIPPED_STACK_NAMES = (*stack_names(PROJECT_DIR), *(f"examples/{name}" for name in stack_names(EXAMPLES)))
 # signoz.mode of each test stack: deploy stacks run SigNoz, remote stacks the k8s-infra agent.
 REMOTE_STACK_NAMES = tuple(n for n in TEST_STACK_NAMES if load_stack(n, TEST_STACKS).settings.signoz.remote_mode)
 DEPLOY_STACK_NAMES = tuple(n for n in TEST_STACK_NAMES if n not in REMOTE_STACK_NAMES)
@@ -48,14 +51,30 @@ def raw_settings(name: str) -> dict[str, Any]:
     prefix = f"{PROJECT}:"
     return {
         key.removeprefix(prefix): value
-        for key, value in read_config(find_stack(name, TEST_STACKS)).items()
+        for key, value in read_config(find_stack(name, TEST_STACKS)).values.items()
         if key.startswith(prefix) and not is_encrypted(value)
     }
 
 
+def _shipped(name: str) -> tuple[str, Path]:
+    """(stack, directory) of a shipped stack name: `dev`, or `examples/staging`."""
+    folder, _, stack = name.rpartition("/")
+    return stack, PROJECT_DIR / folder if folder else PROJECT_DIR
+
+
 @functools.cache
 def shipped_run(name: str) -> Run:
-    return run_stack(name)
+    return shipped_rerun(name)
+
+
+def shipped_rerun(name: str, overrides: dict[str, Any] | None = None, **options: Any) -> Run:
+    stack, directory = _shipped(name)
+    return run_stack(stack, overrides, stacks_dir=directory, **options)
+
+
+def shipped_stack(name: str) -> StackConfig:
+    stack, directory = _shipped(name)
+    return load_stack(stack, directory)
 
 
 @pytest.fixture(params=TEST_STACK_NAMES)

@@ -99,7 +99,11 @@ def test_a_production_stack_must_name_its_cluster(
     (tmp_path / "Pulumi.broken.yaml").write_text(VALID.replace("environment: dev", "environment: production"))
     for name, (main, argv) in commands(tmp_path, monkeypatch).items():
         err = _run(main, argv, capsys)
-        assert "kubernetes:context: got <missing> — required: 'production' is a production environment" in err, name
+        assert (
+            "kubernetes:context: got <missing> — required: a production stack (environment 'production' has the token"
+            in err
+        ), name
+        assert "(`pulumi config set --stack broken kubernetes:context <context>`)" in err, name
 
 
 def test_keys_outside_the_config_block_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

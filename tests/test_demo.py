@@ -13,9 +13,16 @@ from components import demo
 from components.kiali_integration import SIGNOZ_ANNOTATION
 from components.problems import SettingsError
 from meshtools.recording import Resource, Run, changed_resources
-from meshtools.stacks import load_stack
-from tests.conftest import SHIPPED_STACK_NAMES, raw_settings, run_test_stack, shipped_run, stack_run, stack_settings
-from tests.test_settings import problems, valid, with_
+from tests.conftest import (
+    SHIPPED_STACK_NAMES,
+    raw_settings,
+    run_test_stack,
+    shipped_run,
+    shipped_stack,
+    stack_run,
+    stack_settings,
+)
+from tests.test_settings import PRODUCTION, problems, valid, with_
 
 NAMESPACE = "mesh-tracing-demo"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -64,8 +71,7 @@ def seconds(duration: str) -> int:
 
 def test_production_refuses_the_demo_by_name() -> None:
     assert problems(with_("prod", demo=True)) == [
-        "mesh-tracing:demo: got true — must be false: 'production' is a production environment; the demo "
-        "workload is for trying the stack out"
+        f"mesh-tracing:demo: got true — must be false: {PRODUCTION}; the demo workload is for trying the stack out"
     ]
     assert valid(with_("prod", demo=False)).demo is False
 
@@ -335,10 +341,10 @@ def test_a_shipped_stack_runs_the_demo_by_the_rules_or_not_at_all(name: str) -> 
     """Whatever a team does with a stack file: where the demo is on, it is pinned, sized and ordered;
     where it is off, nothing of it is registered."""
     run = shipped_run(name)
-    if not load_stack(name).settings.demo:
+    if not shipped_stack(name).settings.demo:
         assert demo_resources(run) == [] and run.outputs["demo"] is None
         return
-    table = {image.reference for image in demo.demo_images(load_stack(name).settings.istio).values()}
+    table = {image.reference for image in demo.demo_images(shipped_stack(name).settings.istio).values()}
     for container in containers(run):
         assert container["image"] in table
         assert set(container["resources"]["requests"]) == set(container["resources"]["limits"]) == {"cpu", "memory"}

@@ -93,13 +93,17 @@ def test_releases_are_pinned_from_the_version_table(any_test_stack: str) -> None
 
 
 def test_sampling_and_tags_reach_the_mesh_telemetry(dev: Run, prod: Run) -> None:
-    for run, sampling, environment, cluster in [
-        (dev, 100, "dev", "dev-kind"),
-        (prod, 1, "production", "prod-eu-west-1"),
+    for run, sampling, environment, cluster, production in [
+        (dev, 100, "dev", "dev-kind", "false"),
+        (prod, 1, "production", "prod-eu-west-1", "true"),
     ]:
         telemetry = run.named("mesh-telemetry")
         assert telemetry.type == TELEMETRY_TYPE
-        assert telemetry.inputs["metadata"] == {"name": "mesh-default", "namespace": "istio-system"}
+        assert telemetry.inputs["metadata"] == {
+            "name": "mesh-default",
+            "namespace": "istio-system",
+            "labels": {"mesh-tracing.io/production": production},  # the decision the policy pack reads
+        }
         [rule] = telemetry.inputs["spec"]["tracing"]
         assert rule["randomSamplingPercentage"] == sampling
         assert rule["customTags"] == {

@@ -5,14 +5,19 @@ The diff against a base branch, run as the preview workflow runs it, is in test_
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from meshtools import plan
+from meshtools import manifests, plan
 from meshtools.cli import EXIT_CHANGED, EXIT_ERROR, run_command
+from meshtools.desired import MASK, mask_all
+from meshtools.manifests import MASK_STAND_IN
 from meshtools.recording import fake_secret
 from tests.conftest import TEST_STACKS, stack_run
 from tests.support.workflow import checkout
@@ -128,3 +133,55 @@ def test_a_tag_move_names_the_workloads_to_restart(tmp_path: Path, capsys: pytes
     body = comment.read_text()
     assert "#### Revision moves\n\n- restart to move: the workloads of namespace mesh-tracing-demo" in body
     assert "run `make restart STACK=dev ARGS=--apply` to move them" in body
+
+
+# --------------------------------------------------------------------------- through make
+
+
+def make(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A target run as a user runs it, in the checkout (DEV= and RUNTIME=: its .venv is the test
+    environment's, already installed), without charts: the desired state is compared alone."""
+    return subprocess.run(
+        ["make", "--no-print-directory", *args, "DEV=", "RUNTIME="],
+        cwd=repo,
+        env=os.environ | {"MESH_TRACING_CHART_MIRROR": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+def test_through_make_a_change_is_not_a_failure(repo: Path) -> None:
+    """Finding 5: `make plan-diff` on a change ended with make's `Error 1` and exit 2."""
+    stack_file = repo / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text().replace("samplingPercent: 100", "samplingPercent: 20"))
+    result = make(repo, "plan-diff", "STACK=dev", "BASE=HEAD")
+    assert result.returncode == 0, result.stderr
+    assert "+  samplingPercent: 20.0" in result.stdout
+    assert result.stderr.splitlines()[-1] == "summary: dev: changes against HEAD: 1 changed resource(s)"
+    assert "Error" not in result.stderr
+    stack_file.write_text(stack_file.read_text().replace("samplingPercent: 20", "samplingPercent: 200"))
+    failed = make(repo, "plan-diff", "STACK=dev", "BASE=HEAD")
+    assert failed.returncode == 2, "errors still fail"
+    assert "mesh-tracing:samplingPercent: got 200" in failed.stderr
+
+
+# --------------------------------------------------------------------------- masked values
+
+
+def test_masked_values_keep_their_type_in_the_rendered_objects() -> None:
+    """Finding 7: the SigNoz chart writes the ClickHouse password unquoted, so the mask `[secret]`
+    rendered as the YAML list `- secret`. A masked string stays a string."""
+    objects = [o for o in yaml.safe_load_all(manifests.render("edge", TEST_STACKS)) if o]
+    [installation] = [o for o in objects if o.get("kind") == "ClickHouseInstallation"]
+    assert installation["spec"]["configuration"]["users"]["admin/password"] == MASK
+    for obj in objects:
+        assert MASK_STAND_IN not in json.dumps(obj), "the stand-in a chart is given never shows"
+
+
+def test_a_secret_input_without_a_known_secret_keeps_its_shape() -> None:
+    assert mask_all({"stringData": {"token": "abc", "n": 3}, "list": ["x"]}) == {
+        "stringData": {"token": MASK, "n": MASK},
+        "list": [MASK],
+    }

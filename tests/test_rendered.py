@@ -24,13 +24,13 @@ from meshtools.cli import ToolError
 from meshtools.desired import desired_state
 from meshtools.manifests import Manifest
 from meshtools.recording import Run
-from meshtools.stacks import load_stack
 from tests.conftest import (
     SHIPPED_STACK_NAMES,
     TEST_STACK_NAMES,
     raw_settings,
     run_test_stack,
     shipped_run,
+    shipped_stack,
     stack_run,
     stack_settings,
 )
@@ -428,7 +428,7 @@ def sources_and_images(run: Run, objects: Iterable[Manifest]) -> list[str]:
 def test_no_stack_uses_a_location_istio_retired(stack: str) -> None:
     shipped = stack.removeprefix("shipped:")
     run, settings = (
-        (shipped_run(shipped), load_stack(shipped).settings)
+        (shipped_run(shipped), shipped_stack(shipped).settings)
         if shipped != stack
         else (stack_run(stack), stack_settings(stack))
     )

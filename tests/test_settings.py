@@ -15,7 +15,6 @@ from components.models import (
     SigNozMode,
     StackSettings,
     TraceContext,
-    is_production,
 )
 from components.problems import SettingsError
 from components.settings import validate_settings
@@ -27,11 +26,15 @@ CONTEXT = "a-kube-context"
 # The secret keys the test stacks set (raw_settings leaves secrets out): the ingest key is required
 # by signoz.ingest and by remote authentication.
 KEY = frozenset({"signozIngestKey"})
+# The stack every fix hint of these checks names.
+STACK = "qa-eu"
+# Why the test stack `prod` gets the production guard rails.
+PRODUCTION = "a production stack (environment 'production' has the token 'production')"
 
 
 def problems(raw: dict[str, Any], kube_context: str | None = CONTEXT) -> list[str]:
     with pytest.raises(SettingsError) as caught:
-        validate_settings(raw, kube_context=kube_context, secrets=KEY)
+        validate_settings(raw, kube_context=kube_context, secrets=KEY, stack=STACK)
     return [str(p) for p in caught.value.problems]
 
 
@@ -54,13 +57,13 @@ def test_dev_stack_settings() -> None:
     assert [n.name for n in s.traced_namespaces] == ["otel-demo"]
     assert s.kiali.auth.strategy is KialiAuthStrategy.ANONYMOUS
     assert s.kiali.prometheus.mode is PrometheusMode.DEPLOY
-    assert not is_production(s.environment)
+    assert not s.is_production
 
 
 def test_prod_stack_settings() -> None:
     s = valid(raw_settings("prod"))
     assert (s.sampling_percent, s.mtls_mode) == (1, MtlsMode.STRICT)
-    assert is_production(s.environment)
+    assert s.is_production
     assert [(n.name, n.adopt, n.sampling_percent) for n in s.traced_namespaces] == [
         ("otel-demo", True, None),
         ("checkout", True, 10),
@@ -286,13 +289,11 @@ def test_production_guard_rails_name_their_keys() -> None:
         kiali={"auth": {"strategy": "anonymous"}},
     )
     assert problems(raw, kube_context=None) == [
-        "kubernetes:context: got <missing> — required: 'production' is a production environment, so the stack "
-        "names the cluster it deploys to (`pulumi config set kubernetes:context <context>`)",
-        "mesh-tracing:mtlsMode: got 'PERMISSIVE' — must be STRICT: 'production' is a production environment",
-        "mesh-tracing:tracedNamespaces[0].mtlsMode: got 'DISABLE' — must be STRICT: 'production' is a production "
-        "environment",
-        "mesh-tracing:kiali.auth.strategy: got 'anonymous' — must be 'token' or 'openid': 'production' is a "
-        "production environment",
+        f"kubernetes:context: got <missing> — required: {PRODUCTION}, so the stack names the cluster it deploys "
+        f"to (`pulumi config set --stack {STACK} kubernetes:context <context>`)",
+        f"mesh-tracing:mtlsMode: got 'PERMISSIVE' — must be STRICT: {PRODUCTION}",
+        f"mesh-tracing:tracedNamespaces[0].mtlsMode: got 'DISABLE' — must be STRICT: {PRODUCTION}",
+        f"mesh-tracing:kiali.auth.strategy: got 'anonymous' — must be 'token' or 'openid': {PRODUCTION}",
     ]
     assert valid(with_("dev", kiali={"auth": {"strategy": "anonymous"}})).kiali.auth.strategy is (
         KialiAuthStrategy.ANONYMOUS
@@ -323,7 +324,8 @@ def test_secrets_must_be_set_as_secrets() -> None:
     with pytest.raises(SettingsError) as caught:
         run_test_stack("dev", {"clickhousePassword": "plain"})
     assert [str(p) for p in caught.value.problems] == [
-        "mesh-tracing:clickhousePassword: got '<plain text>' — must be set with `pulumi config set --secret`"
+        "mesh-tracing:clickhousePassword: got '<plain text>' — must be a secret: "
+        "`pulumi config set --secret --stack dev mesh-tracing:clickhousePassword <value>`"
     ]
 
 
@@ -356,7 +358,7 @@ REMOTE = {"mode": "remote", "remote": {"endpoint": "https://ingest.example.com"}
 
 def remote_problems(signoz: dict[str, Any], stack: str = "dev", secrets: frozenset[str] = KEY) -> list[str]:
     with pytest.raises(SettingsError) as caught:
-        validate_settings(with_(stack, signoz=signoz), kube_context=CONTEXT, secrets=secrets)
+        validate_settings(with_(stack, signoz=signoz), kube_context=CONTEXT, secrets=secrets, stack=STACK)
     return [str(p) for p in caught.value.problems]
 
 
@@ -442,11 +444,11 @@ def test_remote_keys_have_ranges_and_enums() -> None:
 def test_the_ingest_key_is_required_where_it_is_used() -> None:
     assert remote_problems(REMOTE, secrets=frozenset()) == [
         "mesh-tracing:signozIngestKey: got <missing> — required: signoz.remote.auth is 'bearer' "
-        "(`pulumi config set --secret mesh-tracing:signozIngestKey <key>`)"
+        f"(`pulumi config set --secret --stack {STACK} mesh-tracing:signozIngestKey <key>`)"
     ]
     assert remote_problems({"ingest": {"host": "ingest.example.com"}}, secrets=frozenset()) == [
         "mesh-tracing:signozIngestKey: got <missing> — required: signoz.ingest checks it on every request "
-        "(`pulumi config set --secret mesh-tracing:signozIngestKey <key>`)"
+        f"(`pulumi config set --secret --stack {STACK} mesh-tracing:signozIngestKey <key>`)"
     ]
     none = {"mode": "remote", "remote": {"endpoint": "https://x.example.com", "auth": "none"}}
     assert validate_settings(with_("dev", signoz=none)).signoz.remote is not None, "auth none needs no key"
@@ -475,15 +477,13 @@ def test_production_remote_and_ingest_guard_rails_name_their_keys() -> None:
     remote = {"mode": "remote", "remote": {"endpoint": "https://x.example.com", "auth": "none"}}
     remote["remote"]["insecureSkipVerify"] = True  # type: ignore[index]
     assert remote_problems(remote, stack="prod") == [
-        "mesh-tracing:signoz.remote.auth: got 'none' — must be 'bearer' or 'signozCloud': 'production' is a "
-        "production environment",
-        "mesh-tracing:signoz.remote.insecureSkipVerify: got true — must be false (verify TLS): 'production' is a "
-        "production environment",
+        f"mesh-tracing:signoz.remote.auth: got 'none' — must be 'bearer' or 'signozCloud': {PRODUCTION}",
+        f"mesh-tracing:signoz.remote.insecureSkipVerify: got true — must be false (verify TLS): {PRODUCTION}",
     ]
     central = raw_settings("prod")["signoz"] | {"ingest": {"host": "signoz-ingest.example.com"}}
     assert remote_problems(central, stack="prod") == [
-        "mesh-tracing:signoz.ingest.tlsSecretName: got <missing> — required: 'production' is a production "
-        "environment, so the ingest key never crosses the network in plain text"
+        f"mesh-tracing:signoz.ingest.tlsSecretName: got <missing> — required: {PRODUCTION}, so the ingest key "
+        "never crosses the network in plain text"
     ]
     insecure_dev = {"mode": "remote", "remote": {"endpoint": "https://x.example.com", "insecureSkipVerify": True}}
     accepted = validate_settings(with_("dev", signoz=insecure_dev), secrets=KEY).signoz.remote

@@ -11,12 +11,11 @@ import pytest
 from pulumi_policy import EnforcementLevel
 
 from components.kube import PEER_AUTHENTICATION_TYPE, TELEMETRY_TYPE
-from components.models import MtlsMode, is_production
+from components.models import MtlsMode
 from components.problems import SettingsError
-from meshtools.recording import Run, changed_resources, run_stack
-from meshtools.stacks import load_stack
+from meshtools.recording import Run, changed_resources
 from policy.mesh_policies import RULES
-from tests.conftest import SHIPPED_STACK_NAMES, shipped_run
+from tests.conftest import SHIPPED_STACK_NAMES, shipped_rerun, shipped_run, shipped_stack
 from tests.support import rendered
 from tests.support.conformance import check_run
 from tests.support.policy import violations
@@ -25,10 +24,10 @@ pytestmark = pytest.mark.parametrize("name", SHIPPED_STACK_NAMES)
 
 
 def test_loads(name: str) -> None:
-    stack = load_stack(name)
+    stack = shipped_stack(name)
     # The tools (which read the file) and the program (which reads Pulumi's config) agree.
     assert shipped_run(name).outputs["environment"] == stack.settings.environment
-    if is_production(stack.settings.environment):
+    if stack.settings.is_production:
         assert stack.kube_context, "a production stack names its cluster"
 
 
@@ -57,24 +56,24 @@ def test_no_secret_in_plain_text(name: str) -> None:
 
 def test_sampling_changes_only_the_mesh_telemetry(name: str) -> None:
     run = shipped_run(name)
-    current = load_stack(name).settings.sampling_percent
+    current = shipped_stack(name).settings.sampling_percent
     other = 5.0 if current != 5.0 else 2.5
-    assert changed_resources(run, run_stack(name, {"samplingPercent": other}, previous=run)) == {
+    assert changed_resources(run, shipped_rerun(name, {"samplingPercent": other}, previous=run)) == {
         "mesh-telemetry": "changed"
     }
 
 
 def test_mtls_changes_only_the_mesh_peer_authentication(name: str) -> None:
-    settings = load_stack(name).settings
+    settings = shipped_stack(name).settings
     other = next(mode for mode in MtlsMode if mode is not settings.mtls_mode)
-    if is_production(settings.environment):
+    if settings.is_production:
         # Production allows STRICT only: the knob is refused by name before anything is registered.
         with pytest.raises(SettingsError) as caught:
-            run_stack(name, {"mtlsMode": other.value})
+            shipped_rerun(name, {"mtlsMode": other.value})
         assert [p.key for p in caught.value.problems] == ["mesh-tracing:mtlsMode"]
         return
     run = shipped_run(name)
-    assert changed_resources(run, run_stack(name, {"mtlsMode": other.value}, previous=run)) == {
+    assert changed_resources(run, shipped_rerun(name, {"mtlsMode": other.value}, previous=run)) == {
         "mesh-peer-authentication": "changed"
     }
 
@@ -96,12 +95,12 @@ def test_ordering_holds(name: str) -> None:
 def test_a_second_run_changes_nothing(name: str) -> None:
     """What a second `pulumi up` compares: same inputs and options, generated values kept from state."""
     run: Run = shipped_run(name)
-    assert changed_resources(run, run_stack(name, previous=run)) == {}
+    assert changed_resources(run, shipped_rerun(name, previous=run)) == {}
 
 
 def test_what_the_cluster_receives_conforms_and_carries_spans_to_the_collector(name: str) -> None:
     """The charts rendered with this stack's values: valid objects, CRs valid against their CRDs
     (CEL rules included), and the Zipkin path from the mesh config to the collector's pipeline."""
     objects = rendered.rendered_objects(shipped_run(name))
-    findings = rendered.check(name, load_stack(name).settings, objects)
+    findings = rendered.check(name, shipped_stack(name).settings, objects)
     assert findings.problems == []

@@ -368,5 +368,5 @@ def test_ingest_needs_the_key() -> None:
         run_test_stack("prod", remove=("signozIngestKey",))
     assert [str(p) for p in caught.value.problems] == [
         "mesh-tracing:signozIngestKey: got <missing> — required: signoz.ingest checks it on every request "
-        "(`pulumi config set --secret mesh-tracing:signozIngestKey <key>`)"
+        "(`pulumi config set --secret --stack prod mesh-tracing:signozIngestKey <key>`)"
     ]
