@@ -157,6 +157,8 @@ def _shown(value: Any) -> str:
         return str(int(value))
     if isinstance(value, dict | list) and not value:
         return "{}" if isinstance(value, dict) else "[]"
+    if isinstance(value, list):
+        return f"[{', '.join(_shown(item) for item in value)}]"
     return str(value)
 
 
