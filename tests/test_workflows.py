@@ -40,7 +40,8 @@ def test_preview_runs_per_stack_after_the_tests_with_the_policy_pack() -> None:
     preview = workflow["jobs"]["preview"]
     assert preview["needs"] == "test"
     assert preview["strategy"]["matrix"]["stack"] == ["dev", "prod"]
-    assert any(s.get("run") == "make test" for s in workflow["jobs"]["test"]["steps"])
+    runs = [s.get("run") for s in workflow["jobs"]["test"]["steps"]]
+    assert runs.index("make scan") > runs.index("make test"), "the scanner runs after the tests"
     [pulumi] = [s for s in preview["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
     assert (pulumi["with"]["command"], pulumi["with"]["policyPacks"]) == ("preview", "policy")
     assert preview["steps"][0]["with"]["fetch-depth"] == 0, "the diff needs the base branch"
