@@ -21,6 +21,8 @@ from components.versions import ChartId, facts
 SIGNOZ_ANNOTATION = "mesh-tracing.io/signoz-traces"
 WEB_ROOT = "/kiali"
 SIGNING_KEY_LENGTH = 32
+# Prometheus' config reloader, a small helper the settings do not size.
+RELOADER_RESOURCES = {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}}
 # Kiali reads an OpenID client secret from this Secret and key in its own namespace.
 OIDC_SECRET_NAME = "kiali"
 OIDC_SECRET_KEY = "oidc-secret"
@@ -52,7 +54,12 @@ def prometheus_values(settings: StackSettings) -> dict[str, Any]:
         "kube-state-metrics": {"enabled": False},
         "prometheus-node-exporter": {"enabled": False},
         "prometheus-pushgateway": {"enabled": False},
-        "server": {"retention": prometheus.retention, "persistentVolume": {"size": prometheus.persistence_size}},
+        "server": {
+            "retention": prometheus.retention,
+            "persistentVolume": {"size": prometheus.persistence_size},
+            "resources": prometheus.resources.to_values(),
+        },
+        "configmapReload": {"prometheus": {"resources": RELOADER_RESOURCES}},
     }
     return merge(values, pod_security.prometheus_contexts(settings))
 

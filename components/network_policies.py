@@ -65,6 +65,7 @@ class Policy:
 
 
 def enabled(settings: StackSettings) -> bool:
+    """As `security.networkPolicies.enabled` says; unset, on in production (the production decision)."""
     chosen = settings.security.network_policies.enabled
     return is_production(settings.environment) if chosen is None else chosen
 
@@ -154,7 +155,7 @@ def signoz_policies(settings: StackSettings) -> list[Policy]:
     collector_rules += rule(api_server(settings), [naming.ZIPKIN_PORT])
     if signoz.ingest is not None:
         collector_rules += rule([namespaces(ingress_controllers)], [naming.INGEST_PORT])
-    ui_rules = rule([pods(signoz_component(COLLECTOR))], [SIGNOZ_OPAMP_PORT])
+    ui_rules = rule([pods(naming.collector_selector_labels())], [SIGNOZ_OPAMP_PORT])
     ui_rules += rule(api_server(settings), [naming.SIGNOZ_UI_PORT])
     if signoz.ui_host is not None:
         ui_rules += rule([namespaces(ingress_controllers)], [naming.SIGNOZ_UI_PORT])
@@ -165,7 +166,7 @@ def signoz_policies(settings: StackSettings) -> list[Policy]:
     zookeeper_rules += rule([pods(signoz_component(ZOOKEEPER))], [ZOOKEEPER_CLIENT_PORT, *ZOOKEEPER_PEER_PORTS])
     return [
         default_deny(ns),
-        policy("collector", ns, signoz_component(COLLECTOR), collector_rules),
+        policy("collector", ns, naming.collector_selector_labels(), collector_rules),
         policy("signoz", ns, signoz_component(SIGNOZ), ui_rules),
         policy("clickhouse", ns, signoz_component(CLICKHOUSE), clickhouse_rules),
         policy("zookeeper", ns, signoz_component(ZOOKEEPER), zookeeper_rules),

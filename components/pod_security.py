@@ -37,8 +37,6 @@ AGENT_USER = 10001  # the opentelemetry-collector-contrib image's USER (10001:10
 # The collector writes its working config copy (and its rollback) there (`--copy-path`).
 COLLECTOR_SCRATCH = "/var/tmp"
 COLLECTOR_SCRATCH_VOLUME = "scratch"
-# Memory of the small helper containers the settings do not size (Prometheus' config reloader).
-RELOADER_RESOURCES = {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}}
 
 
 class Level(enum.StrEnum):
@@ -130,18 +128,16 @@ def agent_contexts(settings: StackSettings) -> dict[str, Any]:
 
 
 def prometheus_contexts(settings: StackSettings) -> dict[str, Any]:
-    """The deployed Prometheus server and its config reloader."""
-    values: dict[str, Any] = {
-        "server": {"resources": settings.kiali.prometheus.resources.to_values()},
-        "configmapReload": {"prometheus": {"resources": RELOADER_RESOURCES}},
-    }
-    if settings.security.hardened_pods:
-        values["server"] |= {
+    """The deployed Prometheus server and its config reloader (both write only to the server's volume)."""
+    if not settings.security.hardened_pods:
+        return {}
+    return {
+        "server": {
             "securityContext": pod_context(PROMETHEUS_USER),
             "containerSecurityContext": container_context(read_only=True),
-        }
-        values["configmapReload"]["prometheus"]["containerSecurityContext"] = container_context(read_only=True)
-    return values
+        },
+        "configmapReload": {"prometheus": {"containerSecurityContext": container_context(read_only=True)}},
+    }
 
 
 def istiod_contexts(settings: StackSettings) -> dict[str, Any]:
@@ -155,6 +151,7 @@ GATEWAY_SYSCTLS = [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}
 
 
 def gateway_contexts(settings: StackSettings) -> dict[str, Any]:
+    """The gateway pods' seccomp profile, next to the chart's own sysctl."""
     if not settings.security.hardened_pods:
         return {}
     return {"securityContext": {"sysctls": GATEWAY_SYSCTLS, "seccompProfile": RUNTIME_DEFAULT}}

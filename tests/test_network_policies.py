@@ -209,14 +209,13 @@ def test_an_external_prometheus_outside_the_cluster_is_admitted_nowhere() -> Non
     outside = {"mode": "external", "url": "https://metrics.example.com"}
     run = run_test_stack("prod", {"kiali": raw_settings("prod")["kiali"] | {"prometheus": outside}})
     [kiali] = [p for p in run.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy") if p.name.endswith("kiali")]
+    ingress_controllers = {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["ingress-nginx"]}
     assert kiali.inputs["spec"]["ingress"] == [
         {
-            "from": [{"namespaceSelector": {"matchExpressions": [
-                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["ingress-nginx"]}
-            ]}}],
+            "from": [{"namespaceSelector": {"matchExpressions": [ingress_controllers]}}],
             "ports": [{"protocol": "TCP", "port": 20001}],
         }
-    ]  # fmt: skip
+    ], "the ingress only: no scraper to admit"
 
 
 def test_enabled_follows_production_unless_set() -> None:

@@ -227,6 +227,13 @@ def injected_init_container(stack: str) -> dict[str, Any]:
     }
 
 
+def is_meshed(stack: str, namespace: str) -> bool:
+    """A namespace the program labels for sidecar injection."""
+    [manifest] = [m for m in rendered(stack) if m.key == ("", "Namespace", namespace) and "patch" not in m.origin]
+    labels = dig(manifest.object, "metadata", "labels") or {}
+    return labels.get("istio-injection") == "enabled" or "istio.io/rev" in labels
+
+
 @pytest.mark.parametrize("stack", TEST_STACK_NAMES)
 def test_each_namespace_is_labelled_with_the_strictest_level_its_pods_meet(stack: str) -> None:
     labels = created_namespaces(stack)
@@ -235,7 +242,7 @@ def test_each_namespace_is_labelled_with_the_strictest_level_its_pods_meet(stack
     for namespace, label in labels.items():
         assert label in LEVELS, f"{stack}: namespace {namespace} has no enforce label"
         own = [p for p in pods if p.namespace == namespace]
-        meshed = dig_meshed(stack, namespace)
+        meshed = is_meshed(stack, namespace)
         specs = [p.spec for p in own]
         if meshed:  # every pod gets istio-init at admission, which Pod Security sees; so would any other pod
             init = injected_init_container(stack)
@@ -247,13 +254,6 @@ def test_each_namespace_is_labelled_with_the_strictest_level_its_pods_meet(stack
         assert label == strictest, f"{stack}: namespace {namespace} is labelled {label}; its pods meet {strictest}"
         checked += 1
     assert checked >= 2
-
-
-def dig_meshed(stack: str, namespace: str) -> bool:
-    """A namespace the program labels for sidecar injection."""
-    [manifest] = [m for m in rendered(stack) if m.key == ("", "Namespace", namespace) and "patch" not in m.origin]
-    labels = dig(manifest.object, "metadata", "labels") or {}
-    return labels.get("istio-injection") == "enabled" or "istio.io/rev" in labels
 
 
 def test_sidecar_namespaces_are_privileged_because_of_istio_init() -> None:
