@@ -10,27 +10,30 @@ ARGS   ?=
 PYVER  := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo none)
 LOCKS  := requirements
 CHECK_VENV := .venv-runtime-check
+# The scanner's own virtualenv (checkov pins its own dependencies; kept apart from .venv).
+SCAN_VENV  := .venv-scan
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-tools install-dev test lint typecheck unit golden up preview destroy validate plan plan-diff \
         manifests charts charts-offline \
-        verify restart set-retention open bench bench-tail facts lock check-runtime collectors-check clean
+        verify restart set-retention open bench bench-tail facts lock check-runtime collectors-check scan clean
 
 ## help: list the targets (STACK defaults to dev, BASE to origin/main; through make any failure exits 2)
 help:
 	@awk 'BEGIN {FS = ": "} /^## / {sub(/^## /, ""); split($$0, p, ": "); printf "  %-34s %s\n", p[1], substr($$0, length(p[1]) + 3)}' $(MAKEFILE_LIST)
 
-# One virtualenv, filled in tiers from the lock files (hashes required): runtime ⊂ tools ⊂ dev.
+# One virtualenv, filled in tiers from the lock files (hashes required): runtime ⊂ tools ⊂ dev; the
+# scanner's tier goes into a virtualenv of its own ($(2), default $(VENV)).
 define install_tier
 	@case "$(PYVER)" in 3.11|3.12|3.13) ;; none) echo "error: $(PYTHON) not found; set PYTHON=python3.11 (3.11–3.13)" >&2; exit 2;; \
 	  *) echo "error: $(PYTHON) is Python $(PYVER); the project needs 3.11–3.13 (set PYTHON=python3.11)" >&2; exit 2;; esac
-	@if [ -x $(BIN)/python ]; then \
-	  have=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo broken); \
+	@if [ -x $(or $(2),$(VENV))/bin/python ]; then \
+	  have=$$($(or $(2),$(VENV))/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo broken); \
 	  if [ "$$have" != "$(PYVER)" ]; then \
-	    echo "$(VENV) was made by Python $$have, not $(PYTHON) ($(PYVER)): rebuilding it"; rm -rf $(VENV); fi; \
+	    echo "$(or $(2),$(VENV)) was made by Python $$have, not $(PYTHON) ($(PYVER)): rebuilding it"; rm -rf $(or $(2),$(VENV)); fi; \
 	fi
-	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCKS)/$(1).txt
+	@[ -x $(or $(2),$(VENV))/bin/python ] || $(PYTHON) -m venv $(or $(2),$(VENV))
+	$(or $(2),$(VENV))/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCKS)/$(1).txt
 	@touch $@
 endef
 
@@ -40,6 +43,8 @@ $(VENV)/.tools-$(PYVER): $(LOCKS)/tools.txt
 	$(call install_tier,tools)
 $(VENV)/.dev-$(PYVER): $(LOCKS)/dev.txt
 	$(call install_tier,dev)
+$(SCAN_VENV)/.scan-$(PYVER): $(LOCKS)/scan.txt
+	$(call install_tier,scan,$(SCAN_VENV))
 
 RUNTIME := $(VENV)/.runtime-$(PYVER)
 TOOLS   := $(VENV)/.tools-$(PYVER)
@@ -65,6 +70,10 @@ typecheck: $(DEV)
 unit: $(DEV) charts-offline
 	@$(BIN)/python -m meshtools.stacks
 	$(BIN)/pytest
+
+## scan: checkov over the rendered objects of every test and shipped stack (STACK=… one); a failure checkov-waivers.yaml does not waive, or a waiver no failure needs, fails it
+scan: $(DEV) $(SCAN_VENV)/.scan-$(PYVER) charts-offline
+	@$(BIN)/python -m meshtools.scan --checkov $(SCAN_VENV)/bin/checkov $(if $(filter command line,$(origin STACK)),--stack $(STACK))
 
 # The tests render the pinned charts: from the mirror when MESH_TRACING_CHART_MIRROR names one,
 # else from .charts/, filled by `make charts` on first use.
@@ -127,11 +136,12 @@ bench-tail: $(DEV) charts-offline
 facts: $(DEV)
 	$(BIN)/python -m scripts.derive_facts $(if $(EXTRA),--extra $(EXTRA))
 
-## lock: regenerate requirements/*.txt (hashes, every platform) from pyproject.toml
+## lock: regenerate requirements/*.txt (hashes, every platform) from pyproject.toml (scan.txt from scan.in)
 lock: $(DEV)
 	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes -o $(LOCKS)/runtime.txt
 	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes --extra tools -o $(LOCKS)/tools.txt
 	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes --extra dev -o $(LOCKS)/dev.txt
+	$(BIN)/uv pip compile $(LOCKS)/scan.in --quiet --universal --python-version 3.11 --generate-hashes -o $(LOCKS)/scan.txt
 
 ## check-runtime: a fresh runtime-only virtualenv imports the program and the policy pack (CI runs it)
 check-runtime:
@@ -143,4 +153,4 @@ check-runtime:
 
 ## clean: remove the virtualenv and caches
 clean:
-	rm -rf $(VENV) $(CHECK_VENV) .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECK_VENV) $(SCAN_VENV) .mypy_cache .ruff_cache .hypothesis

@@ -22,7 +22,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import naming, revisions
+from components import naming, pod_security, revisions
 from components.kiali_integration import SIGNOZ_ANNOTATION, kiali_graph_path, signoz_service_link
 from components.kube import COMPONENT_TYPE_PREFIX, namespace
 from components.models import IstioSettings, ResourceList, Resources, StackSettings
@@ -325,7 +325,7 @@ class DemoWorkload(pulumi.ComponentResource):
         ns = namespace(
             f"{name}-namespace",
             NAMESPACE,
-            namespace_labels(settings),
+            namespace_labels(settings) | pod_security.namespace_labels(pod_security.MESHED_LEVEL),
             pulumi.ResourceOptions(parent=self, depends_on=list(mesh_ready)),
         )
         # Fixed names: a replacement must delete the old object first.

@@ -12,7 +12,7 @@ from typing import Any
 
 import pulumi
 
-from components import naming, revisions
+from components import naming, pod_security, revisions
 from components.kube import (
     COMPONENT_TYPE_PREFIX,
     helm_release,
@@ -101,7 +101,7 @@ def istiod_values(settings: StackSettings, control_plane: ControlPlane) -> dict[
     }
     if control_plane.chart_revision:
         values["revision"] = control_plane.chart_revision
-    return values
+    return values | pod_security.istiod_contexts(settings)
 
 
 def base_values(settings: StackSettings) -> dict[str, Any]:
@@ -127,7 +127,7 @@ def gateway_values(settings: StackSettings) -> dict[str, Any]:
         values["revision"] = revision
     if istio.image_pull_secrets:
         values["imagePullSecrets"] = [{"name": name} for name in istio.image_pull_secrets]
-    return values
+    return values | pod_security.gateway_contexts(settings)
 
 
 def telemetry_spec(provider: str, sampling_percent: float, custom_tags: dict[str, Any]) -> dict[str, Any]:
@@ -167,7 +167,8 @@ class IstioMesh(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         repository = settings.repository_of(ChartId.ISTIOD)
 
-        system_ns = namespace(f"{name}-namespace", istio.namespace, {}, child)
+        system_labels = pod_security.namespace_labels(pod_security.istio_namespace_level(settings))
+        system_ns = namespace(f"{name}-namespace", istio.namespace, system_labels, child)
         self.namespace_name: pulumi.Output[str] = system_ns.metadata.name
         self.base = helm_release(
             f"{name}-base",
@@ -224,7 +225,8 @@ class IstioMesh(pulumi.ComponentResource):
         )
         gateway_service: str | None = None
         if istio.gateway.enabled:
-            gateway_ns = namespace(f"{name}-gateway-namespace", istio.gateway.namespace, {}, child)
+            gateway_labels = pod_security.namespace_labels(pod_security.gateway_namespace_level(settings))
+            gateway_ns = namespace(f"{name}-gateway-namespace", istio.gateway.namespace, gateway_labels, child)
             helm_release(
                 f"{name}-gateway",
                 chart=ChartId.ISTIO_GATEWAY,

@@ -12,14 +12,17 @@ from typing import Any
 import pulumi
 import pulumi_random as random
 
-from components import naming
-from components.kube import COMPONENT_TYPE_PREFIX, helm_release, secret
+from components import naming, network_policies, pod_security
+from components.kube import COMPONENT_TYPE_PREFIX, helm_release, network_policy, secret
 from components.models import KialiAuthStrategy, PrometheusMode, StackSettings
+from components.tree import merge
 from components.versions import ChartId, facts
 
 SIGNOZ_ANNOTATION = "mesh-tracing.io/signoz-traces"
 WEB_ROOT = "/kiali"
 SIGNING_KEY_LENGTH = 32
+# Prometheus' config reloader, a small helper the settings do not size.
+RELOADER_RESOURCES = {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}}
 # Kiali reads an OpenID client secret from this Secret and key in its own namespace.
 OIDC_SECRET_NAME = "kiali"
 OIDC_SECRET_KEY = "oidc-secret"
@@ -46,13 +49,19 @@ def prometheus_values(settings: StackSettings) -> dict[str, Any]:
     """Only the server: its default `kubernetes-pods` job scrapes the sidecars' merged metrics
     (prometheus.io/* pod annotations from enablePrometheusMerge), which is all Kiali needs."""
     prometheus = settings.kiali.prometheus
-    return {
+    values = {
         "alertmanager": {"enabled": False},
         "kube-state-metrics": {"enabled": False},
         "prometheus-node-exporter": {"enabled": False},
         "prometheus-pushgateway": {"enabled": False},
-        "server": {"retention": prometheus.retention, "persistentVolume": {"size": prometheus.persistence_size}},
+        "server": {
+            "retention": prometheus.retention,
+            "persistentVolume": {"size": prometheus.persistence_size},
+            "resources": prometheus.resources.to_values(),
+        },
+        "configmapReload": {"prometheus": {"resources": RELOADER_RESOURCES}},
     }
+    return merge(values, pod_security.prometheus_contexts(settings))
 
 
 def kiali_values(settings: StackSettings, signing_key: pulumi.Input[str]) -> dict[str, Any]:
@@ -76,7 +85,12 @@ def kiali_values(settings: StackSettings, signing_key: pulumi.Input[str]) -> dic
             "grafana": {"enabled": False},
         },
         "server": {"web_root": WEB_ROOT},
+        "deployment": {"resources": kiali.resources.to_values()},
     }
+    if network_policies.enabled(settings):
+        # Replaced by the program's own, which admits only Kiali's clients (the chart's admits any
+        # pod on Kiali's ports).
+        values["deployment"]["network_policy"] = {"enabled": False}
     if kiali.signoz_url:
         # Helm replaces lists: the chart version's own entries are restated next to ours.
         values["additional_display_details"] = [
@@ -84,7 +98,7 @@ def kiali_values(settings: StackSettings, signing_key: pulumi.Input[str]) -> dic
             {"title": "Traces in SigNoz", "annotation": SIGNOZ_ANNOTATION},
         ]
     if kiali.ingress_host:
-        values["deployment"] = {"ingress": {"enabled": True, "class_name": kiali.ingress_class}}
+        values["deployment"]["ingress"] = {"enabled": True, "class_name": kiali.ingress_class}
         values["server"]["web_fqdn"] = kiali.ingress_host
     return values
 
@@ -162,6 +176,9 @@ class KialiIntegration(pulumi.ComponentResource):
                     opts=after_istiod,
                 )
             )
+        if network_policies.enabled(settings):
+            for found in network_policies.istio_policies(settings):
+                network_policy(f"{name}-{found.name}", found, namespace=istio_namespace, opts=child)
         helm_release(
             f"{name}-release",
             chart=ChartId.KIALI,

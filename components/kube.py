@@ -13,6 +13,7 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.network_policies import Policy as NetworkPolicy
 from components.versions import CHARTS, ChartId
 
 HELM_TIMEOUT_SECONDS = 900
@@ -85,6 +86,19 @@ def secret(
         resource_name,
         metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace),
         string_data=dict(string_data),
+        opts=opts,
+    )
+
+
+def network_policy(
+    resource_name: str, policy: NetworkPolicy, *, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions
+) -> k8s.networking.v1.NetworkPolicy:
+    """One policy of `components.network_policies`, in `namespace` (an Output of the Namespace the
+    component creates, so the policy waits for it)."""
+    return k8s.networking.v1.NetworkPolicy(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=policy.name, namespace=namespace),
+        spec=cast(Any, policy.spec),
         opts=opts,
     )
 

@@ -8,6 +8,7 @@ naming the one field at fault; rules that span sections live in `components.sett
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Annotated, Literal, get_args
@@ -523,7 +524,18 @@ class ClickHouseSettings(_Model):
     shards: Annotated[StrictInt, Field(ge=1, le=64)] = 1
     replicas: Annotated[StrictInt, Field(ge=1, le=8)] = 1
     zookeeper_replicas: Literal[1, 3, 5] = 1
-    resources: Resources = Resources(requests=ResourceList(cpu="100m", memory="200Mi"))
+    resources: Resources = Resources(
+        requests=ResourceList(cpu="100m", memory="200Mi"), limits=ResourceList(memory="4Gi")
+    )
+    # Each of the operator's two containers (the operator and its metrics exporter).
+    operator_resources: Resources = Resources(
+        requests=ResourceList(cpu="50m", memory="64Mi"), limits=ResourceList(memory="256Mi")
+    )
+    # The chart's ZooKeeper runs a JVM with a fixed 1024 MB heap (the zookeeper chart's heapSize):
+    # its limit leaves room for the heap and the JVM's own memory.
+    zookeeper_resources: Resources = Resources(
+        requests=ResourceList(cpu="100m", memory="256Mi"), limits=ResourceList(memory="1536Mi")
+    )
 
     @model_validator(mode="after")
     def _replication_needs_quorum(self) -> ClickHouseSettings:
@@ -592,6 +604,14 @@ class SigNozSettings(_Model):
     ui_host: Hostname | None = None
     external_url: HttpUrl | None = None
     protect: StrictBool = False
+    # The SigNoz container (UI, API, alerting) and the schema-migration containers (the Job's, and
+    # the collector's init container that waits for them).
+    resources: Resources = Resources(
+        requests=ResourceList(cpu="100m", memory="100Mi"), limits=ResourceList(memory="1Gi")
+    )
+    migrator_resources: Resources = Resources(
+        requests=ResourceList(cpu="50m", memory="64Mi"), limits=ResourceList(memory="512Mi")
+    )
 
     @model_validator(mode="after")
     def _remote_matches_mode(self) -> SigNozSettings:
@@ -685,6 +705,10 @@ class PrometheusSettings(_Model):
     chart_version: Annotated[str, _supported(ChartId.PROMETHEUS)] = CHARTS[ChartId.PROMETHEUS].default_version
     retention: Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9]+[smhdwy]$")] = "7d"
     persistence_size: Quantity = "8Gi"
+    # The deployed server's container (its memory grows with the series it holds).
+    resources: Resources = Resources(
+        requests=ResourceList(cpu="100m", memory="256Mi"), limits=ResourceList(memory="2Gi")
+    )
 
     @model_validator(mode="after")
     def _url_matches_mode(self) -> PrometheusSettings:
@@ -703,6 +727,8 @@ class KialiSettings(_Model):
     ingress_host: Hostname | None = None
     ingress_class: DnsLabel = "nginx"
     signoz_url: HttpUrl | None = None
+    # The kiali-server chart's own defaults, stated so a stack can see and change them.
+    resources: Resources = Resources(requests=ResourceList(cpu="10m", memory="64Mi"), limits=ResourceList(memory="1Gi"))
 
 
 # --------------------------------------------------------------------------- traced namespaces
@@ -731,6 +757,42 @@ class TracedNamespaceSettings(_Model):
 TracedNamespaceItem = Annotated[TracedNamespaceSettings, BeforeValidator(_name_to_object)]
 
 
+# --------------------------------------------------------------------------- security
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError:
+        raise ValueError(
+            "must be a CIDR block such as 172.18.0.0/16 or 10.0.0.10/32, with no address bits set past the prefix"
+        ) from None
+
+
+Cidr = Annotated[str, StringConstraints(strict=True, max_length=64), AfterValidator(_cidr)]
+
+
+class NetworkPolicySettings(_Model):
+    """Ingress NetworkPolicies for the namespaces the program runs workloads in (docs/security.md)."""
+
+    # Unset: on in production (`is_production`), off elsewhere.
+    enabled: StrictBool | None = None
+    # Where the API server's service proxy connects from (`make verify`, `make set-retention`):
+    # the control plane's addresses, which a NetworkPolicy can only name as an ipBlock.
+    api_server_cidrs: list[Cidr] = []
+    # Where the ingress controllers run that serve uiHost, kiali.ingressHost and signoz.ingest.
+    ingress_namespaces: list[DnsLabel] = ["ingress-nginx"]
+    # Namespaces besides the meshed ones whose pods send OTLP or Zipkin to the collector themselves.
+    sender_namespaces: list[DnsLabel] = []
+
+
+class SecuritySettings(_Model):
+    network_policies: NetworkPolicySettings = NetworkPolicySettings()
+    # Non-root, no privilege escalation, no capabilities, seccomp RuntimeDefault and, where the image
+    # allows it, a read-only root filesystem for every pod whose chart offers the values.
+    hardened_pods: StrictBool = True
+
+
 # --------------------------------------------------------------------------- the stack
 
 
@@ -751,6 +813,7 @@ class StackSettings(_Model):
     # Air-gapped sites: every release comes from this internal repository (same chart names and
     # versions) instead of the public repositories of the version table.
     chart_repository: ChartRepository | None = None
+    security: SecuritySettings = SecuritySettings()
     # Whether the production guard rails apply; unset: decided by the environment's name
     # (`decide_production`).
     production: StrictBool | None = None

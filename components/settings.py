@@ -47,7 +47,16 @@ INGEST_KEY = "signozIngestKey"
 INGEST_KEY_MIN_LENGTH = 16
 # Keys of `signoz` (and of `signoz.collector`) that configure the SigNoz a deploy-mode stack runs;
 # a remote-mode stack runs only the agent, so setting them there is a mistake worth naming.
-DEPLOY_ONLY_SIGNOZ_KEYS = ("chartVersion", "clickhouse", "traceRetentionDays", "uiHost", "externalUrl", "ingest")
+DEPLOY_ONLY_SIGNOZ_KEYS = (
+    "chartVersion",
+    "clickhouse",
+    "traceRetentionDays",
+    "uiHost",
+    "externalUrl",
+    "ingest",
+    "resources",
+    "migratorResources",
+)
 DEPLOY_ONLY_COLLECTOR_KEYS = ("replicas", "autoscaling")
 # Kiali accepts only these signing-key lengths (AES key sizes).
 KIALI_SIGNING_KEY_LENGTHS = (16, 24, 32)

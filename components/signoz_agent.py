@@ -15,7 +15,7 @@ from typing import Any
 
 import pulumi
 
-from components import naming
+from components import naming, network_policies, pod_security
 from components.collector_config import (
     MEMORY_LIMITER,
     SCRUB_PROCESSOR,
@@ -24,10 +24,11 @@ from components.collector_config import (
     self_metrics_reader,
     zipkin_receiver,
 )
-from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace
+from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace, network_policy
 from components.models import RemoteAuth, RemoteSettings, StackSettings
 from components.settings import Secrets
 from components.signoz_stack import NO_INJECTION_LABELS, SigNozStack, ingest_key_secret
+from components.tree import merge
 from components.versions import ChartId
 
 # The chart's own batch processor (otelAgent.config.processors.batch: 10 000 spans or 200 ms).
@@ -132,7 +133,7 @@ def agent_values(settings: StackSettings) -> dict[str, Any]:
     if remote.auth is not RemoteAuth.NONE:
         values["apiKeyExistingSecretName"] = naming.INGEST_KEY_SECRET
         values["apiKeyExistingSecretKey"] = naming.INGEST_KEY_SECRET_KEY
-    return values
+    return merge(values, pod_security.agent_contexts(settings))
 
 
 def traces_destination(settings: StackSettings) -> dict[str, Any]:
@@ -163,7 +164,13 @@ class SigNozAgent(pulumi.ComponentResource):
         remote = remote_settings(settings)
         keep = pulumi.ResourceOptions(parent=self, protect=signoz.protect)
 
-        ns = namespace(f"{name}-namespace", signoz.namespace, NO_INJECTION_LABELS, keep)
+        labels = NO_INJECTION_LABELS | pod_security.namespace_labels(pod_security.signoz_namespace_level(settings))
+        ns = namespace(f"{name}-namespace", signoz.namespace, labels, keep)
+        if network_policies.enabled(settings):
+            for found in network_policies.agent_policies(settings):
+                network_policy(
+                    f"{name}-{found.name}", found, namespace=ns.metadata.name, opts=pulumi.ResourceOptions(parent=self)
+                )
         waits_for: list[pulumi.Resource] = []
         if remote.auth is not RemoteAuth.NONE:
             assert ingest_key is not None  # settings require signozIngestKey for this auth

@@ -18,11 +18,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import naming
+from components import naming, network_policies, pod_security
 from components.collector_config import INGEST_TOKEN_DIR, collector_config
-from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace, secret
+from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace, network_policy, secret
 from components.models import StackSettings
 from components.trace_router import TraceRouter
+from components.tree import merge
 from components.versions import ChartId
 
 # Namespaces labelled so: ClickHouse, ZooKeeper and the schema-migration Jobs must not get sidecars
@@ -49,6 +50,7 @@ def collector_values(settings: StackSettings) -> dict[str, Any]:
         },
         "config": collector_config(settings),
     }
+    volumes, mounts = pod_security.collector_scratch(settings)
     if settings.signoz.ingest is not None:
         values["ports"][naming.INGEST_PORT_NAME] = {
             "enabled": True,
@@ -56,16 +58,24 @@ def collector_values(settings: StackSettings) -> dict[str, Any]:
             "servicePort": naming.INGEST_PORT,
             "protocol": "TCP",
         }
-        values |= ingest_values(settings)
+        values["ingress"] = ingest_ingress(settings)
+        volumes.append(
+            # The image's user must read it: the default mode (0644), not a root-only one.
+            {"name": INGEST_KEY_VOLUME, "secret": {"secretName": naming.INGEST_KEY_SECRET}}
+        )
+        mounts.append({"name": INGEST_KEY_VOLUME, "mountPath": INGEST_TOKEN_DIR, "readOnly": True})
+    if volumes:
+        values |= {"extraVolumes": volumes, "extraVolumeMounts": mounts}
     return values
 
 
 INGEST_MAX_BODY = "16m"
 
 
-def ingest_values(settings: StackSettings) -> dict[str, Any]:
-    """The key file the ingest receiver checks, and the Ingress in front of its port (TLS when
-    `tlsSecretName` is set). Only the traces path is routed: the receiver is in no other pipeline."""
+def ingest_ingress(settings: StackSettings) -> dict[str, Any]:
+    """The Ingress in front of the ingest port (TLS when `tlsSecretName` is set). Only the traces
+    path is routed: the receiver is in no other pipeline. The key file it checks is a mounted
+    Secret (`collector_values`)."""
     ingest = settings.signoz.ingest
     assert ingest is not None
     ingress: dict[str, Any] = {
@@ -84,14 +94,7 @@ def ingest_values(settings: StackSettings) -> dict[str, Any]:
         # ingress-nginx refuses bodies over 1 MiB by default (413, which the agent does not retry),
         # and an agent's batch of 10 000 spans can be larger even compressed.
         ingress["annotations"] = {"nginx.ingress.kubernetes.io/proxy-body-size": INGEST_MAX_BODY}
-    return {
-        "extraVolumes": [
-            # The image's user must read it: the default mode (0644), not a root-only one.
-            {"name": INGEST_KEY_VOLUME, "secret": {"secretName": naming.INGEST_KEY_SECRET}}
-        ],
-        "extraVolumeMounts": [{"name": INGEST_KEY_VOLUME, "mountPath": INGEST_TOKEN_DIR, "readOnly": True}],
-        "ingress": ingress,
-    }
+    return ingress
 
 
 def clickhouse_values(settings: StackSettings, password: pulumi.Input[str]) -> dict[str, Any]:
@@ -103,8 +106,16 @@ def clickhouse_values(settings: StackSettings, password: pulumi.Input[str]) -> d
         "password": password,
         "persistence": persistence,
         "layout": {"shardsCount": clickhouse.shards, "replicasCount": clickhouse.replicas},
-        "zookeeper": {"replicaCount": clickhouse.zookeeper_replicas},
+        "zookeeper": {
+            "replicaCount": clickhouse.zookeeper_replicas,
+            "resources": clickhouse.zookeeper_resources.to_values(),
+        },
         "resources": clickhouse.resources.to_values(),
+        "clickhouseOperator": {
+            # Read by the operator Deployment's template though the chart's values.yaml omits it.
+            "resources": clickhouse.operator_resources.to_values(),
+            "metricsExporter": {"resources": clickhouse.operator_resources.to_values()},
+        },
     }
 
 
@@ -113,8 +124,10 @@ def signoz_values(settings: StackSettings, password: pulumi.Input[str]) -> dict[
     values: dict[str, Any] = {
         "otelCollector": collector_values(settings),
         "clickhouse": clickhouse_values(settings, password),
+        # The Job's containers and the collector's init container that waits for the migrations.
+        "telemetryStoreMigrator": {"resources": signoz.migrator_resources.to_values()},
     }
-    ui: dict[str, Any] = {}
+    ui: dict[str, Any] = {"resources": signoz.resources.to_values()}
     if signoz.ui_host:
         ui["ingress"] = {
             "enabled": True,
@@ -128,9 +141,8 @@ def signoz_values(settings: StackSettings, password: pulumi.Input[str]) -> dict[
     if signoz.external_url:
         # Links in alert notifications point here instead of the chart's http://localhost:8080.
         ui["env"] = {"signoz_alertmanager_signoz_external__url": signoz.external_url}
-    if ui:
-        values["signoz"] = ui
-    return values
+    values["signoz"] = ui
+    return merge(values, pod_security.signoz_contexts(settings))
 
 
 def collector_pdb_spec(settings: StackSettings) -> dict[str, Any] | None:
@@ -180,7 +192,13 @@ class SigNozStack(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             clickhouse_password = pulumi.Output.secret(generated.result)
-        ns = namespace(f"{name}-namespace", signoz.namespace, NO_INJECTION_LABELS, keep)
+        labels = NO_INJECTION_LABELS | pod_security.namespace_labels(pod_security.signoz_namespace_level(settings))
+        ns = namespace(f"{name}-namespace", signoz.namespace, labels, keep)
+        if network_policies.enabled(settings):
+            for found in network_policies.signoz_policies(settings):
+                network_policy(
+                    f"{name}-{found.name}", found, namespace=ns.metadata.name, opts=pulumi.ResourceOptions(parent=self)
+                )
         waits_for: list[pulumi.Resource] = []
         if signoz.ingest is not None:
             assert ingest_key is not None  # settings require signozIngestKey with signoz.ingest

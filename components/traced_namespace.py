@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import revisions
+from components import pod_security, revisions
 from components.istio_mesh import mesh_custom_tags, peer_authentication_spec
 from components.kube import COMPONENT_TYPE_PREFIX, peer_authentication, telemetry
 from components.models import MtlsMode, StackSettings, TracedNamespaceSettings
@@ -75,7 +75,9 @@ class TracedNamespace(pulumi.ComponentResource):
         labels = namespace_labels(settings, traced.revision)
         # Labelled namespaces send pod creations to istiod's injector: label only once it serves.
         after_mesh = pulumi.ResourceOptions(parent=self, depends_on=list(mesh_ready))
-        metadata = k8s.meta.v1.ObjectMetaArgs(name=traced.name, labels=labels)
+        # A created namespace also carries its Pod Security level; an adopted one keeps its owner's.
+        created = labels | pod_security.namespace_labels(pod_security.MESHED_LEVEL)
+        metadata = k8s.meta.v1.ObjectMetaArgs(name=traced.name, labels=created)
         namespace: k8s.core.v1.Namespace | k8s.core.v1.NamespacePatch
         if traced.adopt:
             namespace = k8s.core.v1.NamespacePatch(

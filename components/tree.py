@@ -1,7 +1,7 @@
-"""Two helpers over JSON-like trees (dicts, lists, scalars): rewrite one, or read a path in one.
+"""Helpers over JSON-like trees (dicts, lists, scalars): rewrite one, read a path in one, merge two.
 
 Helm values, custom-resource specs, API objects and policy inputs are all such trees; the program,
-the tools and the policy pack share these two so each walk is written once.
+the tools and the policy pack share these so each walk is written once.
 """
 
 from __future__ import annotations
@@ -36,3 +36,15 @@ def dig(node: Any, *path: str | int) -> Any:
         else:
             return None
     return node
+
+
+def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `extra` laid over it: mappings merge key by key, anything else in `extra` replaces
+    (lists too, as Helm replaces them)."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -182,3 +182,26 @@ def test_bad_pdb_field_is_caught_for_every_kubernetes_version() -> None:
         "signoz-collector-pdb (PodDisruptionBudget, Kubernetes 1.32.0)"
     ] + [f"signoz-collector-pdb (PodDisruptionBudget, Kubernetes 1.3{v}.0)" for v in range(3, 7)]
     assert all("maxUnavailble" in p for p in problems)
+
+
+def test_a_misspelt_security_context_field_is_caught_for_every_kubernetes_version() -> None:
+    def misspell(inputs: dict[str, Any]) -> None:
+        context = inputs["values"]["clickhouse"]["zookeeper"]["containerSecurityContext"]
+        context["runAsNonroot"] = context.pop("runAsNonRoot")
+
+    problems = check_run("prod", mutate(stack_run("prod"), "signoz-release", misspell))
+    assert len(problems) == 5, "one per supported Kubernetes version"
+    assert all(
+        p.startswith("prod: signoz-release values: clickhouse.zookeeper.containerSecurityContext (Kubernetes 1.3")
+        and p.endswith("Additional properties are not allowed ('runAsNonroot' was unexpected)")
+        for p in problems
+    )
+
+
+def test_a_container_field_at_pod_level_is_caught() -> None:
+    def misplace(inputs: dict[str, Any]) -> None:
+        inputs["values"]["signoz"]["podSecurityContext"]["allowPrivilegeEscalation"] = False
+
+    problems = check_run("prod", mutate(stack_run("prod"), "signoz-release", misplace))
+    assert problems and all("'allowPrivilegeEscalation' was unexpected" in p for p in problems)
+    assert problems[0].startswith("prod: signoz-release values: signoz.podSecurityContext (Kubernetes ")

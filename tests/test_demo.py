@@ -151,9 +151,15 @@ def test_turning_it_on_adds_only_the_demo(dev: Run) -> None:
 def test_namespace_carries_the_injection_label_of_the_stack(on: Run, dev: Run) -> None:
     namespace = on.named("demo-namespace")
     assert namespace.type == "kubernetes:core/v1:Namespace"
-    assert namespace.inputs["metadata"] == {"name": NAMESPACE, "labels": {"istio.io/rev": "canary"}}
+    assert namespace.inputs["metadata"] == {
+        "name": NAMESPACE,
+        "labels": {"istio.io/rev": "canary", "pod-security.kubernetes.io/enforce": "privileged"},
+    }
     without_revision = run_test_stack("dev", {"demo": True})
-    assert without_revision.named("demo-namespace").inputs["metadata"]["labels"] == {"istio-injection": "enabled"}
+    assert without_revision.named("demo-namespace").inputs["metadata"]["labels"] == {
+        "istio-injection": "enabled",
+        "pod-security.kubernetes.io/enforce": "privileged",
+    }
     for resource in demo_resources(on):
         if resource.name != "demo-namespace":
             assert resource.inputs["metadata"]["namespace"] == NAMESPACE, resource.name

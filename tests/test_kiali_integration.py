@@ -14,6 +14,13 @@ from tests.support import upstream
 
 SIGNOZ_LINK = {"title": "Traces in SigNoz", "annotation": "mesh-tracing.io/signoz-traces"}
 CHART_LINK = {"title": "API Documentation", "annotation": "kiali.io/api-spec", "icon_annotation": "kiali.io/api-type"}
+HARDENED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 
 def kiali_values(run: Run) -> dict[str, Any]:
@@ -44,7 +51,10 @@ def test_dev_values(dev: Run) -> None:
     }
     assert values["additional_display_details"] == [CHART_LINK, SIGNOZ_LINK]
     assert values["server"] == {"web_root": "/kiali"}
-    assert "deployment" not in values
+    # No ingress; the chart's own NetworkPolicy stays (dev runs none of the program's).
+    assert values["deployment"] == {
+        "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "1Gi"}}
+    }
 
 
 def test_prod_values(prod: Run) -> None:
@@ -62,7 +72,12 @@ def test_prod_values(prod: Run) -> None:
         "url": "http://prometheus-server.monitoring.svc.cluster.local:80"
     }
     assert values["external_services"]["tracing"] == {"enabled": False}
-    assert values["deployment"] == {"ingress": {"enabled": True, "class_name": "nginx"}}
+    assert values["deployment"] == {
+        "ingress": {"enabled": True, "class_name": "nginx"},
+        "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "1Gi"}},
+        # Production runs the program's NetworkPolicies: the chart's (any pod to Kiali's ports) is off.
+        "network_policy": {"enabled": False},
+    }
     assert values["server"] == {"web_root": "/kiali", "web_fqdn": "kiali.example.com"}
 
 
@@ -119,7 +134,25 @@ def test_deployed_prometheus_is_pinned_and_minimal(dev: Run) -> None:
         "kube-state-metrics": {"enabled": False},
         "prometheus-node-exporter": {"enabled": False},
         "prometheus-pushgateway": {"enabled": False},
-        "server": {"retention": "2d", "persistentVolume": {"size": "8Gi"}},
+        "server": {
+            "retention": "2d",
+            "persistentVolume": {"size": "8Gi"},
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "2Gi"}},
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 65534,
+                "runAsGroup": 65534,
+                "fsGroup": 65534,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containerSecurityContext": HARDENED_CONTAINER,
+        },
+        "configmapReload": {
+            "prometheus": {
+                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
+                "containerSecurityContext": HARDENED_CONTAINER,
+            }
+        },
     }
     assert "kiali-prometheus" in dev.named("kiali-release").dependency_names
 
@@ -139,7 +172,8 @@ def test_prometheus_choice_both_ways_on_one_stack() -> None:
 
 
 def test_deployed_prometheus_sizing(edge: Run) -> None:
-    assert edge.named("kiali-prometheus").inputs["values"]["server"] == {
+    server = edge.named("kiali-prometheus").inputs["values"]["server"]
+    assert {k: server[k] for k in ("retention", "persistentVolume")} == {
         "retention": "12h",
         "persistentVolume": {"size": "2Gi"},
     }

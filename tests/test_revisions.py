@@ -24,6 +24,9 @@ from tests.test_settings import problems, valid, with_
 NEW, OLD = CHARTS[ChartId.ISTIOD].versions[:2]
 MWC = "MutatingWebhookConfiguration"
 
+# The Pod Security label every created meshed namespace carries.
+PRIVILEGED = "pod-security.kubernetes.io/enforce"
+
 
 @pytest.fixture(scope="module")
 def canary() -> Run:
@@ -69,9 +72,9 @@ def test_each_namespace_carries_the_label_of_its_revision(canary: Run) -> None:
         if r.inputs["metadata"]["name"] in {"checkout", "payments", "mesh-tracing-demo"}
     }
     assert labels == {
-        "checkout": {"istio.io/rev": "canary"},
-        "payments": {"istio-injection": "enabled"},
-        "mesh-tracing-demo": {"istio-injection": "enabled"},
+        "checkout": {"istio.io/rev": "canary", PRIVILEGED: "privileged"},
+        "payments": {"istio-injection": "enabled", PRIVILEGED: "privileged"},
+        "mesh-tracing-demo": {"istio-injection": "enabled", PRIVILEGED: "privileged"},
     }
     assert canary.outputs["meshRevisions"] == {
         "gateway/istio-ingress/istio-ingress": "1-31",

@@ -500,3 +500,53 @@ def test_logs_and_metrics_go_only_where_they_are_ingested() -> None:
     cloud = {"mode": "remote", "remote": to_central | {"auth": "signozCloud"}}
     accepted = validate_settings(with_("dev", signoz=cloud), secrets=KEY).signoz.remote
     assert accepted is not None and accepted.collect_metrics is True
+
+
+# --------------------------------------------------------------------------- security
+
+
+def test_security_defaults_harden_pods_everywhere_and_leave_policies_to_the_environment() -> None:
+    s = valid({"environment": "qa", "cluster": "c1"})
+    assert s.security.hardened_pods is True
+    assert s.security.network_policies.enabled is None, "unset: the production decision decides"
+    assert s.security.network_policies.api_server_cidrs == []
+    assert s.security.network_policies.ingress_namespaces == ["ingress-nginx"]
+
+
+@pytest.mark.parametrize(
+    ("cidr", "shown"),
+    [("10.0.0.0/28", "10.0.0.0/28"), ("fd00:10::/64", "fd00:10::/64"), ("10.0.0.7/32", "10.0.0.7/32")],
+)
+def test_api_server_cidrs_take_ipv4_and_ipv6_blocks(cidr: str, shown: str) -> None:
+    raw = with_("dev", security={"networkPolicies": {"apiServerCidrs": [cidr]}})
+    assert valid(raw).security.network_policies.api_server_cidrs == [shown]
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.1/28", "10.0.0.0/33", "control-plane", "10.0.0.0"])
+def test_a_malformed_cidr_is_named_by_its_index(cidr: str) -> None:
+    raw = with_("dev", security={"networkPolicies": {"apiServerCidrs": ["10.0.0.0/28", cidr]}})
+    if cidr == "10.0.0.0":  # a bare address is a /32 block: allowed
+        assert valid(raw).security.network_policies.api_server_cidrs == ["10.0.0.0/28", "10.0.0.0/32"]
+        return
+    assert problems(raw) == [
+        f"mesh-tracing:security.networkPolicies.apiServerCidrs[1]: got '{cidr}' — must be a CIDR block such as "
+        "172.18.0.0/16 or 10.0.0.10/32, with no address bits set past the prefix"
+    ]
+
+
+def test_security_keys_are_checked() -> None:
+    raw = with_("dev", security={"hardenedPods": "yes", "networkPolicies": {"ingressNamespaces": ["Ingress"]}})
+    assert problems(raw) == [
+        "mesh-tracing:security.networkPolicies.ingressNamespaces[0]: got 'Ingress' — must be a DNS-1123 label: "
+        "lower-case letters, digits and '-', starting and ending alphanumeric",
+        "mesh-tracing:security.hardenedPods: got 'yes' — Input should be a valid boolean",
+    ]
+
+
+def test_signoz_sizing_keys_are_deploy_mode_only() -> None:
+    why = "deploy mode only: with signoz.mode 'remote' no SigNoz runs in this cluster; remove it"
+    sized = REMOTE | {"resources": {"limits": {"memory": "2Gi"}}, "migratorResources": {"limits": {"memory": "1Gi"}}}
+    assert remote_problems(sized) == [
+        f'mesh-tracing:signoz.resources: got {{"limits": {{"memory": "2Gi"}}}} — {why}',
+        f'mesh-tracing:signoz.migratorResources: got {{"limits": {{"memory": "1Gi"}}}} — {why}',
+    ]

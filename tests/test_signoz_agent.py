@@ -91,7 +91,8 @@ def test_the_agent_release_is_pinned_after_its_secret(remote: Run) -> None:
     assert release.parent_name == "signoz-agent"
     assert remote.named("signoz-agent-namespace").inputs["metadata"] == {
         "name": "signoz",
-        "labels": {"istio-injection": "disabled"},
+        # privileged: the chart mounts node paths (/var/log) into the agent whatever its presets.
+        "labels": {"istio-injection": "disabled", "pod-security.kubernetes.io/enforce": "privileged"},
     }
 
 

@@ -44,7 +44,8 @@ def test_namespace_is_excluded_from_injection(deploy_test_stack: str) -> None:
     metadata = stack_run(deploy_test_stack).named("signoz-namespace").inputs["metadata"]
     assert metadata == {
         "name": stack_settings(deploy_test_stack).signoz.namespace,
-        "labels": {"istio-injection": "disabled"},
+        # baseline: the chart offers no container security values for some of its pods.
+        "labels": {"istio-injection": "disabled", "pod-security.kubernetes.io/enforce": "baseline"},
     }
 
 
@@ -171,15 +172,22 @@ def test_sizing_per_stack(dev: Run, prod: Run) -> None:
 def test_clickhouse_layout_and_storage(dev: Run, prod: Run, edge: Run) -> None:
     dev_ch = dev.named("signoz-release").inputs["values"]["clickhouse"]
     prod_ch = prod.named("signoz-release").inputs["values"]["clickhouse"]
-    assert (dev_ch["persistence"], dev_ch["layout"], dev_ch["zookeeper"]) == (
+    sizing = ("replicaCount", "resources")
+    assert (dev_ch["persistence"], dev_ch["layout"], {k: dev_ch["zookeeper"][k] for k in sizing}) == (
         {"size": "10Gi"},
         {"shardsCount": 1, "replicasCount": 1},
-        {"replicaCount": 1},
+        {
+            "replicaCount": 1,
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1536Mi"}},
+        },
     )
-    assert (prod_ch["persistence"], prod_ch["layout"], prod_ch["zookeeper"]) == (
+    assert (prod_ch["persistence"], prod_ch["layout"], {k: prod_ch["zookeeper"][k] for k in sizing}) == (
         {"size": "200Gi"},
         {"shardsCount": 1, "replicasCount": 2},
-        {"replicaCount": 3},
+        {
+            "replicaCount": 3,
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1536Mi"}},
+        },
     )
     assert edge.named("signoz-release").inputs["values"]["clickhouse"]["persistence"] == {
         "size": "20Gi",
@@ -284,7 +292,7 @@ def test_prod_ui_ingress_and_external_url(prod: Run, dev: Run) -> None:
         {"host": "signoz.example.com", "paths": [{"path": "/", "pathType": "ImplementationSpecific", "port": 8080}]}
     ]
     assert ui["env"] == {"signoz_alertmanager_signoz_external__url": "https://signoz.example.com"}
-    assert "signoz" not in dev.named("signoz-release").inputs["values"]
+    assert {"ingress", "env"}.isdisjoint(dev.named("signoz-release").inputs["values"]["signoz"])
 
 
 # --------------------------------------------------------------------------- the central side: signoz.ingest
@@ -315,9 +323,14 @@ def test_ingest_port_key_file_and_tls_ingress(prod: Run) -> None:
         "protocol": "TCP",
     }
     assert len("otlp-ingest") <= 15, "a Service port name"
-    assert values["extraVolumes"] == [{"name": "ingest-key", "secret": {"secretName": "signoz-ingest-key"}}]
+    # Next to the scratch directory of the read-only root filesystem.
+    assert values["extraVolumes"] == [
+        {"name": "scratch", "emptyDir": {}},
+        {"name": "ingest-key", "secret": {"secretName": "signoz-ingest-key"}},
+    ]
     assert values["extraVolumeMounts"] == [
-        {"name": "ingest-key", "mountPath": INGEST_TOKEN_FILE.rsplit("/", 1)[0], "readOnly": True}
+        {"name": "scratch", "mountPath": "/var/tmp"},
+        {"name": "ingest-key", "mountPath": INGEST_TOKEN_FILE.rsplit("/", 1)[0], "readOnly": True},
     ]
     assert values["ingress"] == {
         "enabled": True,

@@ -19,7 +19,11 @@ PROD_MESH_TAGS = {
 def test_created_namespace_carries_the_injection_label(dev: Run) -> None:
     ns = dev.named("ns-otel-demo-namespace")
     assert ns.type == "kubernetes:core/v1:Namespace"
-    assert ns.inputs["metadata"] == {"name": "otel-demo", "labels": {"istio-injection": "enabled"}}
+    # Created: the injection label and Pod Security level privileged (istio-init adds NET_ADMIN).
+    assert ns.inputs["metadata"] == {
+        "name": "otel-demo",
+        "labels": {"istio-injection": "enabled", "pod-security.kubernetes.io/enforce": "privileged"},
+    }
     assert ns.parent_name == "ns-otel-demo"
     assert dev.maybe("ns-otel-demo-telemetry") is None
     assert dev.maybe("ns-otel-demo-peer-authentication") is None
@@ -38,7 +42,10 @@ def test_adopted_namespaces_get_only_the_label_patched(prod: Run) -> None:
 
 
 def test_revision_label_replaces_the_default_one(edge: Run) -> None:
-    assert edge.named("ns-plain-namespace").inputs["metadata"]["labels"] == {"istio.io/rev": "canary"}
+    assert edge.named("ns-plain-namespace").inputs["metadata"]["labels"] == {
+        "istio.io/rev": "canary",
+        "pod-security.kubernetes.io/enforce": "privileged",
+    }
     assert edge.named("ns-payments-label").inputs["metadata"]["labels"] == {"istio.io/rev": "canary"}
     assert {s["injectionLabel"] for s in edge.outputs["tracedNamespaces"]} == {"istio.io/rev=canary"}
 

@@ -72,6 +72,21 @@ PROXY_FORBIDDEN: Reply = (
     },
 )
 
+# What the API server answers when its connection to the pod goes unanswered (a NetworkPolicy drops
+# it): the proxy's dial error as a 503 Status.
+PROXY_DIAL_TIMEOUT: Reply = (
+    503,
+    {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "error trying to reach service: dial tcp 10.244.0.12:8123: i/o timeout",
+        "reason": "ServiceUnavailable",
+        "code": 503,
+    },
+)
+
 
 @pytest.fixture
 def clickhouse() -> Iterator[Any]:
@@ -286,8 +301,16 @@ ALLOWED = "10.0.0.0/8, 100.64.0.0/10, 172.16.0.0/12, 192.0.0.0/24, 198.18.0.0/15
             "RBAC: your kube user needs `create` on services/proxy in signoz "
             "(kubectl auth can-i create services/proxy -n signoz)",
         ),
+        (
+            PROXY_DIAL_TIMEOUT,
+            PASSWORD,
+            "the API server could not connect to signoz-clickhouse: error trying to reach service: dial tcp "
+            "10.244.0.12:8123: i/o timeout",
+            "a NetworkPolicy may drop the API server's connections: list the addresses it connects to pods from in "
+            "mesh-tracing:security.networkPolicies.apiServerCidrs (docs/security.md#make-verify-under-the-policies)",
+        ),
     ],
-    ids=["network-restriction", "wrong-password", "first-migration", "rbac"],
+    ids=["network-restriction", "wrong-password", "first-migration", "rbac", "network-policy"],
 )
 def test_a_clickhouse_refusal_fails_one_check_and_keeps_the_others(
     tmp_path: Path, clickhouse: Any, capsys: pytest.CaptureFixture[str], case: tuple[Reply, str, str, str]

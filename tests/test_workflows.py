@@ -64,7 +64,8 @@ def test_preview_runs_per_stack_after_the_tests_with_the_policy_pack() -> None:
     assert workflow["permissions"]["pull-requests"] == "write"
     preview = workflow["jobs"]["preview"]
     assert set(preview["needs"]) == {"test", "stacks"}
-    assert any(s.get("run") == "make test" for s in workflow["jobs"]["test"]["steps"])
+    runs = [s.get("run") for s in workflow["jobs"]["test"]["steps"]]
+    assert runs.index("make scan") > runs.index("make test"), "the scanner runs after the tests"
     pulumi = _uses(preview, "pulumi/actions")
     assert (pulumi["with"]["command"], pulumi["with"]["policyPacks"]) == ("preview", "policy")
     assert pulumi["with"]["stack-name"] == "${{ matrix.stack }}"

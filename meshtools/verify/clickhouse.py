@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from components.problems import PROJECT
 from components.tree import dig
 
 TRACE_TABLE = "signoz_traces.distributed_signoz_index_v3"
@@ -156,6 +157,14 @@ def proxy_failure(failure: QueryError, service: str, namespace: str) -> tuple[st
         )
     if failure.status == 404:
         return f"no Service {service} in {namespace}: {message}", "run `make up`; check the SigNoz release"
+    if failure.status == 503 and "dial tcp" in message and ("timeout" in message or "timed out" in message):
+        # The API server found an endpoint but its connection went unanswered: dropped on the way.
+        return (
+            f"the API server could not connect to {service}: {message}",
+            "a NetworkPolicy may drop the API server's connections: list the addresses it connects to pods from "
+            f"in {PROJECT}:security.networkPolicies.apiServerCidrs "
+            "(docs/security.md#make-verify-under-the-policies)",
+        )
     if failure.status == 503:
         return f"{service} has no ready endpoint: {message}", f"kubectl -n {namespace} get pods"
     return f"the API server answered {failure.status} proxying to {service}: {message}", "check the API server"

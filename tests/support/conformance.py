@@ -41,6 +41,7 @@ CORE_TYPES = {
     ),
     "kubernetes:apps/v1:Deployment": ("apps/v1", "Deployment"),
     "kubernetes:batch/v1:CronJob": ("batch/v1", "CronJob"),
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy": ("networking.k8s.io/v1", "NetworkPolicy"),
 }
 # Types the program registers that are not Kubernetes objects.
 NOT_KUBERNETES = ("mesh-tracing:index:", "random:index/")
@@ -57,6 +58,11 @@ FREE_FORM: dict[ChartId, dict[str, str]] = {
         "base.validationFailurePolicy": "a documented, commented-out option of the 1.30 values file",
     },
     ChartId.SIGNOZ: {
+        "clickhouse.clickhouseOperator.resources": "read by the clickhouse subchart's "
+        "templates/clickhouse-operator/deployment.yaml though its values.yaml omits it; validated as a "
+        "ResourceRequirements, and the rendered operator container's limits are checked (test_pod_security)",
+        "clickhouse.clickhouseOperator.metricsExporter.resources": "read by the same template for the "
+        "metrics-exporter container, also omitted from values.yaml; checked the same way",
         "otelCollector.config": "rendered verbatim into the collector ConfigMap; checked by test_signoz_stack",
         "otelCollector.ports.otlp-ingest": "a port entry the chart's Deployment and Service range over; its "
         "rendered Service port and Ingress backend are checked by the ingest path (tests/support/rendered.py)",
@@ -70,6 +76,29 @@ FREE_FORM: dict[ChartId, dict[str, str]] = {
 # Values whose key is one of these are Kubernetes objects the chart renders into a pod spec with
 # toYaml; the chart's defaults show only part of them, so they are validated as that object.
 KUBERNETES_TYPED_KEYS = {"resources": "io.k8s.api.core.v1.ResourceRequirements"}
+# Security contexts, by chart and value path: a pod's (POD) or a container's (CONTAINER), rendered
+# with toYaml; validated as that object, less the chart's own switch `enabled` (omitted when rendered).
+POD, CONTAINER = "securityContext", "containers[0].securityContext"
+SECURITY_CONTEXTS: dict[ChartId, dict[str, str]] = {
+    ChartId.SIGNOZ: {
+        "signoz.podSecurityContext": POD,
+        "signoz.securityContext": CONTAINER,
+        "otelCollector.podSecurityContext": POD,
+        "otelCollector.securityContext": CONTAINER,
+        "clickhouse.securityContext": POD,
+        "clickhouse.clickhouseOperator.podSecurityContext": POD,
+        "clickhouse.zookeeper.podSecurityContext": POD,
+        "clickhouse.zookeeper.containerSecurityContext": CONTAINER,
+    },
+    ChartId.K8S_INFRA: {"otelAgent.podSecurityContext": POD, "otelAgent.securityContext": CONTAINER},
+    ChartId.PROMETHEUS: {
+        "server.securityContext": POD,
+        "server.containerSecurityContext": CONTAINER,
+        "configmapReload.prometheus.containerSecurityContext": CONTAINER,
+    },
+    ChartId.ISTIO_GATEWAY: {"securityContext": POD},
+}
+CHART_SWITCH = "enabled"
 
 # kiali-server renders its values into Kiali's config file: they are checked against the Kiali CR
 # spec schema, which documents every config key, instead of against the chart's sparse defaults.
@@ -126,13 +155,19 @@ def check_chart_values(stack: str, release: Resource) -> list[str]:
     free = FREE_FORM.get(chart_id, {})
     values = release.inputs.get("values", {})
     problems = []
+    contexts = SECURITY_CONTEXTS.get(chart_id, {})
     typed = {path for path in value_paths(values) if path.rsplit(".", 1)[-1] in KUBERNETES_TYPED_KEYS}
+    typed |= {path for path in value_paths(values) if path in contexts}
     for path in sorted(typed):
-        if path not in known:
+        if path not in known and not _under(path, free):
             problems.append(
                 f"{stack}: {release.name} values: {path} is not a value of {_chart_label(chart_id, version)}"
             )
-        problems += check_resource_requirements(f"{stack}: {release.name} values: {path}", _get(values, path))
+        where = f"{stack}: {release.name} values: {path}"
+        if path in contexts:
+            problems += check_security_context(where, contexts[path], _get(values, path))
+        else:
+            problems += check_resource_requirements(where, _get(values, path))
     reported: set[str] = set()
     for path in value_paths(values):
         if path in known or _under(path, free) or _under(path, typed) or _under(path, reported):
@@ -159,12 +194,23 @@ def _get(values: dict[str, Any], path: str) -> Any:
 
 def check_resource_requirements(where: str, requirements: Any) -> list[str]:
     """Validate a ResourceRequirements by placing it in a minimal Pod for every Kubernetes version."""
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "probe"},
-        "spec": {"containers": [{"name": "c", "image": "i", "resources": requirements}]},
-    }
+    return _check_in_pod(where, {"containers": [{"name": "c", "image": "i", "resources": requirements}]})
+
+
+def check_security_context(where: str, place: str, context: Any) -> list[str]:
+    """Validate a pod's or a container's security context (without the chart's `enabled` switch) by
+    placing it in a minimal Pod for every Kubernetes version."""
+    rendered = {k: v for k, v in context.items() if k != CHART_SWITCH} if isinstance(context, dict) else context
+    spec: dict[str, Any] = {"containers": [{"name": "c", "image": "i"}]}
+    if place == POD:
+        spec[POD] = rendered
+    else:
+        spec["containers"][0]["securityContext"] = rendered
+    return _check_in_pod(where, spec)
+
+
+def _check_in_pod(where: str, spec: dict[str, Any]) -> list[str]:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe"}, "spec": spec}
     return [
         f"{where} (Kubernetes {k8s_version}): {message}"
         for k8s_version in KUBERNETES_VERSIONS
