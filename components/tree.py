@@ -1,12 +1,14 @@
 """Two helpers over JSON-like trees (dicts, lists, scalars): rewrite one, or read a path in one.
 
 Helm values, custom-resource specs, API objects and policy inputs are all such trees; the program,
-the tools and the policy pack share these two so each walk is written once.
+the tools and the policy pack share these two so each walk is written once. Trees are read through
+the abstract `Mapping` and `Sequence`: the policy SDK hands inputs over in read-only proxies that
+are neither dict nor list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 DESCEND: Any = object()
@@ -21,9 +23,13 @@ def rewrite(value: Any, visit: Callable[[Any], Any]) -> Any:
         return replaced
     if isinstance(value, Mapping):
         return {key: rewrite(item, visit) for key, item in value.items()}
-    if isinstance(value, list):
+    if _is_list(value):
         return [rewrite(item, visit) for item in value]
     return value
+
+
+def _is_list(node: Any) -> bool:
+    return isinstance(node, Sequence) and not isinstance(node, str | bytes)
 
 
 def dig(node: Any, *path: str | int) -> Any:
@@ -31,7 +37,7 @@ def dig(node: Any, *path: str | int) -> Any:
     for key in path:
         if isinstance(node, Mapping) and isinstance(key, str):
             node = node.get(key)
-        elif isinstance(node, list) and isinstance(key, int) and -len(node) <= key < len(node):
+        elif _is_list(node) and isinstance(key, int) and -len(node) <= key < len(node):
             node = node[key]
         else:
             return None

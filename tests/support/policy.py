@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pulumi_policy import (
@@ -12,6 +13,7 @@ from pulumi_policy import (
     Secret,
     StackValidationArgs,
 )
+from pulumi_policy.proxy import unknown_checking_proxy
 
 from meshtools.recording import Resource, Run
 from policy.mesh_policies import Rule
@@ -28,9 +30,12 @@ def _options(resource: Resource) -> PolicyResourceOptions:
     )
 
 
-def _props(resource: Resource) -> dict[str, Any]:
-    """Inputs as the policy SDK hands them over: secret properties wrapped in `Secret`."""
-    return {k: Secret(v) if k in resource.secret_inputs else v for k, v in resource.inputs.items()}
+def _props(resource: Resource) -> Mapping[str, Any]:
+    """Inputs as the policy SDK hands them over: secret properties wrapped in `Secret`, and every
+    mapping and list inside the SDK's read-only proxies (`Mapping`/`Sequence`, not dict/list)."""
+    props = {k: Secret(v) if k in resource.secret_inputs else v for k, v in resource.inputs.items()}
+    proxied: Mapping[str, Any] = unknown_checking_proxy(props)
+    return proxied
 
 
 def violations(rule: Rule, run: Run) -> list[str]:
