@@ -56,7 +56,11 @@ def test_pulumi_yaml_declarations_match_the_models() -> None:
 
 def test_every_yaml_file_parses() -> None:
     """The CLI, GitHub and Pulumi's policy runner all reject a file that is not valid YAML."""
-    tracked = [p for p in ROOT.rglob("*.y*ml") if ".venv" not in p.parts and "state" not in p.parts]
+    tracked = [
+        p
+        for p in ROOT.rglob("*.y*ml")
+        if not any(part.startswith(".venv") for part in p.parts) and "state" not in p.parts
+    ]
     assert {p.name for p in tracked} >= {"Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "PulumiPolicy.yaml"}
     for path in tracked:
         assert yaml.safe_load(path.read_text()) is not None, path
