@@ -29,13 +29,9 @@ Optional, for upstream builds that need more than `go build`:
                       # own folder: the copy's go.mod gets the tool's go.mod's replace lines (its
                       # directory replaces made versioned) and go.sum lines; generate steps may write
                       # into it (`go generate` of a schema a package embeds); removed after the build
-      "generate": [{"run": ["go", "generate", "./cmd/x"], "cwd": "{staging}/gen", "env": {"VERSION": "1.2.3"}}]
-                      # a step with its own folder (default: the source copy, else the tool's
-                      # folder) and environment
-
-In generate steps and file entries, `{staging}` is the build's staging folder (the cache folder once
-complete), `{source}` the source copy and `{module:PATH}` the downloaded source of module PATH at
-the version the tool's go.mod selects.
+      "generate": [{"run": ["go", "generate", "./cmd/x"], "env": {"VERSION": "1.2.3"}}]
+                      # a step with its own environment; steps and builds run in the source copy, if
+                      # any, else in the tool's folder
 
 The cache key is the version plus a digest of the folder's files and the Go version, so a bump of
 either pin, or of the wrapper code, builds anew, and nothing else does. Binaries live under
@@ -96,10 +92,9 @@ class ModuleFile:
 
 @dataclass(frozen=True)
 class Step:
-    """A generate step: a command, the folder it runs in (the tool's folder by default), extra env."""
+    """A generate step: a command and the environment it adds."""
 
     run: tuple[str, ...]
-    cwd: str = ""
     env: tuple[tuple[str, str], ...] = ()
 
 
@@ -189,7 +184,6 @@ def _step(entry: list[str] | dict[str, Any]) -> Step:
         return Step(run=tuple(entry))
     return Step(
         run=tuple(str(part) for part in entry["run"]),
-        cwd=str(entry.get("cwd", "")),
         env=tuple((str(k), str(v)) for k, v in entry.get("env", {}).items()),
     )
 
@@ -242,31 +236,23 @@ def _json_of(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, ob
     return parsed
 
 
-class _Expander:
-    """Fills `{staging}`, `{source}` and `{module:PATH}` in the tool's generate steps and file entries."""
+class _Modules:
+    """Downloaded module sources, each looked up once per build."""
 
-    def __init__(self, tool: Tool, env: dict[str, str], staging: Path) -> None:
-        self.tool, self.env, self.staging = tool, env, staging
-        self.modules: dict[tuple[str, str], Path] = {}
+    def __init__(self, tool: Tool, env: dict[str, str], scratch: Path) -> None:
+        self.tool, self.env, self.scratch = tool, env, scratch
+        self.found: dict[tuple[str, str], Path] = {}
 
-    def module(self, path: str, version: str = "") -> Path:
-        if (path, version) not in self.modules:
-            self.modules[path, version] = _module_dir(path, version, self.tool, self.env, self.staging)
-        return self.modules[path, version]
-
-    def __call__(self, text: str) -> str:
-        text = text.replace("{staging}", str(self.staging)).replace("{source}", str(self.staging / SOURCE))
-        while "{module:" in text:
-            start = text.index("{module:")
-            end = text.index("}", start)
-            text = text[:start] + str(self.module(text[start + len("{module:") : end])) + text[end + 1 :]
-        return text
+    def __call__(self, path: str, version: str = "") -> Path:
+        if (path, version) not in self.found:
+            self.found[path, version] = _module_dir(path, version, self.tool, self.env, self.scratch)
+        return self.found[path, version]
 
 
-def _copy_files(tool: Tool, expand: _Expander) -> None:
+def _copy_files(tool: Tool, modules: _Modules, staging: Path) -> None:
     for entry in tool.files:
-        source = expand.module(entry.module, entry.version) / entry.path
-        target = expand.staging / entry.to
+        source = modules(entry.module, entry.version) / entry.path
+        target = staging / entry.to
         if not source.exists():
             raise BuildError(f"{tool.name}: {entry.module} has no {entry.path} (wanted for {entry.to})")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -280,11 +266,11 @@ def _copy_files(tool: Tool, expand: _Expander) -> None:
             path.chmod(mode)
 
 
-def _source_copy(tool: Tool, expand: _Expander, env: dict[str, str]) -> Path:
+def _source_copy(tool: Tool, modules: _Modules, staging: Path, env: dict[str, str]) -> Path:
     """A writable copy of `tool.source` whose go.mod carries the tool's replace lines and whose
     go.sum holds the tool's checksums, so it builds the tool's module graph from its own folder."""
-    copy = expand.staging / SOURCE
-    shutil.copytree(expand.module(tool.source), copy)
+    copy = staging / SOURCE
+    shutil.copytree(modules(tool.source), copy)
     for path in [copy, *copy.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     edits = _json_of(["go", "mod", "edit", "-json"], tool.folder, env)
@@ -321,13 +307,11 @@ def build(tool: Tool) -> tuple[Path, float]:
     staging = Path(tempfile.mkdtemp(prefix=f".{tool.version}-", dir=tool.cache_dir.parent))
     try:
         env["MESH_TRACING_STAGING"] = str(staging)
-        expand = _Expander(tool, env, staging)
-        _copy_files(tool, expand)
-        workdir = _source_copy(tool, expand, env) if tool.source else tool.folder
+        modules = _Modules(tool, env, staging)
+        _copy_files(tool, modules, staging)
+        workdir = _source_copy(tool, modules, staging, env) if tool.source else tool.folder
         for step in tool.generate:
-            cwd = Path(expand(step.cwd)) if step.cwd else workdir
-            cwd.mkdir(parents=True, exist_ok=True)
-            _run([expand(part) for part in step.run], cwd, {**env, **{k: expand(v) for k, v in step.env}})
+            _run(list(step.run), workdir, {**env, **dict(step.env)})
         for command in _build_commands(tool, staging):
             _run(command, workdir, env)
         shutil.rmtree(staging / SOURCE, ignore_errors=True)
