@@ -87,9 +87,11 @@ def policy_launcher(folder: Path, pulumi_bin: Path, policy_pack: Path, virtualen
     return launcher
 
 
-def stream(command: Sequence[str], cwd: Path, env: Mapping[str, str]) -> tuple[int, str]:
-    """Run `command`, printing its output line by line as it comes, and return it whole."""
-    print(f"\n$ {' '.join(command)}", flush=True)
+def stream(command: Sequence[str], cwd: Path, env: Mapping[str, str], hide: Sequence[str] = ()) -> tuple[int, str]:
+    """Run `command`, printing it (`hide`: arguments shown as [secret]) and its output line by line
+    as it comes; return the output whole."""
+    shown = ["[secret]" if part in hide else part for part in command]
+    print(f"\n$ {' '.join(shown)}", flush=True)
     process = subprocess.Popen(
         list(command), cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -121,12 +123,12 @@ class E2EStack:
         """The stack file the CLI reads and writes (`config set` edits it, with its encryption salt)."""
         return self.work_dir / f"Pulumi.{self.name}.yaml"
 
-    def cli(self, *args: str, check: bool = True) -> Done:
+    def cli(self, *args: str, check: bool = True, hide: Sequence[str] = ()) -> Done:
         """A command of the real CLI on this stack (`--stack` added where the command takes it)."""
         command = [str(self.pulumi_root / "bin" / "pulumi"), *args]
         if args[0] in {"config", "stack"} and args[:2] != ("stack", "init"):
             command += ["--stack", self.name]
-        code, output = stream(command, self.work_dir, self.env)
+        code, output = stream(command, self.work_dir, self.env, hide)
         if check and code != 0:
             raise AssertionError(f"`pulumi {' '.join(args)}` failed with exit {code}:\n{output}")
         return Done(code, output)
@@ -136,7 +138,7 @@ class E2EStack:
         for key, value in plain.items():
             self.cli("config", "set", key, value)
         for key, value in secrets.items():
-            self.cli("config", "set", "--secret", key, value)
+            self.cli("config", "set", "--secret", key, value, hide=[value])
 
     def engine(self, operation: str, *flags: str) -> Done:
         """`preview`, `up` or `destroy` through meshtools.e2e.engine (the program served to the CLI)."""
