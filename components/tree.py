@@ -1,9 +1,9 @@
 """Two helpers over JSON-like trees (dicts, lists, scalars): rewrite one, or read a path in one.
 
 Helm values, custom-resource specs, API objects and policy inputs are all such trees; the program,
-the tools and the policy pack share these two so each walk is written once. Trees are read through
-the abstract `Mapping` and `Sequence`: the policy SDK hands inputs over in read-only proxies that
-are neither dict nor list.
+the tools and the policy pack share these two so each walk is written once. `dig` reads through the
+abstract `Mapping` and `Sequence`: the policy SDK hands inputs over in read-only proxies that are
+neither dict nor list.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def rewrite(value: Any, visit: Callable[[Any], Any]) -> Any:
         return replaced
     if isinstance(value, Mapping):
         return {key: rewrite(item, visit) for key, item in value.items()}
-    if _is_list(value):
+    if isinstance(value, list):
         return [rewrite(item, visit) for item in value]
     return value
 
