@@ -16,7 +16,7 @@ SCAN_VENV  := .venv-scan
 .DEFAULT_GOAL := help
 .PHONY: help install install-tools install-dev test lint typecheck unit golden up preview destroy validate plan plan-diff \
         manifests charts charts-offline \
-        verify restart set-retention open bench bench-tail facts lock check-runtime collectors-check scan clean
+        verify restart set-retention open bench bench-tail facts lock check-runtime collectors-check scan e2e e2e-tools clean
 
 ## help: list the targets (STACK defaults to dev, BASE to origin/main; through make any failure exits 2)
 help:
@@ -142,6 +142,26 @@ lock: $(DEV)
 	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes --extra tools -o $(LOCKS)/tools.txt
 	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes --extra dev -o $(LOCKS)/dev.txt
 	$(BIN)/uv pip compile $(LOCKS)/scan.in --quiet --universal --python-version 3.11 --generate-hashes -o $(LOCKS)/scan.txt
+	$(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes --override $(LOCKS)/e2e-overrides.txt -o $(LOCKS)/e2e.txt
+
+# The e2e virtualenv: the runtime lock with the Kubernetes SDK at the release of the provider the Go
+# module proxy serves (requirements/e2e-overrides.txt; docs/e2e.md: version skew).
+E2E_VENV := .venv-e2e
+E2E      := $(E2E_VENV)/.e2e-$(PYVER)
+$(E2E): $(LOCKS)/e2e.txt
+	@[ -x $(E2E_VENV)/bin/python ] && [ "$$($(E2E_VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" = "$(PYVER)" ] \
+	  || { rm -rf $(E2E_VENV) && $(PYTHON) -m venv $(E2E_VENV); }
+	$(E2E_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCKS)/e2e.txt
+	@touch $@
+
+E2E_TOOLS := pulumi pulumi-kubernetes kubernetes etcd kwok
+## e2e-tools: build the Pulumi CLI, the Kubernetes provider, the control plane, etcd and kwok from the Go module proxy (cached)
+e2e-tools:
+	@$(PYTHON) -m tools.toolchain build $(E2E_TOOLS)
+
+## e2e: the real Pulumi engine, provider and a Kubernetes API server on loopback run the e2e stacks (docs/e2e.md)
+e2e: $(DEV) $(E2E) e2e-tools charts-offline
+	$(BIN)/pytest -m real tests/real/test_e2e.py -n 0 -s
 
 ## check-runtime: a fresh runtime-only virtualenv imports the program and the policy pack (CI runs it)
 check-runtime:
@@ -153,4 +173,4 @@ check-runtime:
 
 ## clean: remove the virtualenv and caches
 clean:
-	rm -rf $(VENV) $(CHECK_VENV) $(SCAN_VENV) .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECK_VENV) $(SCAN_VENV) $(E2E_VENV) .mypy_cache .ruff_cache .hypothesis

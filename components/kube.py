@@ -2,7 +2,10 @@
 
 Helm releases take chart, repository and version only from the version table and always pin a
 release name; every Release ignores the provider's computed `checksum`, which otherwise shows a
-diff on every preview (pulumi/pulumi-kubernetes#2649).
+diff on every preview (pulumi/pulumi-kubernetes#2649), and hands its values to Helm as written
+(`allowNullValues`): otherwise the provider turns every empty list into null, which Helm reads as
+"delete the chart's default" — a `receivers: []` or `included: []` the program sets would not be
+what is installed, nor what `make manifests` renders.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ def helm_release(
             timeout=HELM_TIMEOUT_SECONDS,
             max_history=10,
             cleanup_on_fail=True,
+            allow_null_values=True,
         ),
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["checksum"])),
     )

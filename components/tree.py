@@ -1,12 +1,14 @@
 """Helpers over JSON-like trees (dicts, lists, scalars): rewrite one, read a path in one, merge two.
 
 Helm values, custom-resource specs, API objects and policy inputs are all such trees; the program,
-the tools and the policy pack share these so each walk is written once.
+the tools and the policy pack share these so each walk is written once. `dig` reads through the
+abstract `Mapping` and `Sequence`: the policy SDK hands inputs over in read-only proxies that are
+neither dict nor list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 DESCEND: Any = object()
@@ -26,12 +28,16 @@ def rewrite(value: Any, visit: Callable[[Any], Any]) -> Any:
     return value
 
 
+def _is_list(node: Any) -> bool:
+    return isinstance(node, Sequence) and not isinstance(node, str | bytes)
+
+
 def dig(node: Any, *path: str | int) -> Any:
     """The value at `path` (mapping keys and list indexes), or None where the path does not exist."""
     for key in path:
         if isinstance(node, Mapping) and isinstance(key, str):
             node = node.get(key)
-        elif isinstance(node, list) and isinstance(key, int) and -len(node) <= key < len(node):
+        elif _is_list(node) and isinstance(key, int) and -len(node) <= key < len(node):
             node = node[key]
         else:
             return None

@@ -8,7 +8,7 @@ secret values arrive wrapped; both are tolerated.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,13 +22,14 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 from components.kube import HELM_RELEASE_TYPE as RELEASE
 from components.kube import PEER_AUTHENTICATION_TYPE as PEER_AUTHENTICATION
 from components.kube import TELEMETRY_TYPE as TELEMETRY
 from components.models import decide_production, is_credential_header
 from components.naming import PRODUCTION_LABEL
-from components.tree import DESCEND, dig, rewrite
+from components.tree import dig
 
 EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
 MAX_PRODUCTION_SAMPLING = 10.0
@@ -37,8 +38,29 @@ Resource = tuple[str, Mapping[str, Any]]  # (type token, inputs)
 
 
 def plain(value: Any) -> Any:
-    """Inputs with policy-SDK secret wrappers removed."""
-    return rewrite(value, lambda node: plain(node.value) if isinstance(node, Secret) else DESCEND)
+    """Inputs with policy-SDK secret wrappers removed, and values unknown until the update left out.
+
+    During `pulumi preview` what providers compute (an object's `status`, a generated password) is
+    unknown, and the policy SDK raises on reading it, which stops the whole rule: a stack rule reads
+    every resource, so one unknown anywhere would skip it. The rules read config-made values, known
+    in a preview; an unknown one reads as absent (None in a list)."""
+    if isinstance(value, Secret):
+        return plain(value.value)
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key in value if (item := _known(value, key)) is not _UNKNOWN}
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [None if (item := _known(value, i)) is _UNKNOWN else plain(item) for i in range(len(value))]
+    return value
+
+
+_UNKNOWN: Any = object()
+
+
+def _known(node: Any, key: Any) -> Any:
+    try:
+        return node[key]
+    except UnknownValueError:
+        return _UNKNOWN
 
 
 def _name(props: Mapping[str, Any]) -> str:

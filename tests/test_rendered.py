@@ -449,3 +449,26 @@ def test_the_hub_reaches_istiod_the_proxies_and_the_demo() -> None:
     dev = set(sources_and_images(stack_run("dev"), rendered("dev")))
     assert f"docker.io/istio/pilot:{CHARTS[ChartId.ISTIOD].default_version}" in dev
     assert "https://blob.istio.io/istio-release/charts" in dev
+
+
+def _has_empty_list(node: Any) -> bool:
+    if isinstance(node, dict):
+        return any(_has_empty_list(v) for v in node.values())
+    if isinstance(node, list):
+        return node == [] or any(_has_empty_list(v) for v in node)
+    return False
+
+
+@pytest.mark.parametrize("stack", TEST_STACK_NAMES)
+def test_releases_hand_their_values_to_helm_as_written(stack: str) -> None:
+    """What is rendered here is what is installed: without allowNullValues the Kubernetes provider
+    turns each empty list of the values into null, which Helm reads as "delete the chart's default"
+    (the real provider did so with the agent's `included: []`, `make e2e`)."""
+    releases = stack_run(stack).by_type("kubernetes:helm.sh/v3:Release")
+    assert releases and all(r.inputs.get("allowNullValues") is True for r in releases)
+
+
+def test_the_agent_values_hold_empty_lists_that_must_reach_helm() -> None:
+    """The rule above matters: the remote stack's agent values set lists to empty on purpose."""
+    agent = stack_run("remote").named("signoz-agent-release")
+    assert _has_empty_list(agent.inputs["values"])
