@@ -105,9 +105,13 @@ def config_set(stack: str, key: str, value: str, *, secret: bool = False) -> str
 
 
 def parse_key(written: str) -> tuple[str, str] | None:
-    """(namespace, name) of a config key as Pulumi's ParseKey reads it, or None where Pulumi refuses it
-    (pulumi/sdk v3.276.0, go/common/resource/config/key.go): exactly one `:` splits namespace and
-    name; `<namespace>:config:<name>`, the old form, is the same key as `<namespace>:<name>`."""
+    """(namespace, name) of a stack file's config key as the Pulumi CLI reads it, or None where it
+    refuses the key (pulumi/sdk v3.276.0): a key without `:` is the project's
+    (go/common/workspace/loaders.go, stackConfigNamespacedWithProject); then ParseKey
+    (go/common/resource/config/key.go): exactly one `:` splits namespace and name, and
+    `<namespace>:config:<name>`, the old form, is the same key as `<namespace>:<name>`."""
+    if ":" not in written:
+        return PROJECT, written
     parts = written.split(":")
     if len(parts) == 2:
         return parts[0], parts[1]
@@ -127,19 +131,12 @@ def _unparsable(written: str) -> str:
 
 
 def _key_hint(written: str) -> str:
+    """The key `written` was probably meant to be: a namespace joined to its name by another character."""
     for namespace in (PROJECT, *sorted(OTHER_NAMESPACES)):
         rest = written[len(namespace) :]
         meant = f"{namespace}:{rest.lstrip('./: _')}"
-        if written.startswith(namespace) and rest[:1] in "./: _" and rest.strip("./: _") and parse_key(meant):
+        if written.startswith(namespace) and rest[:1] in "./: _" and rest.strip("./: _") and meant.count(":") == 1:
             return f"did you mean {meant}?"
-    if ":" in written:
-        return ""
-    if written in _TOP_LEVEL_KEYS:
-        return f"did you mean {PROJECT}:{written}?"
-    owners = _blocks_holding(written)
-    if owners:
-        where = "that block" if len(owners) == 1 else "one of those blocks"
-        return f"{written} is a key of {_either(owners)}: indent it under {where}"
     return ""
 
 
@@ -336,7 +333,11 @@ def _misplaced(key: str, block: str | None) -> str:
 
 
 def _unknown_key(key: str, allowed: Collection[str], block: str | None) -> str:
-    """ "unknown key; " and what the key probably is: a key of another block, or a misspelling."""
+    """ "unknown key; " and what the key probably is: our namespace joined by a dot (Pulumi reads
+    `mesh-tracing.x` as the project's key `mesh-tracing.x`), a key of another block, or a misspelling."""
+    meant = _key_hint(key) if block is None else ""
+    if meant:
+        return f"unknown key; {meant} "
     belongs = _misplaced(key, block)
     if belongs:
         return f"unknown key; {belongs}; "
@@ -691,6 +692,10 @@ def settings_from_config(
     path → line, `meshtools.stacks.read_config`) each problem names the line of its key."""
     secret_keys = frozenset(k for k, v in config.items() if is_encrypted(v))
     raw, problems, context = parse_config(config, secret_keys, stack=stack)
+    if lines is not None:
+        # Problems name keys as Pulumi reads them (`signozUrl` is `mesh-tracing:signozUrl`).
+        read = {":".join(k): lines[w] for w in config if (k := parse_key(w)) and w in lines}
+        lines = {**read, **lines}
     try:
         settings = _validated(raw, [*ciphertext_problems(config, stack), *problems], context, config, stack)
     except SettingsError as error:
