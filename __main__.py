@@ -6,9 +6,9 @@ from components.demo import build_demo
 from components.istio_mesh import IstioMesh
 from components.kiali_integration import build_kiali
 from components.outputs import stack_outputs
-from components.settings import load_settings
 from components.signoz_agent import build_signoz
 from components.traced_namespace import build_traced_namespaces
+from config.reading import load_settings
 
 loaded = load_settings()
 settings = loaded.settings

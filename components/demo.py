@@ -22,12 +22,14 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import naming, pod_security, revisions
 from components.kiali_integration import SIGNOZ_ANNOTATION, kiali_graph_path, signoz_service_link
-from components.kube import COMPONENT_TYPE_PREFIX, namespace
-from components.models import IstioSettings, ResourceList, Resources, StackSettings
 from components.traced_namespace import namespace_labels
-from components.versions import istio_release
+from config.istio import IstioSettings
+from config.stack import StackSettings
+from config.types import ResourceList, Resources
+from kube import naming, pod_security, revisions
+from kube.resources import COMPONENT_TYPE_PREFIX, namespace
+from kube.versions import istio_release
 
 NAMESPACE = naming.DEMO_NAMESPACE
 PORT = 9080

@@ -12,8 +12,11 @@ from typing import Any
 
 import pulumi
 
-from components import naming, pod_security, revisions
-from components.kube import (
+from config.istio import DEFAULT_REVISION, IstioSettings
+from config.stack import StackSettings
+from config.types import MtlsMode
+from kube import naming, pod_security, revisions
+from kube.resources import (
     COMPONENT_TYPE_PREFIX,
     helm_release,
     mutating_webhook_configuration,
@@ -22,9 +25,8 @@ from components.kube import (
     service,
     telemetry,
 )
-from components.models import DEFAULT_REVISION, IstioSettings, MtlsMode, StackSettings
-from components.revisions import ControlPlane
-from components.versions import ChartId
+from kube.revisions import ControlPlane
+from kube.versions import ChartId
 
 MESH_TELEMETRY_NAME = "mesh-default"
 PEER_AUTHENTICATION_NAME = "default"

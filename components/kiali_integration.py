@@ -12,11 +12,12 @@ from typing import Any
 import pulumi
 import pulumi_random as random
 
-from components import naming, network_policies, pod_security
-from components.kube import COMPONENT_TYPE_PREFIX, helm_release, network_policy, secret
-from components.models import KialiAuthStrategy, PrometheusMode, StackSettings
-from components.tree import merge
-from components.versions import ChartId, facts
+from config.stack import StackSettings
+from config.types import KialiAuthStrategy, PrometheusMode
+from kube import naming, network_policies, pod_security
+from kube.resources import COMPONENT_TYPE_PREFIX, helm_release, network_policy, secret
+from kube.tree import merge
+from kube.versions import ChartId, facts
 
 SIGNOZ_ANNOTATION = "mesh-tracing.io/signoz-traces"
 WEB_ROOT = "/kiali"

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from components import naming, revisions
 from components.demo import DemoWorkload
 from components.istio_mesh import IstioMesh
 from components.kiali_integration import KialiIntegration
-from components.models import StackSettings
 from components.signoz_agent import SigNozAgent
 from components.signoz_stack import SigNozStack
 from components.traced_namespace import TracedNamespace, newly_meshed
+from config.stack import StackSettings
+from kube import naming, revisions
 
 
 def mesh_revisions(settings: StackSettings) -> dict[str, str]:

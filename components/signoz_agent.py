@@ -15,8 +15,13 @@ from typing import Any
 
 import pulumi
 
-from components import naming, network_policies, pod_security
-from components.collector_config import (
+from components.signoz_stack import NO_INJECTION_LABELS, SigNozStack, ingest_key_secret
+from config.reading import Secrets
+from config.signoz import RemoteSettings
+from config.stack import StackSettings
+from config.types import RemoteAuth
+from kube import naming, network_policies, pod_security
+from kube.collector_config import (
     MEMORY_LIMITER,
     SCRUB_PROCESSOR,
     ZIPKIN_RECEIVER,
@@ -24,12 +29,9 @@ from components.collector_config import (
     self_metrics_reader,
     zipkin_receiver,
 )
-from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace, network_policy
-from components.models import RemoteAuth, RemoteSettings, StackSettings
-from components.settings import Secrets
-from components.signoz_stack import NO_INJECTION_LABELS, SigNozStack, ingest_key_secret
-from components.tree import merge
-from components.versions import ChartId
+from kube.resources import COMPONENT_TYPE_PREFIX, helm_release, namespace, network_policy
+from kube.tree import merge
+from kube.versions import ChartId
 
 # The chart's own batch processor (otelAgent.config.processors.batch: 10 000 spans or 200 ms).
 BATCH_PROCESSOR = "batch"

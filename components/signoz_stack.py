@@ -18,13 +18,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import naming, network_policies, pod_security
-from components.collector_config import INGEST_TOKEN_DIR, collector_config
-from components.kube import COMPONENT_TYPE_PREFIX, helm_release, namespace, network_policy, secret
-from components.models import StackSettings
 from components.trace_router import TraceRouter
-from components.tree import merge
-from components.versions import ChartId
+from config.stack import StackSettings
+from kube import naming, network_policies, pod_security
+from kube.collector_config import INGEST_TOKEN_DIR, collector_config
+from kube.resources import COMPONENT_TYPE_PREFIX, helm_release, namespace, network_policy, secret
+from kube.tree import merge
+from kube.versions import ChartId
 
 # Namespaces labelled so: ClickHouse, ZooKeeper and the schema-migration Jobs must not get sidecars
 # (a sidecar keeps a Job's pod running forever and intercepts ClickHouse's inter-node traffic).

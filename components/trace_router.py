@@ -18,11 +18,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components import naming
-from components.collector_config import HEALTH_CHECK_PORT, router_config
-from components.kube import COMPONENT_TYPE_PREFIX, service
-from components.models import StackSettings
-from components.versions import ChartId, facts
+from config.stack import StackSettings
+from kube import naming
+from kube.collector_config import HEALTH_CHECK_PORT, router_config
+from kube.resources import COMPONENT_TYPE_PREFIX, service
+from kube.versions import ChartId, facts
 
 CONFIG_FILE = "config.yaml"
 CONFIG_DIR = "/conf"

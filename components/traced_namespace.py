@@ -13,10 +13,12 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import pod_security, revisions
 from components.istio_mesh import mesh_custom_tags, peer_authentication_spec
-from components.kube import COMPONENT_TYPE_PREFIX, peer_authentication, telemetry
-from components.models import MtlsMode, StackSettings, TracedNamespaceSettings
+from config.namespaces import TracedNamespaceSettings
+from config.stack import StackSettings
+from config.types import MtlsMode
+from kube import pod_security, revisions
+from kube.resources import COMPONENT_TYPE_PREFIX, peer_authentication, telemetry
 
 NAMESPACE_TELEMETRY_NAME = "mesh-tracing"
 NAMESPACE_PEER_AUTHENTICATION_NAME = "default"

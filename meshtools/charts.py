@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from components.versions import CHARTS, ChartId, upstream_version
+from kube.versions import CHARTS, ChartId, upstream_version
 from meshtools.cli import EXIT_OK, ToolError, run_command
 from meshtools.stacks import PROJECT_DIR, load_stack
 

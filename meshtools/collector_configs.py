@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from components.tree import dig
+from kube.tree import dig
 from meshtools.cli import ToolError
 from meshtools.desired import MASK
 from meshtools.manifests import Manifest

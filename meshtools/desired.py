@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from components.kube import COMPONENT_TYPE_PREFIX, HELM_RELEASE_TYPE
-from components.tree import DESCEND, rewrite
+from kube.resources import COMPONENT_TYPE_PREFIX, HELM_RELEASE_TYPE
+from kube.tree import DESCEND, rewrite
 from meshtools.recording import Resource, Run
 
 MASK = "[secret]"

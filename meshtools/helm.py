@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from components.versions import all_kubernetes_versions
+from kube.versions import all_kubernetes_versions
 from meshtools.cli import ToolError
 
 ENGINE_ENV = "MESH_TRACING_HELM"

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.kube import HELM_RELEASE_TYPE
-from components.tree import DESCEND, dig, rewrite
-from components.versions import CHARTS, ChartId
+from kube.resources import HELM_RELEASE_TYPE
+from kube.tree import DESCEND, dig, rewrite
+from kube.versions import CHARTS, ChartId
 from meshtools import helm
 from meshtools.charts import locate
 from meshtools.cli import EXIT_OK, ToolError, run_command

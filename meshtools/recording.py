@@ -23,10 +23,10 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockMonitor
 
-from components.kube import HELM_RELEASE_TYPE
-from components.problems import PROJECT
-from components.settings import is_encrypted
-from components.tree import DESCEND, rewrite
+from config.problems import PROJECT
+from config.reading import is_encrypted
+from kube.resources import HELM_RELEASE_TYPE
+from kube.tree import DESCEND, rewrite
 from meshtools.stacks import PROJECT_DIR, find_stack, read_config
 
 PROGRAM = PROJECT_DIR / "__main__.py"

@@ -23,9 +23,9 @@ from typing import Any
 
 import yaml
 
-from components.models import SigNozMode
-from components.problems import PROJECT, SettingsError, key_path
-from components.settings import StackConfig, parse_key, settings_from_config
+from config.problems import PROJECT, SettingsError, key_path
+from config.reading import StackConfig, parse_key, settings_from_config
+from config.types import SigNozMode
 from meshtools.cli import EXIT_ERROR, EXIT_OK, ToolError, run_command
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent

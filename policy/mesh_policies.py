@@ -24,12 +24,13 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from components.kube import HELM_RELEASE_TYPE as RELEASE
-from components.kube import PEER_AUTHENTICATION_TYPE as PEER_AUTHENTICATION
-from components.kube import TELEMETRY_TYPE as TELEMETRY
-from components.models import decide_production, is_credential_header
-from components.naming import PRODUCTION_LABEL
-from components.tree import dig
+from config.production import decide_production
+from config.types import is_credential_header
+from kube.naming import PRODUCTION_LABEL
+from kube.resources import HELM_RELEASE_TYPE as RELEASE
+from kube.resources import PEER_AUTHENTICATION_TYPE as PEER_AUTHENTICATION
+from kube.resources import TELEMETRY_TYPE as TELEMETRY
+from kube.tree import dig
 
 EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
 MAX_PRODUCTION_SAMPLING = 10.0
@@ -161,7 +162,7 @@ def chart_version_pinned(type_: str, props: Mapping[str, Any]) -> list[str]:
         return []
     return [
         f"Helm release {props.get('name')} (chart {props.get('chart')}) has version {version!r}, not an exact "
-        "version; pin it in components/versions.py."
+        "version; pin it in kube/versions.py."
     ]
 
 
@@ -174,7 +175,7 @@ def memory_limiter_first(type_: str, props: Mapping[str, Any]) -> list[str]:
         return []
     return [
         f"The {what}'s traces pipeline starts with {dig(processors, 0)!r}, not memory_limiter, so "
-        "overload kills the pod instead of shedding load; put memory_limiter first (components/collector_config.py)."
+        "overload kills the pod instead of shedding load; put memory_limiter first (kube/collector_config.py)."
     ]
 
 

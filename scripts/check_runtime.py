@@ -20,7 +20,12 @@ DEV_ONLY = ("pytest", "hypothesis", "mypy", "ruff", "chdb", "jsonschema", "kuber
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
-    modules = [f"components.{p.stem}" for p in sorted((ROOT / "components").glob("*.py")) if p.stem != "__init__"]
+    modules = [
+        f"{package}.{p.stem}"
+        for package in ("config", "kube", "components")
+        for p in sorted((ROOT / package).glob("*.py"))
+        if p.stem != "__init__"
+    ]
     modules.append("policy.mesh_policies")
     # `make validate` and the workflows' stacks job run with the runtime alone too.
     modules.append("meshtools.stacks")

@@ -43,7 +43,7 @@ from typing import Any
 
 import yaml
 
-from components.versions import (
+from kube.versions import (
     CHARTS,
     FACTS_DIR,
     VERSIONS_DIR,

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from components.models import StackSettings
-from components.problems import PROJECT
-from components.settings import StackConfig, is_encrypted
+from config.problems import PROJECT
+from config.reading import StackConfig, is_encrypted
+from config.stack import StackSettings
 from meshtools.recording import Run, run_stack
 from meshtools.stacks import PROJECT_DIR, find_stack, load_stack, read_config, stack_names
 

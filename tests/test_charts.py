@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.versions import CHARTS, ChartId, upstream_version
+from kube.versions import CHARTS, ChartId, upstream_version
 from meshtools import charts
 from meshtools.cli import ToolError
 from tests.conftest import TEST_STACKS

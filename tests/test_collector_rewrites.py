@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from components.tree import dig
+from kube.tree import dig
 from meshtools.collector_configs import rendered_configs
 from tests.support.collector_rewrites import CLICKHOUSE_EXPORTERS, LOOPBACK, rewrite_for_test
 from tests.test_rendered import rendered

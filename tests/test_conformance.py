@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from components.versions import CHARTS, ChartId, upstream_version
+from kube.versions import CHARTS, ChartId, upstream_version
 from meshtools.recording import Run
 from tests.conftest import TEST_STACK_NAMES, stack_run, stack_settings
 from tests.support import upstream

@@ -11,7 +11,7 @@ import pytest
 
 from components import demo
 from components.kiali_integration import SIGNOZ_ANNOTATION
-from components.problems import SettingsError
+from config.problems import SettingsError
 from meshtools.recording import Resource, Run, changed_resources
 from tests.conftest import (
     SHIPPED_STACK_NAMES,

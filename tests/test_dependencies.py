@@ -53,6 +53,10 @@ def test_the_runtime_lock_holds_no_test_or_lint_tool() -> None:
     assert locked("runtime") <= locked("tools") <= locked("dev")
 
 
+# The program's own packages: its config, its platform knowledge, its components.
+PROGRAM_PACKAGES = ("config", "kube", "components")
+
+
 def _third_party_imports(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
@@ -60,13 +64,13 @@ def _third_party_imports(path: Path) -> set[str]:
             found |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.add(node.module.split(".")[0])
-    return found - set(sys.stdlib_module_names) - {"components", "policy", "__future__"}
+    return found - set(sys.stdlib_module_names) - {*PROGRAM_PACKAGES, "policy", "__future__"}
 
 
 def test_the_program_and_the_policy_pack_import_only_runtime_packages() -> None:
     sources = [
         PROJECT_DIR / "__main__.py",
-        *(PROJECT_DIR / "components").glob("*.py"),
+        *(path for package in PROGRAM_PACKAGES for path in (PROJECT_DIR / package).glob("*.py")),
         *(PROJECT_DIR / "policy").glob("*.py"),
     ]
     imports = set().union(*(_third_party_imports(p) for p in sources))

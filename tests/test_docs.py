@@ -20,9 +20,10 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from components.models import CustomTag, StackSettings
-from components.models import first_model as _first_model
-from components.settings import SECRET_KEYS, is_encrypted
+from config.reading import SECRET_KEYS, is_encrypted
+from config.stack import StackSettings
+from config.stack import first_model as _first_model
+from config.types import CustomTag
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.models import ServiceType
-from components.versions import CHARTS, ChartId
+from config.types import ServiceType
+from kube.versions import CHARTS, ChartId
 from meshtools.charts import ChartSource
 from meshtools.cli import ToolError
 from meshtools.e2e import chart_repository, cluster, readback

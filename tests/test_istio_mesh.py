@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from components import naming
 from components.istio_mesh import mesh_config
-from components.kube import HELM_RELEASE_TYPE, PEER_AUTHENTICATION_TYPE, TELEMETRY_TYPE
-from components.versions import CHARTS, ChartId, version_key
+from kube import naming
+from kube.resources import HELM_RELEASE_TYPE, PEER_AUTHENTICATION_TYPE, TELEMETRY_TYPE
+from kube.versions import CHARTS, ChartId, version_key
 from meshtools.recording import Run, changed_resources
 from tests.conftest import raw_settings, run_test_stack, stack_run, stack_settings
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from components.problems import SettingsError
-from components.versions import CHARTS, ChartId
+from config.problems import SettingsError
+from kube.versions import CHARTS, ChartId
 from meshtools.recording import Run, changed_resources, fake_secret
 from tests.conftest import raw_settings, run_test_stack, stack_run
 from tests.support import upstream

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from components import network_policies
+from kube import network_policies
 from meshtools.manifests import Manifest
 from tests.conftest import TEST_STACK_NAMES, raw_settings, run_test_stack, stack_run, stack_settings
 from tests.support.network_policy import Address, Cluster, Pod, pods_of, selects

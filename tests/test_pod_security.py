@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.tree import dig
+from kube.tree import dig
 from meshtools.manifests import Manifest
 from tests.conftest import TEST_STACK_NAMES, stack_run
 from tests.support.network_policy import Pod, pods_of

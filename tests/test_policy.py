@@ -117,7 +117,7 @@ def test_chart_versions_pinned() -> None:
     run = edited(stack_run("dev"), "mesh-istiod", float_version)
     assert violations(RULE["helm-chart-version-pinned"], run) == [
         "Helm release istiod (chart istiod) has version '^1.30', not an exact version; "
-        "pin it in components/versions.py."
+        "pin it in kube/versions.py."
     ]
 
 
@@ -129,7 +129,7 @@ def test_memory_limiter_first() -> None:
     run = edited(stack_run("prod"), "signoz-release", reorder)
     assert violations(RULE["collector-memory-limiter-first"], run) == [
         "The collector's traces pipeline starts with 'resource/mesh-tracing', not memory_limiter, so overload kills "
-        "the pod instead of shedding load; put memory_limiter first (components/collector_config.py)."
+        "the pod instead of shedding load; put memory_limiter first (kube/collector_config.py)."
     ]
 
 
@@ -142,7 +142,7 @@ def test_memory_limiter_first_in_the_agent_too() -> None:
     run = edited(stack_run("remote"), "signoz-agent-release", reorder)
     assert violations(RULE["collector-memory-limiter-first"], run) == [
         "The agent's traces pipeline starts with 'resource/mesh-tracing', not memory_limiter, so overload kills "
-        "the pod instead of shedding load; put memory_limiter first (components/collector_config.py)."
+        "the pod instead of shedding load; put memory_limiter first (kube/collector_config.py)."
     ]
 
 

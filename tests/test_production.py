@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.models import NEGATING_TOKENS, PRODUCTION_TOKENS, decide_production
-from components.naming import PRODUCTION_LABEL
-from components.problems import SettingsError
+from config.problems import SettingsError
+from config.production import NEGATING_TOKENS, PRODUCTION_TOKENS, decide_production
+from kube.naming import PRODUCTION_LABEL
 from meshtools.recording import Run
 from policy.mesh_policies import RULES
 from tests.conftest import run_test_stack

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.kube import HELM_RELEASE_TYPE as RELEASE
-from components.versions import CHARTS, RETIRED_LOCATIONS, ChartId
+from kube.resources import HELM_RELEASE_TYPE as RELEASE
+from kube.versions import CHARTS, RETIRED_LOCATIONS, ChartId
 from meshtools import helm, manifests
 from meshtools.charts import locate
 from meshtools.cli import ToolError

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components import revisions
-from components.versions import CHARTS, ChartId
+from kube import revisions
+from kube.versions import CHARTS, ChartId
 from meshtools import helm
 from meshtools.charts import locate
 from meshtools.plan import render, revision_moves

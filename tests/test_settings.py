@@ -7,18 +7,11 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.models import (
-    KialiAuthStrategy,
-    MtlsMode,
-    PrometheusMode,
-    RemoteAuth,
-    SigNozMode,
-    StackSettings,
-    TraceContext,
-)
-from components.problems import SettingsError
-from components.settings import validate_settings
-from components.versions import CHARTS, ChartId
+from config.problems import SettingsError
+from config.reading import validate_settings
+from config.stack import StackSettings
+from config.types import KialiAuthStrategy, MtlsMode, PrometheusMode, RemoteAuth, SigNozMode, TraceContext
+from kube.versions import CHARTS, ChartId
 from meshtools.recording import Run
 from tests.conftest import raw_settings, run_test_stack
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.models import MtlsMode
-from components.problems import SettingsError
-from components.settings import validate_settings
+from config.problems import SettingsError
+from config.reading import validate_settings
+from config.types import MtlsMode
 from meshtools.recording import Run
 from tests.conftest import raw_settings, run_test_stack
 

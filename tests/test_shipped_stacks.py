@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 from pulumi_policy import EnforcementLevel
 
-from components.kube import PEER_AUTHENTICATION_TYPE, TELEMETRY_TYPE
-from components.models import MtlsMode
-from components.problems import SettingsError
+from config.problems import SettingsError
+from config.types import MtlsMode
+from kube.resources import PEER_AUTHENTICATION_TYPE, TELEMETRY_TYPE
 from meshtools.recording import Run, changed_resources
 from policy.mesh_policies import RULES
 from tests.conftest import SHIPPED_STACK_NAMES, shipped_rerun, shipped_run, shipped_stack

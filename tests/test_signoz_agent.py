@@ -10,11 +10,11 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from components import naming
-from components.collector_config import CREDENTIAL_ATTRIBUTE_PATTERN
 from components.kiali_integration import SIGNOZ_ANNOTATION
-from components.models import MIN_QUEUE_SPANS, RemoteSettings
-from components.versions import CHARTS, ChartId
+from config.signoz import MIN_QUEUE_SPANS, RemoteSettings
+from kube import naming
+from kube.collector_config import CREDENTIAL_ATTRIBUTE_PATTERN
+from kube.versions import CHARTS, ChartId
 from meshtools import plan
 from meshtools.recording import Run, changed_resources, fake_secret
 from tests.conftest import REMOTE_STACK_NAMES, TEST_STACKS, raw_settings, run_test_stack, stack_run, stack_settings

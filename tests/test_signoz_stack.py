@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from components import naming
-from components.collector_config import (
+from config.problems import SettingsError
+from kube import naming
+from kube.collector_config import (
     CREDENTIAL_ATTRIBUTE_PATTERN,
     INGEST_TOKEN_FILE,
 )
-from components.problems import SettingsError
-from components.versions import CHARTS, ChartId
+from kube.versions import CHARTS, ChartId
 from meshtools.recording import Run, changed_resources, fake_secret
 from tests.conftest import run_test_stack, stack_run, stack_settings
 from tests.support import upstream

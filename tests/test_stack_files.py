@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from components.problems import SettingsError
+from config.problems import SettingsError
 from meshtools.stacks import load_stack
 from tests.conftest import TEST_STACKS
 

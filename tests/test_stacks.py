@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.models import KialiAuthStrategy
-from components.problems import SettingsError
+from config.problems import SettingsError
+from config.types import KialiAuthStrategy
 from meshtools import stacks
 from meshtools.cli import EXIT_ERROR, EXIT_OK, run_command
 from tests.conftest import TEST_STACK_NAMES, TEST_STACKS, shipped_stack

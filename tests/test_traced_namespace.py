@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from components.problems import SettingsError
+from config.problems import SettingsError
 from meshtools.recording import Run, changed_resources
 from tests.conftest import raw_settings, run_test_stack
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.models import StackSettings
+from config.stack import StackSettings
 from meshtools.cli import run_command
 from meshtools.verify import cli
 from meshtools.verify.clickhouse import wait_for_trace

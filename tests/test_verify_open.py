@@ -14,7 +14,8 @@ from urllib.request import urlopen
 
 import pytest
 
-from components.models import KialiAuth, KialiAuthStrategy
+from config.kiali import KialiAuth
+from config.types import KialiAuthStrategy
 from meshtools.verify import cli
 from meshtools.verify.forward import Target, kiali_login, ready_pod
 from tests.conftest import stack_settings

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from components import revisions
+from kube import revisions
 from meshtools.verify import checks
 from meshtools.verify.clickhouse import Arrival, arrival_query, mesh_spans_query
 from meshtools.verify.restart import Refusal, kubectl_timestamp, refusal, restart_patch

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from components.versions import CHARTS, ChartId
+from kube.versions import CHARTS, ChartId
 from meshtools.charts import ChartSource, locate
 from meshtools.cli import ToolError
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from components.tree import dig
+from kube.tree import dig
 from meshtools.verify.clickhouse import Arrival
 from meshtools.verify.span import VERIFY_SERVICE
 

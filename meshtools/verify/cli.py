@@ -16,12 +16,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
-from components import naming, revisions
-from components.collector_config import resource_attributes
 from components.istio_mesh import MESH_TELEMETRY_NAME, PEER_AUTHENTICATION_NAME
 from components.kiali_integration import WEB_ROOT
-from components.models import StackSettings
 from components.signoz_agent import remote_settings
+from config.stack import StackSettings
+from kube import naming, revisions
+from kube.collector_config import resource_attributes
 from meshtools.cli import UsageError, run_command
 from meshtools.stacks import PROJECT_DIR, load_stack
 from meshtools.verify import agent, checks

@@ -8,8 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.problems import PROJECT
-from components.tree import dig
+from config.problems import PROJECT
+from kube.tree import dig
 
 TRACE_TABLE = "signoz_traces.distributed_signoz_index_v3"
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")

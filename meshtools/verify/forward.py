@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from components.models import KialiAuthStrategy, StackSettings
-from components.tree import dig
+from config.stack import StackSettings
+from config.types import KialiAuthStrategy
+from kube.tree import dig
 from meshtools.cli import UsageError
 
 JSON = Mapping[str, Any]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from components.models import TailSamplingSettings
+from config.tail_sampling import TailSamplingSettings
 from meshtools.verify.span import new_trace_id
 
 DEFAULT_HASH_SALT = b"default-hash-seed"

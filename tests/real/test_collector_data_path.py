@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from components.collector_config import INGEST_RECEIVER
+from kube.collector_config import INGEST_RECEIVER
 from meshtools import collectors
 from meshtools.collector_configs import COLLECTORS, RenderedConfig
 from tests.conftest import TEST_STACKS, stack_settings

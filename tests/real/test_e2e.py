@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.kube import HELM_RELEASE_TYPE, TELEMETRY_TYPE
+from kube.resources import HELM_RELEASE_TYPE, TELEMETRY_TYPE
 from meshtools.desired import MASK, desired_state
 from meshtools.e2e import chart_repository
 from meshtools.e2e.cluster import Binaries, LoopbackCluster, terminated_on_signals

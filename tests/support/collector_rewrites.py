@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from components.tree import dig
+from kube.tree import dig
 
 CLICKHOUSE_EXPORTERS = frozenset(
     {

@@ -18,9 +18,9 @@ from typing import Any
 
 import jsonschema
 
-from components import meshconfig
-from components.kube import HELM_RELEASE_TYPE, TELEMETRY_TYPE
-from components.versions import CHARTS, ChartId, all_kubernetes_versions, upstream_version
+from config import meshconfig
+from kube.resources import HELM_RELEASE_TYPE, TELEMETRY_TYPE
+from kube.versions import CHARTS, ChartId, all_kubernetes_versions, upstream_version
 from meshtools.recording import Resource, Run
 from tests.support import kubernetes_schema, upstream
 
@@ -54,7 +54,7 @@ FREE_FORM: dict[ChartId, dict[str, str]] = {
     },
     ChartId.ISTIOD: {
         "meshConfig": "merged into istiod's mesh config as is; checked against Istio's MeshConfig message "
-        "(components/meshconfig.py)",
+        "(config/meshconfig.py)",
         "base.validationFailurePolicy": "a documented, commented-out option of the 1.30 values file",
     },
     ChartId.SIGNOZ: {

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.tree import dig
+from kube.tree import dig
 from meshtools.manifests import Manifest
 
 NAME_LABEL = "kubernetes.io/metadata.name"

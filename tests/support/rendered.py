@@ -35,12 +35,13 @@ from celpy.adapter import json_to_cel
 from celpy.celtypes import BoolType
 from celpy.evaluation import CELEvalError
 
-from components import naming, revisions
-from components.collector_config import MEMORY_LIMITER, RESOURCE_PROCESSOR
 from components.kiali_integration import prometheus_url
-from components.models import RemoteAuth, StackSettings
-from components.tree import dig
-from components.versions import all_kubernetes_versions
+from config.stack import StackSettings
+from config.types import RemoteAuth
+from kube import naming, revisions
+from kube.collector_config import MEMORY_LIMITER, RESOURCE_PROCESSOR
+from kube.tree import dig
+from kube.versions import all_kubernetes_versions
 from meshtools.desired import desired_state
 from meshtools.manifests import Manifest, stack_manifests
 from meshtools.recording import Run

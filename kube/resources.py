@@ -16,8 +16,8 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.network_policies import Policy as NetworkPolicy
-from components.versions import CHARTS, ChartId
+from kube.network_policies import Policy as NetworkPolicy
+from kube.versions import CHARTS, ChartId
 
 HELM_TIMEOUT_SECONDS = 900
 # The served API versions the program writes (Istio 1.30 serves v1 for both; v1alpha1/v1beta1 are legacy).
@@ -97,7 +97,7 @@ def secret(
 def network_policy(
     resource_name: str, policy: NetworkPolicy, *, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions
 ) -> k8s.networking.v1.NetworkPolicy:
-    """One policy of `components.network_policies`, in `namespace` (an Output of the Namespace the
+    """One policy of `kube.network_policies`, in `namespace` (an Output of the Namespace the
     component creates, so the policy waits for it)."""
     return k8s.networking.v1.NetworkPolicy(
         resource_name,

@@ -20,8 +20,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components import naming, revisions
-from components.models import PrometheusMode, StackSettings
+from config.stack import StackSettings
+from config.types import PrometheusMode
+from kube import naming, revisions
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 NAME_PREFIX = "mesh-tracing-"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from components.models import StackSettings
+from config.stack import StackSettings
 
 ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
 RUNTIME_DEFAULT = {"type": "RuntimeDefault"}

@@ -23,22 +23,21 @@ from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
-from components import naming
-from components.models import (
+from config.istio import IstioSettings
+from config.problems import MAP_FIELDS, MISSING, PROJECT, FieldError, Problem, SettingsError, key_path
+from config.production import decide_production
+from config.signoz import SigNozSettings
+from config.stack import StackSettings, first_model
+from config.types import (
     KUBERNETES_RESERVED_PREFIX,
     KUBERNETES_SYSTEM_NAMESPACES,
     PATTERN_MEANING,
     CustomTag,
-    IstioSettings,
     KialiAuthStrategy,
     MtlsMode,
     RemoteAuth,
-    SigNozSettings,
-    StackSettings,
-    decide_production,
-    first_model,
 )
-from components.problems import MAP_FIELDS, MISSING, PROJECT, FieldError, Problem, SettingsError, key_path
+from kube import naming
 
 # Secret config keys: read with get_secret, never as plain values.
 SECRET_KEYS = ("clickhousePassword", "kialiSigningKey", "kialiOidcClientSecret", "signozIngestKey")

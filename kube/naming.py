@@ -7,7 +7,9 @@ SigNoz therefore agree on the address from settings alone and can install in par
 
 from __future__ import annotations
 
-from components.models import IstioSettings, SigNozSettings, StackSettings
+from config.istio import IstioSettings
+from config.signoz import SigNozSettings
+from config.stack import StackSettings
 
 CLUSTER_DOMAIN = "cluster.local"
 

@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from components import naming
-from components.models import StackSettings
-from components.versions import ChartId, facts
+from config.stack import StackSettings
+from kube import naming
+from kube.versions import ChartId, facts
 
 
 @dataclass(frozen=True)

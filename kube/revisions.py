@@ -26,9 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from components import naming
-from components.models import DEFAULT_REVISION, IstioSettings, StackSettings
-from components.versions import version_key
+from config.istio import DEFAULT_REVISION, IstioSettings
+from config.stack import StackSettings
+from kube import naming
+from kube.versions import version_key
 
 ISTIOD_RELEASE = "istiod"
 INJECTION_PATH = "/inject"

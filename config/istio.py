@@ -1,0 +1,166 @@
+"""`mesh-tracing:istio`: the control plane(s), revisions and tags, images and the gateway."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import (
+    Field,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
+
+from config.problems import MISSING, FieldError
+from config.types import (
+    ChartRepository,
+    CustomTags,
+    DnsLabel,
+    ImageHub,
+    ObjectName,
+    PositiveInt,
+    ResourceList,
+    Resources,
+    ServiceType,
+    SettingsModel,
+    TraceContext,
+    check_reserved_tags,
+    supported_version,
+)
+from kube.versions import CHARTS, ISTIO_HUB, ChartId
+
+# --------------------------------------------------------------------------- istio
+
+
+class GatewaySettings(SettingsModel):
+    enabled: StrictBool = False
+    namespace: DnsLabel = "istio-ingress"
+    service_type: ServiceType = ServiceType.LOAD_BALANCER
+    # With istio.revisions: the tag (or revision) whose control plane injects the gateway; absent =
+    # the `default` tag.
+    revision: DnsLabel | None = None
+
+
+class IstiodSettings(SettingsModel):
+    autoscale_min: PositiveInt = 1
+    autoscale_max: PositiveInt = 5
+    resources: Resources = Resources(requests=ResourceList(cpu="500m", memory="2048Mi"))
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> IstiodSettings:
+        if self.autoscale_min > self.autoscale_max:
+            raise FieldError(
+                ("autoscaleMin",), self.autoscale_min, f"must not exceed autoscaleMax ({self.autoscale_max})"
+            )
+        return self
+
+
+class IstioRevision(SettingsModel):
+    """One control plane of a canary upgrade (`istio.revisions`): an istiod release of its own."""
+
+    name: DnsLabel
+    chart_version: Annotated[str, supported_version(ChartId.ISTIOD)]
+
+
+# The name of the revision that runs unrevisioned (istiod's chart value `revision: ""`) and of the
+# tag namespaces without a revision follow.
+DEFAULT_REVISION = "default"
+
+
+class IstioSettings(SettingsModel):
+    chart_version: Annotated[str, supported_version(ChartId.ISTIOD)] = CHARTS[ChartId.ISTIOD].default_version
+    namespace: DnsLabel = "istio-system"
+    # The single form: the revision of the one control plane. With `revisions`: the revision that runs
+    # in the Helm release `istiod` (the stack's control plane before it listed revisions).
+    revision: DnsLabel | None = None
+    revisions: Annotated[list[IstioRevision], Field(min_length=1)] | None = None
+    tags: dict[DnsLabel, DnsLabel] = {}
+    # Where Istio's images come from (istiod, proxies, the demo's Bookinfo): a registry path.
+    hub: ImageHub = ISTIO_HUB
+    image_pull_secrets: list[ObjectName] = []
+    # Replaces the repository of Istio's charts only (chartRepository replaces every chart's).
+    chart_repository: ChartRepository | None = None
+    provider_name: DnsLabel = "signoz"
+    max_tag_length: Annotated[StrictInt, Field(ge=1, le=65536)] = 256
+    trace_context: TraceContext = TraceContext.B3_AND_W3C
+    custom_tags: CustomTags = {}
+    istiod: IstiodSettings = IstiodSettings()
+    gateway: GatewaySettings = GatewaySettings()
+
+    @model_validator(mode="after")
+    def _checks(self) -> IstioSettings:
+        check_reserved_tags(self.custom_tags)
+        if self.gateway.enabled and self.gateway.namespace == self.namespace:
+            raise FieldError(
+                ("gateway", "namespace"), self.gateway.namespace, "must differ from istio.namespace (the control plane)"
+            )
+        if self.revisions is None:
+            if self.tags:
+                raise FieldError(("tags",), self.tags, "only used with istio.revisions (revision tags name revisions)")
+            return self
+        _check_revisions(self)
+        return self
+
+    def revision_names(self) -> list[str]:
+        """The revisions a namespace or tag may name (the single form's one, or every listed one)."""
+        if self.revisions is None:
+            return [self.revision or DEFAULT_REVISION]
+        return [entry.name for entry in self.revisions]
+
+
+def _check_revisions(istio: IstioSettings) -> None:
+    """The shape of `istio.revisions` and `istio.tags`; each problem names the key at fault."""
+    assert istio.revisions is not None
+    if "chart_version" in istio.model_fields_set:
+        raise FieldError(
+            ("chartVersion",), istio.chart_version, "only used without istio.revisions: each revision sets chartVersion"
+        )
+    names = [entry.name for entry in istio.revisions]
+    listed = ", ".join(names)
+    seen_names: dict[str, int] = {}
+    seen_versions: dict[str, int] = {}
+    for index, entry in enumerate(istio.revisions):
+        if entry.name in seen_names:
+            raise FieldError(
+                ("revisions", index, "name"), entry.name, f"duplicate of revisions[{seen_names[entry.name]}]"
+            )
+        if entry.chart_version in seen_versions:
+            raise FieldError(
+                ("revisions", index, "chartVersion"),
+                entry.chart_version,
+                f"revisions[{seen_versions[entry.chart_version]}] runs this version already: each revision is "
+                "a control plane of another version",
+            )
+        if entry.name == DEFAULT_REVISION and istio.revision is not None:
+            raise FieldError(
+                ("revisions", index, "name"),
+                entry.name,
+                f"'default' is the unrevisioned control plane of release istiod, which runs revision "
+                f"{istio.revision!r} (istio.revision) in this stack",
+            )
+        seen_names[entry.name] = index
+        seen_versions[entry.chart_version] = index
+    if istio.revision is not None and istio.revision not in names:
+        raise FieldError(
+            ("revision",),
+            istio.revision,
+            f"names the revision running in release istiod and must be one of istio.revisions ({listed}); "
+            "remove istio.revision once that control plane is gone",
+        )
+    if DEFAULT_REVISION not in istio.tags:
+        raise FieldError(
+            ("tags", DEFAULT_REVISION),
+            MISSING,
+            "required with istio.revisions: the revision that namespaces without a revision, and "
+            "istio-injection=enabled, follow",
+        )
+    for tag, target in istio.tags.items():
+        if target not in names:
+            raise FieldError(
+                ("tags", tag),
+                target,
+                f"not a revision of istio.revisions ({listed}); a tag must point at a listed revision "
+                "(move it before removing its revision)",
+            )
+        if tag in names and tag != DEFAULT_REVISION:
+            raise FieldError(("tags", tag), target, "is also the name of a revision; give the tag another name")
