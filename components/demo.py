@@ -22,10 +22,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kiali_integration import SIGNOZ_ANNOTATION, kiali_graph_path, signoz_service_link
-from components.traced_namespace import namespace_labels
 from config.istio import IstioSettings
-from config.stack import StackSettings
 from config.types import ResourceList, Resources
 from kube import naming, pod_security, revisions
 from kube.resources import COMPONENT_TYPE_PREFIX, namespace
@@ -69,6 +66,19 @@ def demo_images(istio: IstioSettings) -> dict[str, Image]:
     tag = istio_release(revisions.default_plane(istio).chart_version).bookinfo_tag
     images = {app: Image(f"{istio.hub}/{image}", tag) for app, image in BOOKINFO_IMAGES.items()}
     return {**images, LOADGEN_APP: LOADGEN_IMAGE}
+
+
+@dataclass(frozen=True)
+class DemoArgs:
+    """What DemoWorkload needs from the rest of the stack."""
+
+    # Every image by app label (`demo_images`).
+    images: Mapping[str, Image]
+    # The injection label of the demo namespace (it follows the `default` tag).
+    injection_label: tuple[str, str]
+    # Kiali's "Traces in SigNoz" links point under it (`kiali.signozUrl`); None: no links.
+    signoz_url: str | None
+    kiali_enabled: bool
 
 
 def _size(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> Resources:
@@ -161,10 +171,10 @@ def span_services() -> list[str]:
     return [naming.sidecar_service_name(app, NAMESPACE) for app in (LOADGEN_APP, *(a.name for a in DEMO_APPS))]
 
 
-def link_annotations(settings: StackSettings, app: str) -> dict[str, str]:
+def link_annotations(args: DemoArgs, app: str) -> dict[str, str]:
     """Kiali's "Traces in SigNoz" link for `app`, when `kiali.signozUrl` says where SigNoz is."""
-    link = signoz_service_link(settings, app, NAMESPACE)
-    return {SIGNOZ_ANNOTATION: link} if link else {}
+    link = naming.signoz_service_link(args.signoz_url, app, NAMESPACE)
+    return {naming.SIGNOZ_ANNOTATION: link} if link else {}
 
 
 def sidecar_annotations(*, native: bool = False) -> dict[str, str]:
@@ -191,11 +201,11 @@ def _metadata(name: str, labels: Mapping[str, str], annotations: Mapping[str, st
     return metadata
 
 
-def service_manifest(settings: StackSettings, app: DemoApp) -> dict[str, Any]:
+def service_manifest(args: DemoArgs, app: DemoApp) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(app.name, {"app": app.name}, link_annotations(settings, app.name)),
+        "metadata": _metadata(app.name, {"app": app.name}, link_annotations(args, app.name)),
         "spec": {
             "selector": {"app": app.name},
             "ports": [{"name": PORT_NAME, "port": PORT, "targetPort": PORT_NAME}],
@@ -223,12 +233,12 @@ def app_container(app: DemoApp, image: Image) -> dict[str, Any]:
     return container
 
 
-def deployment_manifest(settings: StackSettings, app: DemoApp) -> dict[str, Any]:
+def deployment_manifest(args: DemoArgs, app: DemoApp) -> dict[str, Any]:
     labels = app_labels(app.name, app.version)
     # Kiali takes a Deployment's display details (the link) from its pod template, and lists the
     # Deployment's own annotations as the workload's: the link goes on both.
-    link = link_annotations(settings, app.name)
-    pod: dict[str, Any] = {"containers": [app_container(app, demo_images(settings.istio)[app.name])]}
+    link = link_annotations(args, app.name)
+    pod: dict[str, Any] = {"containers": [app_container(app, args.images[app.name])]}
     if app.scratch:
         pod["volumes"] = [{"name": name, "emptyDir": {}} for name, _ in app.scratch]
     return {
@@ -258,12 +268,12 @@ def load_args() -> list[str]:
     ]
 
 
-def loadgen_manifest(settings: StackSettings) -> dict[str, Any]:
+def loadgen_manifest(args: DemoArgs) -> dict[str, Any]:
     """A CronJob: one bounded fortio run every five minutes, never two at once."""
     labels = app_labels(LOADGEN_APP, LOADGEN_VERSION)
     container = {
         "name": "fortio",
-        "image": LOADGEN_IMAGE.reference,
+        "image": args.images[LOADGEN_APP].reference,
         "imagePullPolicy": "IfNotPresent",
         "args": load_args(),
         "resources": LOADGEN_RESOURCES.to_values(),
@@ -273,7 +283,7 @@ def loadgen_manifest(settings: StackSettings) -> dict[str, Any]:
         "apiVersion": "batch/v1",
         "kind": "CronJob",
         # Kiali takes a CronJob's display details from its own annotations.
-        "metadata": _metadata(LOADGEN_APP, labels, link_annotations(settings, LOADGEN_APP)),
+        "metadata": _metadata(LOADGEN_APP, labels, link_annotations(args, LOADGEN_APP)),
         "spec": {
             "schedule": LOAD_SCHEDULE,
             "concurrencyPolicy": "Forbid",
@@ -295,7 +305,7 @@ def loadgen_manifest(settings: StackSettings) -> dict[str, Any]:
     }
 
 
-def demo_summary(settings: StackSettings) -> dict[str, Any]:
+def demo_summary(args: DemoArgs) -> dict[str, Any]:
     """The `demo` stack output: where the demo runs, what to call, where to look."""
     return {
         "namespace": NAMESPACE,
@@ -303,8 +313,8 @@ def demo_summary(settings: StackSettings) -> dict[str, Any]:
         "path": ENTRY_PATH,
         "load": f"{LOAD_QPS} request/s for {LOAD_DURATION}, every 5 minutes ({LOAD_SCHEDULE})",
         "spanServices": span_services(),
-        "signozLink": signoz_service_link(settings, ENTRY_APP, NAMESPACE),
-        "kialiGraphPath": kiali_graph_path(NAMESPACE) if settings.kiali.enabled else None,
+        "signozLink": naming.signoz_service_link(args.signoz_url, ENTRY_APP, NAMESPACE),
+        "kialiGraphPath": naming.kiali_graph_path(NAMESPACE) if args.kiali_enabled else None,
     }
 
 
@@ -317,7 +327,7 @@ class DemoWorkload(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        settings: StackSettings,
+        args: DemoArgs,
         mesh_ready: Sequence[pulumi.Resource],
         collector_ready: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
@@ -327,18 +337,18 @@ class DemoWorkload(pulumi.ComponentResource):
         ns = namespace(
             f"{name}-namespace",
             NAMESPACE,
-            namespace_labels(settings) | pod_security.namespace_labels(pod_security.MESHED_LEVEL),
+            dict([args.injection_label]) | pod_security.namespace_labels(pod_security.MESHED_LEVEL),
             pulumi.ResourceOptions(parent=self, depends_on=list(mesh_ready)),
         )
         # Fixed names: a replacement must delete the old object first.
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[*mesh_ready, ns], delete_before_replace=True)
         apps: list[pulumi.Resource] = []
         for app in DEMO_APPS:
-            service = service_manifest(settings, app)
+            service = service_manifest(args, app)
             k8s.core.v1.Service(
                 f"{name}-{app.name}-service", metadata=service["metadata"], spec=service["spec"], opts=in_namespace
             )
-            deployment = deployment_manifest(settings, app)
+            deployment = deployment_manifest(args, app)
             apps.append(
                 k8s.apps.v1.Deployment(
                     f"{name}-{app.name}", metadata=deployment["metadata"], spec=deployment["spec"], opts=in_namespace
@@ -346,7 +356,7 @@ class DemoWorkload(pulumi.ComponentResource):
             )
         # Load starts once the services answer and the collector takes spans: a bounded run spent
         # before then would leave nothing to see.
-        loadgen = loadgen_manifest(settings)
+        loadgen = loadgen_manifest(args)
         k8s.batch.v1.CronJob(
             f"{name}-{LOADGEN_APP}",
             metadata=loadgen["metadata"],
@@ -355,14 +365,5 @@ class DemoWorkload(pulumi.ComponentResource):
                 in_namespace, pulumi.ResourceOptions(depends_on=[*apps, *collector_ready])
             ),
         )
-        self.summary = demo_summary(settings)
+        self.summary = demo_summary(args)
         self.register_outputs(self.summary)
-
-
-def build_demo(
-    settings: StackSettings, mesh_ready: Sequence[pulumi.Resource], collector_ready: Sequence[pulumi.Resource]
-) -> DemoWorkload | None:
-    """The demo workload when `demo` is true, else nothing."""
-    if not settings.demo:
-        return None
-    return DemoWorkload("demo", settings, mesh_ready, collector_ready)

@@ -8,14 +8,16 @@ upgrade or pod restarts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
 from config.istio import DEFAULT_REVISION, IstioSettings
-from config.stack import StackSettings
 from config.types import MtlsMode
 from kube import naming, pod_security, revisions
+from kube.istio_specs import peer_authentication_spec, telemetry_spec
 from kube.resources import (
     COMPONENT_TYPE_PREFIX,
     helm_release,
@@ -34,25 +36,31 @@ PEER_AUTHENTICATION_NAME = "default"
 ZIPKIN_STATS_PREFIX = "tracing.zipkin"
 
 
+@dataclass(frozen=True)
+class IstioMeshArgs:
+    """What IstioMesh needs: its settings section and what the rest of the stack decides for it."""
+
+    istio: IstioSettings
+    sampling_percent: float
+    mtls_mode: MtlsMode
+    # The span tags every proxy adds (`kube.istio_specs.mesh_custom_tags`).
+    mesh_tags: Mapping[str, Any]
+    # The Service the Zipkin provider reports to (the collector, the trace router or the agent).
+    zipkin_service: str
+    production: bool
+    hardened_pods: bool
+    repository: str
+
+
 # --------------------------------------------------------------------------- pure builders
 
 
-def mesh_custom_tags(settings: StackSettings) -> dict[str, Any]:
-    """Tags every span carries: environment and cluster as literals, then the configured extras."""
-    tags: dict[str, Any] = {
-        "environment": {"literal": {"value": settings.environment}},
-        "cluster": {"literal": {"value": settings.cluster}},
-    }
-    tags.update({name: tag.to_spec() for name, tag in sorted(settings.istio.custom_tags.items())})
-    return tags
-
-
-def zipkin_provider(settings: StackSettings) -> dict[str, Any]:
-    istio = settings.istio
+def zipkin_provider(args: IstioMeshArgs) -> dict[str, Any]:
+    istio = args.istio
     return {
         "name": istio.provider_name,
         "zipkin": {
-            "service": naming.zipkin_service_fqdn(settings),
+            "service": args.zipkin_service,
             "port": naming.ZIPKIN_PORT,
             "maxTagLength": istio.max_tag_length,
             "traceContextOption": istio.trace_context.value,
@@ -60,15 +68,14 @@ def zipkin_provider(settings: StackSettings) -> dict[str, Any]:
     }
 
 
-def mesh_config(settings: StackSettings) -> dict[str, Any]:
+def mesh_config(args: IstioMeshArgs) -> dict[str, Any]:
     """istiod's meshConfig, the same for every control plane: the Zipkin provider is derived once."""
-    istio = settings.istio
     return {
-        "extensionProviders": [zipkin_provider(settings)],
+        "extensionProviders": [zipkin_provider(args)],
         # The chart's own default `metrics: [prometheus]` (istio_requests_total, which Kiali's
         # graph is built from) is stated next to ours, so the mesh config says it plainly;
         # Istio merges defaultProviders field by field either way.
-        "defaultProviders": {"metrics": ["prometheus"], "tracing": [istio.provider_name]},
+        "defaultProviders": {"metrics": ["prometheus"], "tracing": [args.istio.provider_name]},
         "defaultConfig": {"proxyStatsMatcher": {"inclusionPrefixes": [ZIPKIN_STATS_PREFIX]}},
     }
 
@@ -82,9 +89,9 @@ def image_globals(istio: IstioSettings, chart_version: str) -> dict[str, Any]:
     return values
 
 
-def istiod_values(settings: StackSettings, control_plane: ControlPlane) -> dict[str, Any]:
+def istiod_values(args: IstioMeshArgs, control_plane: ControlPlane) -> dict[str, Any]:
     """istiod chart values. `meshConfig` sits at the top level: the chart ignores `global.meshConfig`."""
-    istio = settings.istio
+    istio = args.istio
     global_values: dict[str, Any] = {
         "istioNamespace": istio.namespace,
         **image_globals(istio, control_plane.chart_version),
@@ -96,20 +103,19 @@ def istiod_values(settings: StackSettings, control_plane: ControlPlane) -> dict[
         "autoscaleMin": istio.istiod.autoscale_min,
         "autoscaleMax": istio.istiod.autoscale_max,
         "resources": istio.istiod.resources.to_values(),
-        "meshConfig": mesh_config(settings),
+        "meshConfig": mesh_config(args),
         # Start the validating webhook as Fail instead of letting istiod flip Ignore→Fail after
         # install, the drift reported in istio/istio#44285.
         "base": {"validationFailurePolicy": "Fail"},
     }
     if control_plane.chart_revision:
         values["revision"] = control_plane.chart_revision
-    return values | pod_security.istiod_contexts(settings)
+    return values | pod_security.istiod_contexts(args.hardened_pods)
 
 
-def base_values(settings: StackSettings) -> dict[str, Any]:
+def base_values(istio: IstioSettings) -> dict[str, Any]:
     # The base chart renders the default-revision validator (with a revision); it starts as Fail
     # too, for the reason given for istiod's (istio/istio#44285).
-    istio = settings.istio
     global_values: dict[str, Any] = {"istioNamespace": istio.namespace}
     if istio.image_pull_secrets:
         global_values["imagePullSecrets"] = list(istio.image_pull_secrets)
@@ -121,35 +127,19 @@ def base_values(settings: StackSettings) -> dict[str, Any]:
     return values
 
 
-def gateway_values(settings: StackSettings) -> dict[str, Any]:
-    istio = settings.istio
+def gateway_values(args: IstioMeshArgs) -> dict[str, Any]:
+    istio = args.istio
     values: dict[str, Any] = {"service": {"type": istio.gateway.service_type.value}}
     revision = revisions.gateway_revision_value(istio)
     if revision:
         values["revision"] = revision
     if istio.image_pull_secrets:
         values["imagePullSecrets"] = [{"name": name} for name in istio.image_pull_secrets]
-    return values | pod_security.gateway_contexts(settings)
+    return values | pod_security.gateway_contexts(args.hardened_pods)
 
 
-def telemetry_spec(provider: str, sampling_percent: float, custom_tags: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "tracing": [
-            {
-                "providers": [{"name": provider}],
-                "randomSamplingPercentage": sampling_percent,
-                "customTags": custom_tags,
-            }
-        ]
-    }
-
-
-def mesh_telemetry_spec(settings: StackSettings) -> dict[str, Any]:
-    return telemetry_spec(settings.istio.provider_name, settings.sampling_percent, mesh_custom_tags(settings))
-
-
-def peer_authentication_spec(mode: MtlsMode) -> dict[str, Any]:
-    return {"mtls": {"mode": mode.value}}
+def mesh_telemetry_spec(args: IstioMeshArgs) -> dict[str, Any]:
+    return telemetry_spec(args.istio.provider_name, args.sampling_percent, args.mesh_tags)
 
 
 # --------------------------------------------------------------------------- component
@@ -163,13 +153,13 @@ class IstioMesh(pulumi.ComponentResource):
     istiod: pulumi.Resource
     ready: list[pulumi.Resource]
 
-    def __init__(self, name: str, settings: StackSettings, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: IstioMeshArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{COMPONENT_TYPE_PREFIX}IstioMesh", name, None, opts)
-        istio = settings.istio
+        istio = args.istio
         child = pulumi.ResourceOptions(parent=self)
-        repository = settings.repository_of(ChartId.ISTIOD)
+        repository = args.repository
 
-        system_labels = pod_security.namespace_labels(pod_security.istio_namespace_level(settings))
+        system_labels = pod_security.namespace_labels(pod_security.istio_namespace_level(args.hardened_pods))
         system_ns = namespace(f"{name}-namespace", istio.namespace, system_labels, child)
         self.namespace_name: pulumi.Output[str] = system_ns.metadata.name
         self.base = helm_release(
@@ -178,7 +168,7 @@ class IstioMesh(pulumi.ComponentResource):
             version=revisions.newest_version(istio),
             release_name=naming.ISTIO_BASE_RELEASE,
             namespace=system_ns.metadata.name,
-            values=base_values(settings),
+            values=base_values(istio),
             repository=repository,
             opts=child,
         )
@@ -201,7 +191,7 @@ class IstioMesh(pulumi.ComponentResource):
                 version=control_plane.chart_version,
                 release_name=control_plane.release_name,
                 namespace=system_ns.metadata.name,
-                values=istiod_values(settings, control_plane),
+                values=istiod_values(args, control_plane),
                 repository=repository,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=after),
             )
@@ -214,20 +204,20 @@ class IstioMesh(pulumi.ComponentResource):
             f"{name}-telemetry",
             name=MESH_TELEMETRY_NAME,
             namespace=system_ns.metadata.name,
-            spec=mesh_telemetry_spec(settings),
+            spec=mesh_telemetry_spec(args),
             opts=after_mesh,
-            labels={naming.PRODUCTION_LABEL: str(settings.is_production).lower()},
+            labels={naming.PRODUCTION_LABEL: str(args.production).lower()},
         )
         self.peer_authentication = peer_authentication(
             f"{name}-peer-authentication",
             name=PEER_AUTHENTICATION_NAME,
             namespace=system_ns.metadata.name,
-            spec=peer_authentication_spec(settings.mtls_mode),
+            spec=peer_authentication_spec(args.mtls_mode),
             opts=after_mesh,
         )
         gateway_service: str | None = None
         if istio.gateway.enabled:
-            gateway_labels = pod_security.namespace_labels(pod_security.gateway_namespace_level(settings))
+            gateway_labels = pod_security.namespace_labels(pod_security.gateway_namespace_level(args.hardened_pods))
             gateway_ns = namespace(f"{name}-gateway-namespace", istio.gateway.namespace, gateway_labels, child)
             helm_release(
                 f"{name}-gateway",
@@ -235,7 +225,7 @@ class IstioMesh(pulumi.ComponentResource):
                 version=revisions.newest_version(istio),
                 release_name=naming.GATEWAY_RELEASE,
                 namespace=gateway_ns.metadata.name,
-                values=gateway_values(settings),
+                values=gateway_values(args),
                 repository=repository,
                 # Gateway pods are filled in by the injector of their tag (image: auto).
                 opts=pulumi.ResourceOptions(parent=self, depends_on=self.ready),
@@ -244,7 +234,7 @@ class IstioMesh(pulumi.ComponentResource):
 
         self.provider_name = istio.provider_name
         self.root_namespace = istio.namespace
-        self.sampling_percent = settings.sampling_percent
+        self.sampling_percent = args.sampling_percent
         self.gateway_service = gateway_service
         self.control_planes = {p.name: p.chart_version for p in planes}
         self.register_outputs(

@@ -7,26 +7,43 @@ SIGNOZ_ANNOTATION shows a "Traces in SigNoz" link to that URL.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_random as random
 
-from config.stack import StackSettings
-from config.types import KialiAuthStrategy, PrometheusMode
-from kube import naming, network_policies, pod_security
+from config.kiali import DeployedPrometheus, KialiSettings, OpenIdAuth
+from kube import naming, pod_security
+from kube.network_policies import Policy
 from kube.resources import COMPONENT_TYPE_PREFIX, helm_release, network_policy, secret
 from kube.tree import merge
 from kube.versions import ChartId, facts
 
-SIGNOZ_ANNOTATION = "mesh-tracing.io/signoz-traces"
-WEB_ROOT = "/kiali"
 SIGNING_KEY_LENGTH = 32
 # Prometheus' config reloader, a small helper the settings do not size.
 RELOADER_RESOURCES = {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}}
 # Kiali reads an OpenID client secret from this Secret and key in its own namespace.
 OIDC_SECRET_NAME = "kiali"
 OIDC_SECRET_KEY = "oidc-secret"
+
+
+@dataclass(frozen=True)
+class KialiArgs:
+    """What KialiIntegration needs: its settings section and what the rest of the stack decides for it."""
+
+    kiali: KialiSettings
+    # The Istio namespace Kiali (and the deployed Prometheus) run in.
+    namespace: str
+    # The Prometheus Kiali reads: the deployed one's Service, or `kiali.prometheus.url`.
+    prometheus_url: str
+    hardened_pods: bool
+    # Replace the chart's own NetworkPolicy when not empty.
+    network_policies: tuple[Policy, ...]
+    kiali_repository: str
+    prometheus_repository: str
+    signing_key: pulumi.Output[str] | None = None
+    oidc_client_secret: pulumi.Output[str] | None = None
 
 
 # --------------------------------------------------------------------------- pure builders
@@ -38,18 +55,9 @@ def chart_display_details(chart_version: str) -> list[dict[str, str]]:
     return details
 
 
-def prometheus_url(settings: StackSettings) -> str:
-    prometheus = settings.kiali.prometheus
-    if prometheus.mode is PrometheusMode.EXTERNAL:
-        assert prometheus.url is not None  # enforced by PrometheusSettings
-        return prometheus.url
-    return naming.prometheus_url(settings.istio)
-
-
-def prometheus_values(settings: StackSettings) -> dict[str, Any]:
+def prometheus_values(prometheus: DeployedPrometheus, hardened_pods: bool) -> dict[str, Any]:
     """Only the server: its default `kubernetes-pods` job scrapes the sidecars' merged metrics
     (prometheus.io/* pod annotations from enablePrometheusMerge), which is all Kiali needs."""
-    prometheus = settings.kiali.prometheus
     values = {
         "alertmanager": {"enabled": False},
         "kube-state-metrics": {"enabled": False},
@@ -62,33 +70,37 @@ def prometheus_values(settings: StackSettings) -> dict[str, Any]:
         },
         "configmapReload": {"prometheus": {"resources": RELOADER_RESOURCES}},
     }
-    return merge(values, pod_security.prometheus_contexts(settings))
+    return merge(values, pod_security.prometheus_contexts(hardened_pods))
 
 
-def kiali_values(settings: StackSettings, signing_key: pulumi.Input[str]) -> dict[str, Any]:
-    kiali = settings.kiali
+def auth_values(kiali: KialiSettings) -> dict[str, Any]:
     auth: dict[str, Any] = {"strategy": kiali.auth.strategy.value}
-    if kiali.auth.strategy is KialiAuthStrategy.OPENID:
-        assert kiali.auth.openid is not None  # enforced by KialiAuth
+    if isinstance(kiali.auth, OpenIdAuth):
+        openid = kiali.auth.openid
         auth["openid"] = {
-            "issuer_uri": kiali.auth.openid.issuer_uri,
-            "client_id": kiali.auth.openid.client_id,
-            "username_claim": kiali.auth.openid.username_claim,
-            "scopes": list(kiali.auth.openid.scopes),
+            "issuer_uri": openid.issuer_uri,
+            "client_id": openid.client_id,
+            "username_claim": openid.username_claim,
+            "scopes": list(openid.scopes),
         }
+    return auth
+
+
+def kiali_values(args: KialiArgs, signing_key: pulumi.Input[str]) -> dict[str, Any]:
+    kiali = args.kiali
     values: dict[str, Any] = {
-        "auth": auth,
+        "auth": auth_values(kiali),
         # Set explicitly: left empty, the chart generates a new key on every render.
         "login_token": {"signing_key": signing_key},
         "external_services": {
-            "prometheus": {"url": prometheus_url(settings)},
+            "prometheus": {"url": args.prometheus_url},
             "tracing": {"enabled": False},
             "grafana": {"enabled": False},
         },
-        "server": {"web_root": WEB_ROOT},
+        "server": {"web_root": naming.KIALI_WEB_ROOT},
         "deployment": {"resources": kiali.resources.to_values()},
     }
-    if network_policies.enabled(settings):
+    if args.network_policies:
         # Replaced by the program's own, which admits only Kiali's clients (the chart's admits any
         # pod on Kiali's ports).
         values["deployment"]["network_policy"] = {"enabled": False}
@@ -96,7 +108,7 @@ def kiali_values(settings: StackSettings, signing_key: pulumi.Input[str]) -> dic
         # Helm replaces lists: the chart version's own entries are restated next to ours.
         values["additional_display_details"] = [
             *chart_display_details(kiali.chart_version),
-            {"title": "Traces in SigNoz", "annotation": SIGNOZ_ANNOTATION},
+            {"title": "Traces in SigNoz", "annotation": naming.SIGNOZ_ANNOTATION},
         ]
     if kiali.ingress_host:
         values["deployment"]["ingress"] = {"enabled": True, "class_name": kiali.ingress_class}
@@ -104,26 +116,23 @@ def kiali_values(settings: StackSettings, signing_key: pulumi.Input[str]) -> dic
     return values
 
 
-def kiali_url(settings: StackSettings) -> str | None:
-    host = settings.kiali.ingress_host
-    return f"http://{host}{WEB_ROOT}" if host else None
+def kiali_url(kiali: KialiSettings) -> str | None:
+    return f"http://{kiali.ingress_host}{naming.KIALI_WEB_ROOT}" if kiali.ingress_host else None
 
 
-def signoz_service_link(settings: StackSettings, app: str, namespace: str) -> str | None:
-    """What to put in SIGNOZ_ANNOTATION of a workload or Service: SigNoz's page of the service name
-    Istio gives that workload's sidecar spans. None without `kiali.signozUrl`."""
-    url = settings.kiali.signoz_url
-    return f"{url}/services/{naming.sidecar_service_name(app, namespace)}" if url else None
-
-
-def signoz_link_template(settings: StackSettings) -> str | None:
+def signoz_link_template(kiali: KialiSettings) -> str | None:
     """SIGNOZ_ANNOTATION's value for any workload, with placeholders for its app label and namespace."""
-    return signoz_service_link(settings, "<app>", "<namespace>")
+    return naming.signoz_service_link(kiali.signoz_url, "<app>", "<namespace>")
 
 
-def kiali_graph_path(namespace: str) -> str:
-    """The path (under Kiali's address) of the traffic graph of one namespace."""
-    return f"{WEB_ROOT}/console/graph/namespaces?namespaces={namespace}"
+def integration_outputs(args: KialiArgs) -> dict[str, Any]:
+    """What operators reach, for the stack outputs."""
+    return {
+        "kialiService": f"{naming.service_fqdn(naming.kiali_service_name(), args.namespace)}:{naming.KIALI_PORT}",
+        "kialiUrl": kiali_url(args.kiali),
+        "prometheusUrl": args.prometheus_url,
+        "signozLinkTemplate": signoz_link_template(args.kiali),
+    }
 
 
 # --------------------------------------------------------------------------- component
@@ -135,94 +144,58 @@ class KialiIntegration(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        settings: StackSettings,
+        args: KialiArgs,
         *,
         istio_namespace: pulumi.Input[str],
         istiod: pulumi.Resource,
-        signing_key: pulumi.Output[str] | None,
-        oidc_client_secret: pulumi.Output[str] | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(f"{COMPONENT_TYPE_PREFIX}KialiIntegration", name, None, opts)
-        kiali = settings.kiali
+        kiali = args.kiali
         child = pulumi.ResourceOptions(parent=self)
         after_istiod = pulumi.ResourceOptions(parent=self, depends_on=[istiod])
         waits_for: list[pulumi.Resource] = [istiod]
 
-        if kiali.prometheus.mode is PrometheusMode.DEPLOY:
+        if isinstance(kiali.prometheus, DeployedPrometheus):
             prometheus = helm_release(
                 f"{name}-prometheus",
                 chart=ChartId.PROMETHEUS,
                 version=kiali.prometheus.chart_version,
                 release_name=naming.PROMETHEUS_RELEASE,
                 namespace=istio_namespace,
-                values=prometheus_values(settings),
-                repository=settings.repository_of(ChartId.PROMETHEUS),
+                values=prometheus_values(kiali.prometheus, args.hardened_pods),
+                repository=args.prometheus_repository,
                 opts=child,
             )
             waits_for.append(prometheus)
+        signing_key = args.signing_key
         if signing_key is None:
             generated = random.RandomPassword(
                 f"{name}-signing-key", length=SIGNING_KEY_LENGTH, special=False, opts=child
             )
             signing_key = pulumi.Output.secret(generated.result)
-        if oidc_client_secret is not None:
+        if args.oidc_client_secret is not None:
             # Kiali reads the client secret at start-up: the Secret exists before the release.
             waits_for.append(
                 secret(
                     f"{name}-oidc-secret",
                     name=OIDC_SECRET_NAME,
                     namespace=istio_namespace,
-                    string_data={OIDC_SECRET_KEY: oidc_client_secret},
+                    string_data={OIDC_SECRET_KEY: args.oidc_client_secret},
                     opts=after_istiod,
                 )
             )
-        if network_policies.enabled(settings):
-            for found in network_policies.istio_policies(settings):
-                network_policy(f"{name}-{found.name}", found, namespace=istio_namespace, opts=child)
+        for found in args.network_policies:
+            network_policy(f"{name}-{found.name}", found, namespace=istio_namespace, opts=child)
         helm_release(
             f"{name}-release",
             chart=ChartId.KIALI,
             version=kiali.chart_version,
             release_name=naming.KIALI_RELEASE,
             namespace=istio_namespace,
-            values=kiali_values(settings, signing_key),
-            repository=settings.repository_of(ChartId.KIALI),
+            values=kiali_values(args, signing_key),
+            repository=args.kiali_repository,
             opts=pulumi.ResourceOptions(parent=self, depends_on=waits_for),
         )
-
-        self.service = (
-            f"{naming.service_fqdn(naming.kiali_service_name(), settings.istio.namespace)}:{naming.KIALI_PORT}"
-        )
-        self.url = kiali_url(settings)
-        self.prometheus_url = prometheus_url(settings)
-        self.signoz_link_template = signoz_link_template(settings)
-        self.register_outputs(
-            {
-                "service": self.service,
-                "url": self.url,
-                "prometheusUrl": self.prometheus_url,
-                "signozLinkTemplate": self.signoz_link_template,
-            }
-        )
-
-
-def build_kiali(
-    settings: StackSettings,
-    *,
-    istio_namespace: pulumi.Input[str],
-    istiod: pulumi.Resource,
-    signing_key: pulumi.Output[str] | None,
-    oidc_client_secret: pulumi.Output[str] | None,
-) -> KialiIntegration | None:
-    """Kiali when `kiali.enabled` (the default), else nothing."""
-    if not settings.kiali.enabled:
-        return None
-    return KialiIntegration(
-        "kiali",
-        settings,
-        istio_namespace=istio_namespace,
-        istiod=istiod,
-        signing_key=signing_key,
-        oidc_client_secret=oidc_client_secret,
-    )
+        self.outputs = integration_outputs(args)
+        self.register_outputs(self.outputs)

@@ -11,25 +11,25 @@ Secret the program creates: the Helm values name the Secret, never the key.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
-from components.signoz_stack import NO_INJECTION_LABELS, SigNozStack, ingest_key_secret
-from config.reading import Secrets
-from config.signoz import RemoteSettings
-from config.stack import StackSettings
+from config.signoz import RemoteSettings, RemoteSigNoz
 from config.types import RemoteAuth
-from kube import naming, network_policies, pod_security
+from kube import naming, pod_security
 from kube.collector_config import (
     MEMORY_LIMITER,
     SCRUB_PROCESSOR,
     ZIPKIN_RECEIVER,
+    MeshProcessing,
     mesh_processors,
     self_metrics_reader,
     zipkin_receiver,
 )
-from kube.resources import COMPONENT_TYPE_PREFIX, helm_release, namespace, network_policy
+from kube.network_policies import Policy
+from kube.resources import COMPONENT_TYPE_PREFIX, helm_release, ingest_key_secret, namespace, network_policy
 from kube.tree import merge
 from kube.versions import ChartId
 
@@ -54,10 +54,16 @@ OFF_PRESETS = ("kubernetesAttributes", "resourceDetection", "clusterMetrics", "k
 # --------------------------------------------------------------------------- pure builders
 
 
-def remote_settings(settings: StackSettings) -> RemoteSettings:
-    remote = settings.signoz.remote
-    assert remote is not None  # enforced by SigNozSettings in mode remote
-    return remote
+@dataclass(frozen=True)
+class SigNozAgentArgs:
+    """What SigNozAgent needs: its settings section and what the rest of the stack decides for it."""
+
+    signoz: RemoteSigNoz
+    mesh: MeshProcessing
+    hardened_pods: bool
+    network_policies: tuple[Policy, ...]
+    repository: str
+    ingest_key: pulumi.Output[str] | None = None
 
 
 def remote_exporter(remote: RemoteSettings) -> dict[str, Any]:
@@ -79,12 +85,12 @@ def remote_exporter(remote: RemoteSettings) -> dict[str, Any]:
     return exporter
 
 
-def agent_config(settings: StackSettings) -> dict[str, Any]:
+def agent_config(args: SigNozAgentArgs) -> dict[str, Any]:
     """The `otelAgent.config` overlay. Lists replace the chart's: traces receive only Zipkin; the
     metrics and logs pipelines keep no receiver (the chart then drops them) unless collection is on,
     when the presets append their receivers and everything leaves through the same exporter."""
-    remote = remote_settings(settings)
-    processors = mesh_processors(settings)
+    remote = args.signoz.remote
+    processors = mesh_processors(args.mesh)
     exporters = [naming.AGENT_EXPORTER]
     resource_only = [name for name in processors if name != SCRUB_PROCESSOR]  # span attributes only
     pipelines: dict[str, Any] = {
@@ -107,16 +113,16 @@ def agent_config(settings: StackSettings) -> dict[str, Any]:
     }
 
 
-def agent_values(settings: StackSettings) -> dict[str, Any]:
+def agent_values(args: SigNozAgentArgs) -> dict[str, Any]:
     """k8s-infra values: the agent DaemonSet only, Zipkin in, OTLP/HTTP out, no host ports."""
-    remote = remote_settings(settings)
+    remote = args.signoz.remote
     presets: dict[str, Any] = {name: {"enabled": False} for name in OFF_PRESETS}
     presets |= {name: {"enabled": remote.collect_logs} for name in LOG_PRESETS}
     presets |= {name: {"enabled": remote.collect_metrics} for name in METRIC_PRESETS}
     values: dict[str, Any] = {
         # The agent's own telemetry resource (OTEL_RESOURCE_ATTRIBUTES); spans get it from the
         # resource processor.
-        "clusterName": settings.cluster,
+        "clusterName": args.mesh.cluster,
         "otelDeployment": {"enabled": False},
         "presets": presets,
         "otelAgent": {
@@ -128,23 +134,28 @@ def agent_values(settings: StackSettings) -> dict[str, Any]:
                 "metrics": {"hostPort": 0},
                 "health-check": {"hostPort": 0},
             },
-            "resources": settings.signoz.collector.resources.to_values(),
-            "config": agent_config(settings),
+            "resources": args.signoz.collector.resources.to_values(),
+            "config": agent_config(args),
         },
     }
     if remote.auth is not RemoteAuth.NONE:
         values["apiKeyExistingSecretName"] = naming.INGEST_KEY_SECRET
         values["apiKeyExistingSecretKey"] = naming.INGEST_KEY_SECRET_KEY
-    return merge(values, pod_security.agent_contexts(settings))
+    return merge(values, pod_security.agent_contexts(args.hardened_pods))
 
 
-def traces_destination(settings: StackSettings) -> dict[str, Any]:
-    remote = remote_settings(settings)
+def sink_outputs(signoz: RemoteSigNoz) -> dict[str, Any]:
+    """Where the mesh's spans go, for the stack outputs. The agent's OTLP ports are closed; SigNoz's
+    UI and retention belong to the central stack."""
+    agent = naming.agent_fqdn(signoz)
     return {
-        "mode": "remote",
-        "endpoint": f"{remote.endpoint}/v1/traces",
-        "auth": remote.auth.value,
-        "via": f"{naming.agent_fqdn(settings.signoz)}:{naming.ZIPKIN_PORT}",
+        "zipkinEndpoint": f"http://{agent}:{naming.ZIPKIN_PORT}{naming.ZIPKIN_PATH}",
+        "tracesDestination": {
+            "mode": "remote",
+            "endpoint": f"{signoz.remote.endpoint}/v1/traces",
+            "auth": signoz.remote.auth.value,
+            "via": f"{agent}:{naming.ZIPKIN_PORT}",
+        },
     }
 
 
@@ -154,54 +165,31 @@ def traces_destination(settings: StackSettings) -> dict[str, Any]:
 class SigNozAgent(pulumi.ComponentResource):
     """Namespace (no sidecars) → ingest-key Secret → k8s-infra release (the agent DaemonSet)."""
 
-    def __init__(
-        self,
-        name: str,
-        settings: StackSettings,
-        ingest_key: pulumi.Output[str] | None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: SigNozAgentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{COMPONENT_TYPE_PREFIX}SigNozAgent", name, None, opts)
-        signoz = settings.signoz
-        remote = remote_settings(settings)
+        signoz = args.signoz
         keep = pulumi.ResourceOptions(parent=self, protect=signoz.protect)
-
-        labels = NO_INJECTION_LABELS | pod_security.namespace_labels(pod_security.signoz_namespace_level(settings))
+        labels = naming.NO_INJECTION_LABELS | pod_security.namespace_labels(
+            pod_security.signoz_namespace_level(remote=True)
+        )
         ns = namespace(f"{name}-namespace", signoz.namespace, labels, keep)
-        if network_policies.enabled(settings):
-            for found in network_policies.agent_policies(settings):
-                network_policy(
-                    f"{name}-{found.name}", found, namespace=ns.metadata.name, opts=pulumi.ResourceOptions(parent=self)
-                )
+        for found in args.network_policies:
+            network_policy(
+                f"{name}-{found.name}", found, namespace=ns.metadata.name, opts=pulumi.ResourceOptions(parent=self)
+            )
         waits_for: list[pulumi.Resource] = []
-        if remote.auth is not RemoteAuth.NONE:
-            assert ingest_key is not None  # settings require signozIngestKey for this auth
+        if signoz.remote.auth is not RemoteAuth.NONE and args.ingest_key is not None:
             # The pods read it at start (secretKeyRef): the Secret exists before the release.
-            waits_for.append(ingest_key_secret(self, name, ns.metadata.name, ingest_key))
+            waits_for.append(ingest_key_secret(f"{name}-ingest-key", ns.metadata.name, args.ingest_key, self))
         helm_release(
             f"{name}-release",
             chart=ChartId.K8S_INFRA,
-            version=remote.chart_version,
+            version=signoz.remote.chart_version,
             release_name=naming.AGENT_RELEASE,
             namespace=ns.metadata.name,
-            values=agent_values(settings),
-            repository=settings.repository_of(ChartId.K8S_INFRA),
+            values=agent_values(args),
+            repository=args.repository,
             opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=waits_for)),
         )
-
-        self.zipkin_endpoint = naming.zipkin_url(settings)
-        # The agent's OTLP ports are closed; SigNoz's UI and retention belong to the central stack.
-        self.otlp_grpc_endpoint: str | None = None
-        self.otlp_http_endpoint: str | None = None
-        self.ui_service: str | None = None
-        self.trace_retention_days: int | None = None
-        self.ingest_endpoint: str | None = None
-        self.traces_destination = traces_destination(settings)
-        self.register_outputs({"zipkinEndpoint": self.zipkin_endpoint, "tracesDestination": self.traces_destination})
-
-
-def build_signoz(settings: StackSettings, secrets: Secrets) -> SigNozStack | SigNozAgent:
-    """What receives the mesh's spans in this cluster: SigNoz itself (deploy) or the agent (remote)."""
-    if settings.signoz.remote_mode:
-        return SigNozAgent("signoz-agent", settings, secrets.signoz_ingest_key)
-    return SigNozStack("signoz", settings, secrets.clickhouse_password, secrets.signoz_ingest_key)
+        self.outputs = sink_outputs(signoz)
+        self.register_outputs(self.outputs)

@@ -12,34 +12,52 @@ collector mounts as a file; the Helm values name the file, never the key.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.trace_router import TraceRouter
-from config.stack import StackSettings
-from kube import naming, network_policies, pod_security
-from kube.collector_config import INGEST_TOKEN_DIR, collector_config
-from kube.resources import COMPONENT_TYPE_PREFIX, helm_release, namespace, network_policy, secret
+from components.trace_router import TraceRouter, TraceRouterArgs
+from config.signoz import ClickHouseSettings, CollectorSettings, DeploySigNoz, IngestSettings
+from config.tail_sampling import TailSamplingSettings
+from kube import naming, pod_security
+from kube.collector_config import INGEST_TOKEN_DIR, MeshProcessing, collector_config
+from kube.network_policies import Policy
+from kube.resources import COMPONENT_TYPE_PREFIX, helm_release, ingest_key_secret, namespace, network_policy
 from kube.tree import merge
-from kube.versions import ChartId
+from kube.versions import ChartId, facts
 
-# Namespaces labelled so: ClickHouse, ZooKeeper and the schema-migration Jobs must not get sidecars
-# (a sidecar keeps a Job's pod running forever and intercepts ClickHouse's inter-node traffic).
-NO_INJECTION_LABELS = {"istio-injection": "disabled"}
 INGEST_KEY_VOLUME = "ingest-key"
+
+
+@dataclass(frozen=True)
+class SigNozStackArgs:
+    """What SigNozStack needs: its settings section and what the rest of the stack decides for it."""
+
+    signoz: DeploySigNoz
+    mesh: MeshProcessing
+    # Tail sampling's settings when it is on (the collector is then the sampler tier), else None.
+    tail_sampling: TailSamplingSettings | None
+    # The Service the mesh's spans go to (the collector, or the trace router).
+    zipkin_service: str
+    hardened_pods: bool
+    network_policies: tuple[Policy, ...]
+    repository: str
+    clickhouse_password: pulumi.Output[str] | None = None
+    ingest_key: pulumi.Output[str] | None = None
 
 
 # --------------------------------------------------------------------------- pure builders
 
 
-def collector_values(settings: StackSettings) -> dict[str, Any]:
-    collector = settings.signoz.collector
+def collector_values(args: SigNozStackArgs) -> dict[str, Any]:
+    signoz = args.signoz
+    collector = signoz.collector
     values: dict[str, Any] = {
         # With tail sampling the trace router receives Zipkin; the collector only OTLP from it.
-        "ports": {} if settings.tail_sampling.enabled else {"zipkin": {"enabled": True}},
+        "ports": {} if args.tail_sampling else {"zipkin": {"enabled": True}},
         "replicaCount": collector.replicas,
         "resources": collector.resources.to_values(),
         "autoscaling": {
@@ -48,17 +66,17 @@ def collector_values(settings: StackSettings) -> dict[str, Any]:
             "maxReplicas": collector.autoscaling.max_replicas,
             "targetCPUUtilizationPercentage": collector.autoscaling.target_cpu_percent,
         },
-        "config": collector_config(settings),
+        "config": collector_config(signoz, args.mesh, args.tail_sampling),
     }
-    volumes, mounts = pod_security.collector_scratch(settings)
-    if settings.signoz.ingest is not None:
+    volumes, mounts = pod_security.collector_scratch(args.hardened_pods)
+    if signoz.ingest is not None:
         values["ports"][naming.INGEST_PORT_NAME] = {
             "enabled": True,
             "containerPort": naming.INGEST_PORT,
             "servicePort": naming.INGEST_PORT,
             "protocol": "TCP",
         }
-        values["ingress"] = ingest_ingress(settings)
+        values["ingress"] = ingest_ingress(signoz.ingest)
         volumes.append(
             # The image's user must read it: the default mode (0644), not a root-only one.
             {"name": INGEST_KEY_VOLUME, "secret": {"secretName": naming.INGEST_KEY_SECRET}}
@@ -72,12 +90,10 @@ def collector_values(settings: StackSettings) -> dict[str, Any]:
 INGEST_MAX_BODY = "16m"
 
 
-def ingest_ingress(settings: StackSettings) -> dict[str, Any]:
+def ingest_ingress(ingest: IngestSettings) -> dict[str, Any]:
     """The Ingress in front of the ingest port (TLS when `tlsSecretName` is set). Only the traces
     path is routed: the receiver is in no other pipeline. The key file it checks is a mounted
     Secret (`collector_values`)."""
-    ingest = settings.signoz.ingest
-    assert ingest is not None
     ingress: dict[str, Any] = {
         "enabled": True,
         "className": ingest.ingress_class,
@@ -97,8 +113,7 @@ def ingest_ingress(settings: StackSettings) -> dict[str, Any]:
     return ingress
 
 
-def clickhouse_values(settings: StackSettings, password: pulumi.Input[str]) -> dict[str, Any]:
-    clickhouse = settings.signoz.clickhouse
+def clickhouse_values(clickhouse: ClickHouseSettings, password: pulumi.Input[str]) -> dict[str, Any]:
     persistence: dict[str, Any] = {"size": clickhouse.persistence_size}
     if clickhouse.storage_class:
         persistence["storageClass"] = clickhouse.storage_class
@@ -119,11 +134,11 @@ def clickhouse_values(settings: StackSettings, password: pulumi.Input[str]) -> d
     }
 
 
-def signoz_values(settings: StackSettings, password: pulumi.Input[str]) -> dict[str, Any]:
-    signoz = settings.signoz
+def signoz_values(args: SigNozStackArgs, password: pulumi.Input[str]) -> dict[str, Any]:
+    signoz = args.signoz
     values: dict[str, Any] = {
-        "otelCollector": collector_values(settings),
-        "clickhouse": clickhouse_values(settings, password),
+        "otelCollector": collector_values(args),
+        "clickhouse": clickhouse_values(signoz.clickhouse, password),
         # The Job's containers and the collector's init container that waits for the migrations.
         "telemetryStoreMigrator": {"resources": signoz.migrator_resources.to_values()},
     }
@@ -142,81 +157,89 @@ def signoz_values(settings: StackSettings, password: pulumi.Input[str]) -> dict[
         # Links in alert notifications point here instead of the chart's http://localhost:8080.
         ui["env"] = {"signoz_alertmanager_signoz_external__url": signoz.external_url}
     values["signoz"] = ui
-    return merge(values, pod_security.signoz_contexts(settings))
+    return merge(values, pod_security.signoz_contexts(args.hardened_pods))
 
 
-def collector_pdb_spec(settings: StackSettings) -> dict[str, Any] | None:
+def collector_pdb_spec(collector: CollectorSettings) -> dict[str, Any] | None:
     """A PDB for the collector (the chart has none), only where it can be honoured: ≥ 2 replicas."""
-    if settings.signoz.collector.min_available_replicas < 2:
+    if collector.min_available_replicas < 2:
         return None
     return {"maxUnavailable": 1, "selector": {"matchLabels": naming.collector_selector_labels()}}
+
+
+def sink_outputs(args: SigNozStackArgs) -> dict[str, Any]:
+    """Where the mesh's spans go and what operators reach, for the stack outputs."""
+    signoz = args.signoz
+    return {
+        "zipkinEndpoint": f"http://{args.zipkin_service}:{naming.ZIPKIN_PORT}{naming.ZIPKIN_PATH}",
+        "otlpGrpcEndpoint": naming.otlp_grpc_endpoint(signoz),
+        "otlpHttpEndpoint": naming.otlp_http_endpoint(signoz),
+        "signozUiService": naming.signoz_ui_address(signoz),
+        "traceRetentionDays": signoz.trace_retention_days,
+        "ingestEndpoint": naming.ingest_url(signoz),
+        "tracesDestination": {
+            "mode": "deploy",
+            "store": f"ClickHouse of release {naming.SIGNOZ_RELEASE} in namespace {signoz.namespace}",
+            "via": f"{args.zipkin_service}:{naming.ZIPKIN_PORT}",
+        },
+    }
 
 
 # --------------------------------------------------------------------------- component
 
 
-def ingest_key_secret(
-    component: pulumi.ComponentResource, name: str, namespace: pulumi.Input[str], key: pulumi.Output[str]
-) -> pulumi.Resource:
-    """The Secret holding signozIngestKey, on either side: the central collector mounts it as a
-    file, the remote agent reads it into its env. Pods read it at start: releases wait for it."""
-    return secret(
-        f"{name}-ingest-key",
-        name=naming.INGEST_KEY_SECRET,
-        namespace=namespace,
-        string_data={naming.INGEST_KEY_SECRET_KEY: key},
-        opts=pulumi.ResourceOptions(parent=component),
-    )
-
-
 class SigNozStack(pulumi.ComponentResource):
-    """Namespace (no sidecars) → signoz release; collector PDB; generated ClickHouse password."""
+    """Namespace (no sidecars) → signoz release; collector PDB; generated ClickHouse password;
+    with tail sampling, the trace router."""
 
-    def __init__(
-        self,
-        name: str,
-        settings: StackSettings,
-        clickhouse_password: pulumi.Output[str] | None,
-        ingest_key: pulumi.Output[str] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: SigNozStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{COMPONENT_TYPE_PREFIX}SigNozStack", name, None, opts)
-        signoz = settings.signoz
+        signoz = args.signoz
         keep = pulumi.ResourceOptions(parent=self, protect=signoz.protect)
 
-        if clickhouse_password is None:
+        password = args.clickhouse_password
+        if password is None:
             generated = random.RandomPassword(
                 f"{name}-clickhouse-password",
                 length=32,
                 special=False,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            clickhouse_password = pulumi.Output.secret(generated.result)
-        labels = NO_INJECTION_LABELS | pod_security.namespace_labels(pod_security.signoz_namespace_level(settings))
-        ns = namespace(f"{name}-namespace", signoz.namespace, labels, keep)
-        if network_policies.enabled(settings):
-            for found in network_policies.signoz_policies(settings):
-                network_policy(
-                    f"{name}-{found.name}", found, namespace=ns.metadata.name, opts=pulumi.ResourceOptions(parent=self)
-                )
+            password = pulumi.Output.secret(generated.result)
+        level = pod_security.signoz_namespace_level(remote=False)
+        ns = namespace(
+            f"{name}-namespace",
+            signoz.namespace,
+            naming.NO_INJECTION_LABELS | pod_security.namespace_labels(level),
+            keep,
+        )
+        for found in args.network_policies:
+            network_policy(
+                f"{name}-{found.name}", found, namespace=ns.metadata.name, opts=pulumi.ResourceOptions(parent=self)
+            )
         waits_for: list[pulumi.Resource] = []
-        if signoz.ingest is not None:
-            assert ingest_key is not None  # settings require signozIngestKey with signoz.ingest
+        if signoz.ingest is not None and args.ingest_key is not None:
             # The collector mounts it at start: the Secret exists before the release.
-            waits_for.append(ingest_key_secret(self, name, ns.metadata.name, ingest_key))
+            waits_for.append(ingest_key_secret(f"{name}-ingest-key", ns.metadata.name, args.ingest_key, self))
         helm_release(
             f"{name}-release",
             chart=ChartId.SIGNOZ,
             version=signoz.chart_version,
             release_name=naming.SIGNOZ_RELEASE,
             namespace=ns.metadata.name,
-            values=signoz_values(settings, clickhouse_password),
-            repository=settings.repository_of(ChartId.SIGNOZ),
+            values=signoz_values(args, password),
+            repository=args.repository,
             opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=waits_for)),
         )
-        if settings.tail_sampling.enabled:
-            TraceRouter(f"{name}-trace-router", settings, ns.metadata.name, opts=pulumi.ResourceOptions(parent=self))
-        pdb_spec = collector_pdb_spec(settings)
+        if args.tail_sampling is not None:
+            router = TraceRouterArgs(
+                tail_sampling=args.tail_sampling,
+                mesh=args.mesh,
+                namespace=signoz.namespace,
+                image=router_image(signoz.chart_version),
+            )
+            TraceRouter(f"{name}-trace-router", router, ns.metadata.name, opts=pulumi.ResourceOptions(parent=self))
+        pdb_spec = collector_pdb_spec(signoz.collector)
         if pdb_spec is not None:
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-collector-pdb",
@@ -227,26 +250,11 @@ class SigNozStack(pulumi.ComponentResource):
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        self.outputs = sink_outputs(args)
+        self.register_outputs(self.outputs)
 
-        self.zipkin_endpoint = naming.zipkin_url(settings)
-        self.otlp_grpc_endpoint = naming.otlp_grpc_endpoint(signoz)
-        self.otlp_http_endpoint = naming.otlp_http_endpoint(signoz)
-        self.ui_service = f"{naming.service_fqdn(naming.signoz_ui_service(), signoz.namespace)}:{naming.SIGNOZ_UI_PORT}"
-        self.trace_retention_days = signoz.trace_retention_days
-        self.ingest_endpoint = naming.ingest_url(signoz)
-        self.traces_destination = {
-            "mode": "deploy",
-            "store": f"ClickHouse of release {naming.SIGNOZ_RELEASE} in namespace {signoz.namespace}",
-            "via": f"{naming.zipkin_service_fqdn(settings)}:{naming.ZIPKIN_PORT}",
-        }
-        self.register_outputs(
-            {
-                "zipkinEndpoint": self.zipkin_endpoint,
-                "otlpGrpcEndpoint": self.otlp_grpc_endpoint,
-                "otlpHttpEndpoint": self.otlp_http_endpoint,
-                "uiService": self.ui_service,
-                "traceRetentionDays": self.trace_retention_days,
-                "ingestEndpoint": self.ingest_endpoint,
-                "tracesDestination": self.traces_destination,
-            }
-        )
+
+def router_image(chart_version: str) -> str:
+    """The collector image the signoz chart runs, so both tiers are one build."""
+    collector = facts(ChartId.SIGNOZ, chart_version)["collector"]
+    return f"{collector['image']}:{collector['image_tag']}"

@@ -12,17 +12,17 @@ hashing gives every replica the same answer.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from config.stack import StackSettings
+from config.tail_sampling import TailSamplingSettings
 from kube import naming
-from kube.collector_config import HEALTH_CHECK_PORT, router_config
+from kube.collector_config import HEALTH_CHECK_PORT, MeshProcessing, router_config
 from kube.resources import COMPONENT_TYPE_PREFIX, service
-from kube.versions import ChartId, facts
 
 CONFIG_FILE = "config.yaml"
 CONFIG_DIR = "/conf"
@@ -33,14 +33,19 @@ IMAGE_USER = 10001
 # --------------------------------------------------------------------------- pure builders
 
 
-def router_image(settings: StackSettings) -> str:
-    """The collector image the signoz chart runs, so both tiers are one build."""
-    collector = facts(ChartId.SIGNOZ, settings.signoz.chart_version)["collector"]
-    return f"{collector['image']}:{collector['image_tag']}"
+@dataclass(frozen=True)
+class TraceRouterArgs:
+    tail_sampling: TailSamplingSettings
+    # The processors the mesh's spans get (the router runs them, not the samplers).
+    mesh: MeshProcessing
+    # The namespace of the collector the router hands traces to (its own).
+    namespace: str
+    # The collector image the signoz chart runs, so both tiers are one build.
+    image: str
 
 
-def config_text(settings: StackSettings) -> str:
-    return yaml.safe_dump(router_config(settings), sort_keys=True)
+def config_text(args: TraceRouterArgs) -> str:
+    return yaml.safe_dump(router_config(args.mesh, args.namespace), sort_keys=True)
 
 
 def container_security_context() -> dict[str, Any]:
@@ -54,13 +59,13 @@ def container_security_context() -> dict[str, Any]:
     }
 
 
-def deployment_spec(settings: StackSettings) -> dict[str, Any]:
-    tail = settings.tail_sampling
+def deployment_spec(args: TraceRouterArgs) -> dict[str, Any]:
+    tail = args.tail_sampling
     labels = naming.trace_router_selector_labels()
     probe = {"httpGet": {"path": "/", "port": "health"}, "periodSeconds": 10}
     container = {
         "name": "router",
-        "image": router_image(settings),
+        "image": args.image,
         "args": [f"--config={CONFIG_DIR}/{CONFIG_FILE}"],
         "ports": [
             {"name": "zipkin", "containerPort": naming.ZIPKIN_PORT, "protocol": "TCP"},
@@ -80,7 +85,7 @@ def deployment_spec(settings: StackSettings) -> dict[str, Any]:
             "metadata": {
                 "labels": labels,
                 # A new config rolls the pods (a mounted ConfigMap is otherwise read only at start).
-                "annotations": {"checksum/config": hashlib.sha256(config_text(settings).encode()).hexdigest()},
+                "annotations": {"checksum/config": hashlib.sha256(config_text(args).encode()).hexdigest()},
             },
             "spec": {
                 "serviceAccountName": naming.TRACE_ROUTER,
@@ -113,8 +118,8 @@ def role_rules() -> list[dict[str, Any]]:
     return [{"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]}]
 
 
-def pdb_spec(settings: StackSettings) -> dict[str, Any] | None:
-    if settings.tail_sampling.router_replicas < 2:
+def pdb_spec(tail: TailSamplingSettings) -> dict[str, Any] | None:
+    if tail.router_replicas < 2:
         return None
     return {"maxUnavailable": 1, "selector": {"matchLabels": naming.trace_router_selector_labels()}}
 
@@ -129,7 +134,7 @@ class TraceRouter(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        settings: StackSettings,
+        args: TraceRouterArgs,
         namespace: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -153,12 +158,12 @@ class TraceRouter(pulumi.ComponentResource):
             opts=child,
         )
         config = k8s.core.v1.ConfigMap(
-            f"{name}-config", metadata=metadata(), data={CONFIG_FILE: config_text(settings)}, opts=child
+            f"{name}-config", metadata=metadata(), data={CONFIG_FILE: config_text(args)}, opts=child
         )
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=metadata(),
-            spec=cast(Any, deployment_spec(settings)),
+            spec=cast(Any, deployment_spec(args)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[account, role, binding, config]),
         )
         service(
@@ -169,7 +174,7 @@ class TraceRouter(pulumi.ComponentResource):
             spec=service_spec(),
             opts=child,
         )
-        pdb = pdb_spec(settings)
+        pdb = pdb_spec(args.tail_sampling)
         if pdb is not None:
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-pdb",
@@ -180,5 +185,5 @@ class TraceRouter(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-        self.service = f"{naming.trace_router_fqdn(settings.signoz)}:{naming.ZIPKIN_PORT}"
+        self.service = f"{naming.service_fqdn(naming.TRACE_ROUTER, args.namespace)}:{naming.ZIPKIN_PORT}"
         self.register_outputs({"service": self.service, "deployment": deployment.metadata.name})

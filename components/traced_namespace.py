@@ -7,56 +7,76 @@ server-side-applies the injection label onto an existing namespace (a NamespaceP
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.istio_mesh import mesh_custom_tags, peer_authentication_spec
 from config.namespaces import TracedNamespaceSettings
-from config.stack import StackSettings
 from config.types import MtlsMode
-from kube import pod_security, revisions
+from kube import pod_security
+from kube.istio_specs import peer_authentication_spec
 from kube.resources import COMPONENT_TYPE_PREFIX, peer_authentication, telemetry
 
 NAMESPACE_TELEMETRY_NAME = "mesh-tracing"
 NAMESPACE_PEER_AUTHENTICATION_NAME = "default"
 
 
+@dataclass(frozen=True)
+class TracedNamespaceArgs:
+    """One traced namespace's entry and what the mesh decides for it."""
+
+    traced: TracedNamespaceSettings
+    # The injection label that sends its pods to its control plane (`kube.revisions.injection_label`).
+    injection_label: tuple[str, str]
+    # The control plane its workloads' proxies come from once (re)started.
+    revision: str
+    provider_name: str
+    # The mesh-wide span tags, carried over by a namespace Telemetry that sets its own.
+    mesh_tags: Mapping[str, Any]
+    # The mesh-wide values its overrides fall back to.
+    mesh_sampling_percent: float
+    mesh_mtls_mode: MtlsMode
+
+
 # --------------------------------------------------------------------------- pure builders
 
 
-def namespace_labels(settings: StackSettings, revision: str | None = None) -> dict[str, str]:
-    """The injection label of a namespace following `revision` (a tag or revision; None = default)."""
-    key, value = revisions.injection_label(settings.istio, revision)
-    return {key: value}
-
-
-def namespace_telemetry_spec(traced: TracedNamespaceSettings, settings: StackSettings) -> dict[str, Any] | None:
+def namespace_telemetry_spec(args: TracedNamespaceArgs) -> dict[str, Any] | None:
     """The namespace's Telemetry, or None when it overrides nothing.
 
     Fields left out inherit from the mesh-wide Telemetry one by one, except `customTags`, which a
     namespace Telemetry replaces as a whole map: the mesh-wide tags are carried over explicitly.
     """
+    traced = args.traced
     if traced.sampling_percent is None and traced.custom_tags is None:
         return None
-    rule: dict[str, Any] = {"providers": [{"name": settings.istio.provider_name}]}
+    rule: dict[str, Any] = {"providers": [{"name": args.provider_name}]}
     if traced.sampling_percent is not None:
         rule["randomSamplingPercentage"] = traced.sampling_percent
     if traced.custom_tags is not None:
-        tags = mesh_custom_tags(settings)
+        tags = dict(args.mesh_tags)
         tags.update({name: tag.to_spec() for name, tag in sorted(traced.custom_tags.items())})
         rule["customTags"] = tags
     return {"tracing": [rule]}
 
 
-def effective_sampling(traced: TracedNamespaceSettings, settings: StackSettings) -> float:
-    return traced.sampling_percent if traced.sampling_percent is not None else settings.sampling_percent
-
-
-def effective_mtls(traced: TracedNamespaceSettings, settings: StackSettings) -> MtlsMode:
-    return traced.mtls_mode if traced.mtls_mode is not None else settings.mtls_mode
+def summary(args: TracedNamespaceArgs) -> dict[str, Any]:
+    """What the stack outputs say of the namespace: its label, revision and effective settings."""
+    traced = args.traced
+    key, value = args.injection_label
+    sampling = traced.sampling_percent if traced.sampling_percent is not None else args.mesh_sampling_percent
+    mtls = traced.mtls_mode if traced.mtls_mode is not None else args.mesh_mtls_mode
+    return {
+        "name": traced.name,
+        "injectionLabel": f"{key}={value}",
+        "revision": args.revision,
+        "adopted": traced.adopt,
+        "samplingPercent": sampling,
+        "mtlsMode": mtls.value,
+    }
 
 
 # --------------------------------------------------------------------------- component
@@ -68,13 +88,13 @@ class TracedNamespace(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        traced: TracedNamespaceSettings,
-        settings: StackSettings,
+        args: TracedNamespaceArgs,
         mesh_ready: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(f"{COMPONENT_TYPE_PREFIX}TracedNamespace", name, None, opts)
-        labels = namespace_labels(settings, traced.revision)
+        traced = args.traced
+        labels = dict([args.injection_label])
         # Labelled namespaces send pod creations to istiod's injector: label only once it serves.
         after_mesh = pulumi.ResourceOptions(parent=self, depends_on=list(mesh_ready))
         # A created namespace also carries its Pod Security level; an adopted one keeps its owner's.
@@ -95,7 +115,7 @@ class TracedNamespace(pulumi.ComponentResource):
         else:
             namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata=metadata, opts=after_mesh)
 
-        override = namespace_telemetry_spec(traced, settings)
+        override = namespace_telemetry_spec(args)
         if override is not None:
             telemetry(
                 f"{name}-telemetry",
@@ -113,21 +133,8 @@ class TracedNamespace(pulumi.ComponentResource):
                 opts=after_mesh,
             )
 
-        label_key, label_value = next(iter(labels.items()))
-        self.summary: dict[str, Any] = {
-            "name": traced.name,
-            "injectionLabel": f"{label_key}={label_value}",
-            # The control plane whose proxies its workloads run once (re)started.
-            "revision": revisions.resolve(settings.istio, traced.revision).name,
-            "adopted": traced.adopt,
-            "samplingPercent": effective_sampling(traced, settings),
-            "mtlsMode": effective_mtls(traced, settings).value,
-        }
+        self.summary = summary(args)
         self.register_outputs(self.summary)
-
-
-def build_traced_namespaces(settings: StackSettings, mesh_ready: Sequence[pulumi.Resource]) -> list[TracedNamespace]:
-    return [TracedNamespace(f"ns-{t.name}", t, settings, mesh_ready) for t in settings.traced_namespaces]
 
 
 def newly_meshed(namespaces: Sequence[TracedNamespace]) -> list[str]:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
+    Field,
     StrictBool,
     StringConstraints,
-    model_validator,
+    Tag,
 )
 
-from config.problems import MISSING, FieldError
 from config.types import (
     DnsLabel,
     Hostname,
@@ -22,6 +22,7 @@ from config.types import (
     ResourceList,
     Resources,
     SettingsModel,
+    mode_of,
     supported_version,
 )
 from kube.versions import CHARTS, ChartId
@@ -36,26 +37,45 @@ class OpenIdSettings(SettingsModel):
     scopes: list[NonEmptyStr] = ["openid", "profile", "email"]
 
 
-class KialiAuth(SettingsModel):
-    strategy: KialiAuthStrategy = KialiAuthStrategy.TOKEN
-    openid: OpenIdSettings | None = None
+class TokenAuth(SettingsModel):
+    """Kiali's login with a Kubernetes token of the user's own."""
 
-    @model_validator(mode="after")
-    def _openid_needs_settings(self) -> KialiAuth:
-        if self.strategy is KialiAuthStrategy.OPENID and self.openid is None:
-            raise FieldError(("openid",), MISSING, "required with strategy 'openid': {issuerUri, clientId}")
-        if self.strategy is not KialiAuthStrategy.OPENID and self.openid is not None:
-            raise FieldError(
-                ("openid",),
-                self.openid.model_dump(by_alias=True, exclude_unset=True),
-                f"only used with strategy 'openid', not {self.strategy.value!r}",
-            )
-        return self
+    mode_note = "users log in with a Kubernetes token"
+
+    strategy: Literal[KialiAuthStrategy.TOKEN] = KialiAuthStrategy.TOKEN
 
 
-class PrometheusSettings(SettingsModel):
-    mode: PrometheusMode = PrometheusMode.DEPLOY
-    url: HttpUrl | None = None
+class AnonymousAuth(SettingsModel):
+    """No login: anyone who reaches Kiali sees the mesh (refused in production)."""
+
+    mode_note = "no one logs in"
+
+    strategy: Literal[KialiAuthStrategy.ANONYMOUS]
+
+
+class OpenIdAuth(SettingsModel):
+    """Login through an OpenID provider."""
+
+    mode_note = "users log in through the OpenID provider"
+
+    strategy: Literal[KialiAuthStrategy.OPENID]
+    openid: Annotated[OpenIdSettings, Field(description="{issuerUri, clientId}")]
+
+
+KialiAuth = Annotated[
+    Annotated[TokenAuth, Tag(KialiAuthStrategy.TOKEN.value)]
+    | Annotated[AnonymousAuth, Tag(KialiAuthStrategy.ANONYMOUS.value)]
+    | Annotated[OpenIdAuth, Tag(KialiAuthStrategy.OPENID.value)],
+    mode_of("strategy", KialiAuthStrategy.TOKEN.value),
+]
+
+
+class DeployedPrometheus(SettingsModel):
+    """`mode: deploy`: a Prometheus server of the prometheus chart, scraping the mesh for Kiali."""
+
+    mode_note = "the program deploys Prometheus and sets its URL"
+
+    mode: Literal[PrometheusMode.DEPLOY] = PrometheusMode.DEPLOY
     chart_version: Annotated[str, supported_version(ChartId.PROMETHEUS)] = CHARTS[ChartId.PROMETHEUS].default_version
     retention: Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9]+[smhdwy]$")] = "7d"
     persistence_size: Quantity = "8Gi"
@@ -64,20 +84,28 @@ class PrometheusSettings(SettingsModel):
         requests=ResourceList(cpu="100m", memory="256Mi"), limits=ResourceList(memory="2Gi")
     )
 
-    @model_validator(mode="after")
-    def _url_matches_mode(self) -> PrometheusSettings:
-        if self.mode is PrometheusMode.EXTERNAL and self.url is None:
-            raise FieldError(("url",), MISSING, "required with mode 'external': the Prometheus HTTP API Kiali queries")
-        if self.mode is PrometheusMode.DEPLOY and self.url is not None:
-            raise FieldError(("url",), self.url, "only used with mode 'external'; mode 'deploy' sets it")
-        return self
+
+class ExternalPrometheus(SettingsModel):
+    """`mode: external`: Kiali reads a Prometheus that runs already."""
+
+    mode_note = "Kiali reads a Prometheus that runs already"
+
+    mode: Literal[PrometheusMode.EXTERNAL]
+    url: Annotated[HttpUrl, Field(description="the Prometheus HTTP API Kiali queries")]
+
+
+PrometheusSettings = Annotated[
+    Annotated[DeployedPrometheus, Tag(PrometheusMode.DEPLOY.value)]
+    | Annotated[ExternalPrometheus, Tag(PrometheusMode.EXTERNAL.value)],
+    mode_of("mode", PrometheusMode.DEPLOY.value),
+]
 
 
 class KialiSettings(SettingsModel):
     enabled: StrictBool = True
     chart_version: Annotated[str, supported_version(ChartId.KIALI)] = CHARTS[ChartId.KIALI].default_version
-    auth: KialiAuth = KialiAuth()
-    prometheus: PrometheusSettings = PrometheusSettings()
+    auth: KialiAuth = TokenAuth()
+    prometheus: PrometheusSettings = DeployedPrometheus()
     ingress_host: Hostname | None = None
     ingress_class: DnsLabel = "nginx"
     signoz_url: HttpUrl | None = None

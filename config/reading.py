@@ -26,8 +26,8 @@ from pydantic.fields import FieldInfo
 from config.istio import IstioSettings
 from config.problems import MAP_FIELDS, MISSING, PROJECT, FieldError, Problem, SettingsError, key_path
 from config.production import decide_production
-from config.signoz import SigNozSettings
-from config.stack import StackSettings, first_model
+from config.signoz import DeploySigNoz, RemoteSigNoz
+from config.stack import StackSettings, first_model, models_in
 from config.types import (
     KUBERNETES_RESERVED_PREFIX,
     KUBERNETES_SYSTEM_NAMESPACES,
@@ -36,6 +36,8 @@ from config.types import (
     KialiAuthStrategy,
     MtlsMode,
     RemoteAuth,
+    SettingsUnion,
+    settings_union,
 )
 from kube import naming
 
@@ -44,19 +46,6 @@ SECRET_KEYS = ("clickhousePassword", "kialiSigningKey", "kialiOidcClientSecret",
 INGEST_KEY = "signozIngestKey"
 # The ingest key is an HTTP header value and a line of the central collector's token file.
 INGEST_KEY_MIN_LENGTH = 16
-# Keys of `signoz` (and of `signoz.collector`) that configure the SigNoz a deploy-mode stack runs;
-# a remote-mode stack runs only the agent, so setting them there is a mistake worth naming.
-DEPLOY_ONLY_SIGNOZ_KEYS = (
-    "chartVersion",
-    "clickhouse",
-    "traceRetentionDays",
-    "uiHost",
-    "externalUrl",
-    "ingest",
-    "resources",
-    "migratorResources",
-)
-DEPLOY_ONLY_COLLECTOR_KEYS = ("replicas", "autoscaling")
 # Kiali accepts only these signing-key lengths (AES key sizes).
 KIALI_SIGNING_KEY_LENGTHS = (16, 24, 32)
 # Pulumi's own key for the cluster the default Kubernetes provider deploys to.
@@ -293,20 +282,25 @@ def _blocks(model: type[BaseModel], path: str) -> Iterator[tuple[str, str]]:
     not keys, and are left out."""
     for name, field in model.model_fields.items():
         alias = field.alias or name
-        nested = first_model(field.annotation)
-        if nested is None or nested is CustomTag or alias in MAP_FIELDS:
+        if alias in MAP_FIELDS:
             continue
         block = f"{path}.{alias}" if path else f"{PROJECT}:{alias}"
         block += "[]" if _holds_list(field.annotation) else ""
-        for key_name, key_field in nested.model_fields.items():
-            yield key_field.alias or key_name, block
-        yield from _blocks(nested, block)
+        keys: dict[str, None] = {}
+        for nested in models_in(field.annotation):
+            if nested is CustomTag:
+                continue
+            keys.update({key_field.alias or key_name: None for key_name, key_field in nested.model_fields.items()})
+            yield from _blocks(nested, block)
+        for key in keys:
+            yield key, block
 
 
 def _key_blocks() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for key, block in _blocks(StackSettings, ""):
-        found.setdefault(key, []).append(block)
+        if block not in found.setdefault(key, []):
+            found[key].append(block)
     return found
 
 
@@ -347,25 +341,100 @@ def _unknown_key(key: str, allowed: Collection[str], block: str | None) -> str:
 # --------------------------------------------------------------------------- plain values → settings
 
 
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The model whose keys are allowed at `loc`, to list them in an unknown-key error."""
-    model: type[BaseModel] = StackSettings
+@dataclass(frozen=True)
+class _Located:
+    """Where a validation error is, as the stack file has it: pydantic's location without the tags of
+    the settings unions it passes through, the model holding its last key, and the innermost union
+    (its location, what it is, the chosen tag, and the keys below it)."""
+
+    loc: tuple[int | str, ...]
+    model: type[BaseModel] | None
+    union_loc: tuple[int | str, ...] = ()
+    union: SettingsUnion | None = None
+    tag: str = ""
+    below: tuple[int | str, ...] = ()
+
+
+def _locate(raw: tuple[int | str, ...]) -> _Located:
+    """Walk a pydantic location from the top level. The model is the one whose keys are allowed at
+    the location's parent, to list them in an unknown-key error."""
+    clean: list[int | str] = []
+    model: type[BaseModel] | None = StackSettings
+    union: tuple[tuple[int | str, ...], SettingsUnion, str, int] | None = None
+    parts = list(raw)
+    index = 0
     skip_map_key = False
-    for part in loc:
+    while index < len(parts):
+        part = parts[index]
+        index += 1
+        clean.append(part)
         if isinstance(part, int) or part == "[key]":
             continue
         if skip_map_key:
             skip_map_key = False
             continue
+        if model is None or index == len(parts):
+            continue
         fields = {field.alias or name: field for name, field in model.model_fields.items()}
         if part not in fields:
-            return None
+            model = None
+            continue
         skip_map_key = part in MAP_FIELDS
-        found = first_model(fields[part].annotation)
-        if found is None:
-            return None
-        model = found
-    return model
+        annotation = fields[part].annotation
+        found = settings_union(annotation)
+        if found is not None and index < len(parts) and parts[index] in found.members:
+            tag = str(parts[index])
+            index += 1
+            union = (tuple(clean), found, tag, len(clean))
+            model = found.members[tag]
+            continue
+        model = first_model(annotation)
+    if union is None:
+        return _Located(tuple(clean), model)
+    union_loc, found, tag, depth = union
+    return _Located(tuple(clean), model, union_loc, found, tag, tuple(clean[depth:]))
+
+
+def _holds_path(model: type[BaseModel], path: tuple[int | str, ...]) -> bool:
+    """Whether a model has a key at `path` (stack-file names, list indexes skipped)."""
+    current: type[BaseModel] | None = model
+    for part in path:
+        if isinstance(part, int):
+            continue
+        if current is None:
+            return False
+        fields = {field.alias or name: field for name, field in current.model_fields.items()}
+        if part not in fields:
+            return False
+        current = first_model(fields[part].annotation)
+    return True
+
+
+def _other_mode_key(at: _Located) -> str | None:
+    """An unknown key of one member of a settings union that another member takes: which one, and
+    why it is refused here."""
+    if at.union is None or not at.below:
+        return None
+    owners = [tag for tag, model in at.union.members.items() if tag != at.tag and _holds_path(model, at.below)]
+    if not owners:
+        return None
+    site = ".".join(str(part) for part in at.union_loc)
+    chosen = at.union.members[at.tag]
+    kind = "mode" if at.union.key == "mode" else at.union.key
+    return f"{' or '.join(owners)} {kind} only: with {site}.{at.union.key} {at.tag!r} {chosen.mode_note}; remove it"
+
+
+def _required_by_mode(at: _Located) -> str | None:
+    """A key only one member of a settings union has, missing: what that member needs it for."""
+    if at.union is None or len(at.below) != 1:
+        return None
+    key = str(at.below[0])
+    if any(_holds_path(model, at.below) for tag, model in at.union.members.items() if tag != at.tag):
+        return None
+    chosen = at.union.members[at.tag]
+    field = next(f for n, f in chosen.model_fields.items() if (f.alias or n) == key)
+    described = f": {field.description}" if field.description else ""
+    return f"required with {at.union.key} {at.tag!r}{described}"
 
 
 def _block_of(loc: tuple[int | str, ...]) -> str:
@@ -377,26 +446,48 @@ def _block_of(loc: tuple[int | str, ...]) -> str:
 def _problems_from(error: ValidationError, prefix: tuple[int | str, ...]) -> list[Problem]:
     problems = []
     for err in error.errors(include_url=False):
-        loc = prefix + tuple(err["loc"])
+        at = _locate(prefix + tuple(err["loc"]))
+        loc = at.loc
         cause = (err.get("ctx") or {}).get("error")
         if isinstance(cause, FieldError):
             problems.append(Problem(key_path(loc + cause.path), cause.value, cause.message))
             continue
+        if err["type"] == "union_tag_invalid":
+            union = settings_union(_annotation_at(loc))
+            assert union is not None, f"a tagged union at {loc} that is not a settings union"
+            value = err["input"].get(union.key) if isinstance(err["input"], dict) else err["input"]
+            expected = _either([repr(tag) for tag in union.members])
+            problems.append(Problem(key_path((*loc, union.key)), _shown(value), f"must be {expected}"))
+            continue
         if err["type"] == "extra_forbidden":
-            owner = _model_at(loc[:-1])
+            other_mode = _other_mode_key(at)
+            if other_mode is not None:
+                problems.append(Problem(key_path(loc), err["input"], other_mode))
+                continue
+            owner = at.model
             allowed = [f.alias or n for n, f in owner.model_fields.items()] if owner else []
             listed = ", ".join(allowed) or "see docs/configuration.md"
             unknown = _unknown_key(str(loc[-1]), allowed, _block_of(loc[:-1]))
             problems.append(Problem(key_path(loc), err["input"], f"{unknown}allowed keys here: {listed}"))
             continue
         if err["type"] == "missing":
-            problems.append(Problem(key_path(loc), MISSING, "required"))
+            problems.append(Problem(key_path(loc), MISSING, _required_by_mode(at) or "required"))
             continue
         message = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "string_pattern_mismatch":
             message = PATTERN_MEANING.get(str((err.get("ctx") or {}).get("pattern")), message)
         problems.append(Problem(key_path(loc), err["input"], message))
     return problems
+
+
+def _annotation_at(loc: tuple[int | str, ...]) -> object:
+    """The field annotation of the key at `loc` (a location without union tags)."""
+    parent = _locate(loc).model if loc else None
+    if parent is None:
+        return None
+    fields = {field.alias or name: field for name, field in parent.model_fields.items()}
+    field = fields.get(str(loc[-1]))
+    return field.annotation if field is not None else None
 
 
 def _section_adapter(field: FieldInfo) -> TypeAdapter[Any]:
@@ -448,7 +539,7 @@ def _cross_section_problems(
     sections: Mapping[str, Any], kube_context: str | None, secrets: frozenset[str], stack: str
 ) -> list[Problem]:
     istio = sections.get("istio", IstioSettings())
-    signoz = sections.get("signoz", SigNozSettings())
+    signoz: DeploySigNoz | RemoteSigNoz = sections.get("signoz", DeploySigNoz())
     problems = _namespace_problems(sections, istio.namespace, signoz.namespace, istio.gateway)
     problems.extend(_namespace_revision_problems(sections, istio))
     problems.extend(_tail_sampling_problems(sections, signoz))
@@ -536,7 +627,7 @@ def _namespace_revision_problems(sections: Mapping[str, Any], istio: IstioSettin
     return problems
 
 
-def _tail_sampling_problems(sections: Mapping[str, Any], signoz: SigNozSettings) -> list[Problem]:
+def _tail_sampling_problems(sections: Mapping[str, Any], signoz: DeploySigNoz | RemoteSigNoz) -> list[Problem]:
     """With tail sampling the decision moves from Envoy to the collector: Envoy must report every
     request, and the samplers must keep every span of a trace on one replica."""
     tail = sections.get("tail_sampling")
@@ -544,7 +635,7 @@ def _tail_sampling_problems(sections: Mapping[str, Any], signoz: SigNozSettings)
         return []
     why = "with tailSampling.enabled the decision moves to the collector"
     problems: list[Problem] = []
-    if signoz.remote_mode:
+    if isinstance(signoz, RemoteSigNoz):
         problems.append(
             Problem(
                 f"{PROJECT}:tailSampling.enabled",
@@ -566,7 +657,7 @@ def _tail_sampling_problems(sections: Mapping[str, Any], signoz: SigNozSettings)
                     f"must be unset or 100: {why}; a namespace below 100 % would hide its errors",
                 )
             )
-    if not signoz.remote_mode and signoz.collector.autoscaling.enabled:
+    if isinstance(signoz, DeploySigNoz) and signoz.collector.autoscaling.enabled:
         problems.append(
             Problem(
                 f"{PROJECT}:signoz.collector.autoscaling.enabled",
@@ -585,33 +676,22 @@ def _shown(value: Any) -> Any:
 
 
 def _signoz_mode_problems(
-    sections: Mapping[str, Any], signoz: SigNozSettings, secrets: frozenset[str], stack: str
+    sections: Mapping[str, Any], signoz: DeploySigNoz | RemoteSigNoz, secrets: frozenset[str], stack: str
 ) -> list[Problem]:
-    """Keys that only one `signoz.mode` uses, and the ingest key the chosen setup needs."""
+    """What the chosen `signoz.mode` needs beyond its own keys (the other mode's keys are refused by
+    the settings union): the ingest key, and resource attributes the agent's chart can carry."""
     problems: list[Problem] = []
-    if signoz.remote_mode:
-        why = "deploy mode only: with signoz.mode 'remote' no SigNoz runs in this cluster; remove it"
-        for key in DEPLOY_ONLY_SIGNOZ_KEYS:
-            name = _field_name(SigNozSettings, key)
-            if name in signoz.model_fields_set:
-                problems.append(Problem(f"{PROJECT}:signoz.{key}", _shown(getattr(signoz, name)), why))
-        for key in DEPLOY_ONLY_COLLECTOR_KEYS:
-            name = _field_name(type(signoz.collector), key)
-            if name in signoz.collector.model_fields_set:
-                value = _shown(getattr(signoz.collector, name))
-                problems.append(
-                    Problem(f"{PROJECT}:signoz.collector.{key}", value, f"{why} (the agent runs on every node)")
-                )
+    needs_key = []
+    if isinstance(signoz, RemoteSigNoz):
         for key, value in sorted(sections.get("resource_attributes", {}).items()):
             if "{{" in value:
                 # The k8s-infra chart passes its collector config through Helm's `tpl`.
                 problems.append(
                     Problem(f'{PROJECT}:resourceAttributes["{key}"]', value, "must not contain '{{' in mode 'remote'")
                 )
-    needs_key = []
-    if signoz.remote is not None and signoz.remote.auth is not RemoteAuth.NONE:
-        needs_key.append(f"signoz.remote.auth is {signoz.remote.auth.value!r}")
-    if signoz.ingest is not None and not signoz.remote_mode:
+        if signoz.remote.auth is not RemoteAuth.NONE:
+            needs_key.append(f"signoz.remote.auth is {signoz.remote.auth.value!r}")
+    elif signoz.ingest is not None:
         needs_key.append("signoz.ingest checks it on every request")
     if needs_key and INGEST_KEY not in secrets:
         command = config_set(stack, f"{PROJECT}:{INGEST_KEY}", "<key>", secret=True)
@@ -623,10 +703,6 @@ def _signoz_mode_problems(
             )
         )
     return problems
-
-
-def _field_name(model: type[BaseModel], alias: str) -> str:
-    return next(name for name, field in model.model_fields.items() if (field.alias or name) == alias)
 
 
 def _production_problems(
@@ -661,14 +737,14 @@ def _production_problems(
     if kiali is not None and kiali.enabled and kiali.auth.strategy is KialiAuthStrategy.ANONYMOUS:
         problems.append(Problem(f"{PROJECT}:kiali.auth.strategy", "anonymous", f"must be 'token' or 'openid': {why}"))
     signoz = sections.get("signoz")
-    remote = signoz.remote if signoz is not None else None
+    remote = signoz.remote if isinstance(signoz, RemoteSigNoz) else None
     if remote is not None and remote.auth is RemoteAuth.NONE:
         problems.append(Problem(f"{PROJECT}:signoz.remote.auth", "none", f"must be 'bearer' or 'signozCloud': {why}"))
     if remote is not None and remote.insecure_skip_verify:
         problems.append(
             Problem(f"{PROJECT}:signoz.remote.insecureSkipVerify", True, f"must be false (verify TLS): {why}")
         )
-    ingest = signoz.ingest if signoz is not None else None
+    ingest = signoz.ingest if isinstance(signoz, DeploySigNoz) else None
     if ingest is not None and ingest.tls_secret_name is None:
         problems.append(
             Problem(

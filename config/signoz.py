@@ -8,6 +8,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    Tag,
     model_validator,
 )
 
@@ -25,6 +26,7 @@ from config.types import (
     Resources,
     SettingsModel,
     SigNozMode,
+    mode_of,
     supported_version,
 )
 from kube.versions import CHARTS, ChartId
@@ -60,22 +62,29 @@ class MemoryLimiter(SettingsModel):
         return self
 
 
-class CollectorSettings(SettingsModel):
-    replicas: PositiveInt = 1
+class AgentCollectorSettings(SettingsModel):
+    """What every collector the mesh reports to has: its size and the processors that run first."""
+
     resources: Resources = Resources(
         requests=ResourceList(cpu="100m", memory="256Mi"), limits=ResourceList(memory="512Mi")
     )
-    autoscaling: CollectorAutoscaling = CollectorAutoscaling()
     memory_limiter: MemoryLimiter = MemoryLimiter()
     scrub_credential_attributes: StrictBool = True
 
     @model_validator(mode="after")
-    def _limit_for_memory_limiter(self) -> CollectorSettings:
+    def _limit_for_memory_limiter(self) -> AgentCollectorSettings:
         if self.resources.limits.memory is None:
             raise FieldError(
                 ("resources", "limits", "memory"), MISSING, "required: memory_limiter sizes itself from it"
             )
         return self
+
+
+class CollectorSettings(AgentCollectorSettings):
+    """SigNoz's own collector (deploy mode): also its replicas, fixed or autoscaled."""
+
+    replicas: PositiveInt = 1
+    autoscaling: CollectorAutoscaling = CollectorAutoscaling()
 
     @property
     def min_available_replicas(self) -> int:
@@ -156,9 +165,12 @@ class IngestSettings(SettingsModel):
     tls_secret_name: ObjectName | None = None
 
 
-class SigNozSettings(SettingsModel):
-    mode: SigNozMode = SigNozMode.DEPLOY
-    remote: RemoteSettings | None = None
+class DeploySigNoz(SettingsModel):
+    """`signoz.mode: deploy` (the default): SigNoz, ClickHouse and ZooKeeper run in this cluster."""
+
+    mode_note = "SigNoz runs in this cluster"
+
+    mode: Literal[SigNozMode.DEPLOY] = SigNozMode.DEPLOY
     ingest: IngestSettings | None = None
     chart_version: Annotated[str, supported_version(ChartId.SIGNOZ)] = CHARTS[ChartId.SIGNOZ].default_version
     namespace: DnsLabel = "signoz"
@@ -177,14 +189,28 @@ class SigNozSettings(SettingsModel):
         requests=ResourceList(cpu="50m", memory="64Mi"), limits=ResourceList(memory="512Mi")
     )
 
-    @model_validator(mode="after")
-    def _remote_matches_mode(self) -> SigNozSettings:
-        if self.mode is SigNozMode.REMOTE and self.remote is None:
-            raise FieldError(("remote",), MISSING, "required with mode 'remote': {endpoint, auth, …}")
-        if self.mode is SigNozMode.DEPLOY and self.remote is not None:
-            raise FieldError(("remote",), self.remote.model_dump(by_alias=True), "only used with mode 'remote'")
-        return self
+    @property
+    def remote_mode(self) -> bool:
+        return False
+
+
+class RemoteSigNoz(SettingsModel):
+    """`signoz.mode: remote`: only the k8s-infra agent runs here and forwards to a SigNoz elsewhere."""
+
+    mode_note = "no SigNoz runs in this cluster"
+
+    mode: Literal[SigNozMode.REMOTE]
+    remote: Annotated[RemoteSettings, Field(description="{endpoint, auth, …}")]
+    namespace: DnsLabel = "signoz"
+    collector: AgentCollectorSettings = AgentCollectorSettings()
+    protect: StrictBool = False
 
     @property
     def remote_mode(self) -> bool:
-        return self.mode is SigNozMode.REMOTE
+        return True
+
+
+SigNozSettings = Annotated[
+    Annotated[DeploySigNoz, Tag(SigNozMode.DEPLOY.value)] | Annotated[RemoteSigNoz, Tag(SigNozMode.REMOTE.value)],
+    mode_of("mode", SigNozMode.DEPLOY.value),
+]

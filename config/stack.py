@@ -20,7 +20,7 @@ from config.kiali import KialiSettings
 from config.namespaces import TracedNamespaceItem
 from config.production import ProductionDecision, decide_production
 from config.security import SecuritySettings
-from config.signoz import SigNozSettings
+from config.signoz import DeploySigNoz, SigNozSettings
 from config.tail_sampling import TailSamplingSettings
 from config.types import (
     AttributeKey,
@@ -31,6 +31,7 @@ from config.types import (
     NonEmptyStr,
     Percent,
     SettingsModel,
+    settings_union,
 )
 from kube.versions import CHARTS, ChartId, Family
 
@@ -44,7 +45,7 @@ class StackSettings(SettingsModel):
     mtls_mode: MtlsMode = MtlsMode.PERMISSIVE
     resource_attributes: dict[AttributeKey, NonEmptyStr] = {}
     istio: IstioSettings = IstioSettings()
-    signoz: SigNozSettings = SigNozSettings()
+    signoz: SigNozSettings = DeploySigNoz()
     kiali: KialiSettings = KialiSettings()
     traced_namespaces: list[TracedNamespaceItem] = []
     # A small traced application with its own load generator, so a new cluster shows traces at once;
@@ -76,6 +77,16 @@ class StackSettings(SettingsModel):
         version table's repository."""
         family_override = self.istio.chart_repository if CHARTS[chart].family is Family.ISTIO else None
         return family_override or self.chart_repository or CHARTS[chart].repository
+
+
+def models_in(annotation: object) -> list[type[BaseModel]]:
+    """The models a block of this annotation may be: each member of a settings union, else the one
+    model inside it (through Optional, list, dict, Annotated), else none."""
+    union = settings_union(annotation)
+    if union is not None:
+        return list(union.members.values())
+    found = first_model(annotation)
+    return [found] if found is not None else []
 
 
 def first_model(annotation: object) -> type[BaseModel] | None:

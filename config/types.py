@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, ClassVar, Literal, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     StrictInt,
     StringConstraints,
+    Tag,
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 from config.problems import FieldError
 from kube.versions import CHARTS, ISTIO_HUB, RETIRED_LOCATIONS, ChartId
@@ -201,8 +204,50 @@ class RemoteAuth(enum.StrEnum):
     NONE = "none"
 
 
+def mode_of(field: str, default: str) -> Discriminator:
+    """The discriminator of a settings union: the value of `field` (by its stack-file name), or
+    `default` where a stack file leaves it out, so stack files keep their shape."""
+
+    def tag(value: object) -> str:
+        if isinstance(value, dict):
+            chosen = value.get(field, default)
+            return str(getattr(chosen, "value", chosen))
+        return str(getattr(getattr(value, to_snake(field), default), "value", default))
+
+    return Discriminator(tag)
+
+
 class SettingsModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
+    # A member of a settings union: what choosing it means, in the refusal of another member's keys
+    # ("with signoz.mode 'remote' <mode_note>").
+    mode_note: ClassVar[str] = ""
+
+
+@dataclass(frozen=True)
+class SettingsUnion:
+    """A settings block whose keys depend on one of them (`mode_of`): its members by tag."""
+
+    key: str
+    members: dict[str, type[SettingsModel]]
+
+
+def settings_union(annotation: object) -> SettingsUnion | None:
+    """The settings union a field annotation is, or None (an Optional is not one)."""
+    members: dict[str, type[SettingsModel]] = {}
+    for arg in get_args(annotation):
+        if get_origin(arg) is Annotated:
+            model, *metadata = get_args(arg)
+            members.update({found.tag: model for found in metadata if isinstance(found, Tag)})
+    if not members:
+        return None
+    first = next(iter(members.values()))
+    key = next(
+        field.alias or name
+        for name, field in first.model_fields.items()
+        if get_origin(field.annotation) is Literal and all(name in model.model_fields for model in members.values())
+    )
+    return SettingsUnion(key, members)
 
 
 # --------------------------------------------------------------------------- custom tags

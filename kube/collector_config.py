@@ -12,9 +12,23 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from config.stack import StackSettings
+from config.signoz import DeploySigNoz, MemoryLimiter
+from config.tail_sampling import TailSamplingSettings
 from kube import naming
 from kube.versions import ChartId, facts
+
+
+@dataclass(frozen=True)
+class MeshProcessing:
+    """What every collector the mesh reports to does first, whichever collector it is (SigNoz's, the
+    trace router, the remote agent): refuse overload, tag spans with the stack's environment, cluster
+    and resource attributes, and delete credentials."""
+
+    environment: str
+    cluster: str
+    resource_attributes: tuple[tuple[str, str], ...]
+    memory_limiter: MemoryLimiter
+    scrub_credentials: bool
 
 
 @dataclass(frozen=True)
@@ -69,20 +83,19 @@ CREDENTIAL_ATTRIBUTE_PATTERN = (
 )
 
 
-def resource_attributes(settings: StackSettings) -> list[dict[str, str]]:
+def resource_attributes(mesh: MeshProcessing) -> list[dict[str, str]]:
     """Upserts every span gets: environment and cluster first, then the configured attributes.
 
     Zipkin has no resource concept and the collector's environment variables do not tag Zipkin
     spans, so these are added by a resource processor in the pipeline.
     """
-    pairs = [(ENVIRONMENT_ATTRIBUTE, settings.environment), (CLUSTER_ATTRIBUTE, settings.cluster)]
-    pairs += sorted(settings.resource_attributes.items())
+    pairs = [(ENVIRONMENT_ATTRIBUTE, mesh.environment), (CLUSTER_ATTRIBUTE, mesh.cluster)]
+    pairs += sorted(mesh.resource_attributes)
     return [{"key": key, "value": value, "action": "upsert"} for key, value in pairs]
 
 
-def memory_limiter(settings: StackSettings) -> dict[str, Any]:
+def memory_limiter(limiter: MemoryLimiter) -> dict[str, Any]:
     """Percentages of the container's memory limit (settings require one)."""
-    limiter = settings.signoz.collector.memory_limiter
     return {
         "check_interval": "1s",
         "limit_percentage": limiter.limit_percent,
@@ -90,14 +103,14 @@ def memory_limiter(settings: StackSettings) -> dict[str, Any]:
     }
 
 
-def mesh_processors(settings: StackSettings) -> dict[str, dict[str, Any]]:
+def mesh_processors(mesh: MeshProcessing) -> dict[str, dict[str, Any]]:
     """The processors every collector the mesh reports to runs first, in pipeline order:
     memory_limiter, the resource processor, and the credential scrub when enabled."""
     processors: dict[str, dict[str, Any]] = {
-        MEMORY_LIMITER: memory_limiter(settings),
-        RESOURCE_PROCESSOR: {"attributes": resource_attributes(settings)},
+        MEMORY_LIMITER: memory_limiter(mesh.memory_limiter),
+        RESOURCE_PROCESSOR: {"attributes": resource_attributes(mesh)},
     }
-    if settings.signoz.collector.scrub_credential_attributes:
+    if mesh.scrub_credentials:
         processors[SCRUB_PROCESSOR] = {"actions": [{"pattern": CREDENTIAL_ATTRIBUTE_PATTERN, "action": "delete"}]}
     return processors
 
@@ -113,9 +126,10 @@ def zipkin_receiver() -> dict[str, Any]:
     return {"endpoint": ZIPKIN_ENDPOINT}
 
 
-def traces_pipeline(settings: StackSettings) -> Pipeline:
-    defaults = chart_pipeline(settings.signoz.chart_version)
-    if settings.tail_sampling.enabled:
+def traces_pipeline(chart_version: str, mesh: MeshProcessing, tail: TailSamplingSettings | None) -> Pipeline:
+    """The collector's traces pipeline; `tail` is None without tail sampling."""
+    defaults = chart_pipeline(chart_version)
+    if tail is not None:
         # The trace router receives Zipkin and runs the mesh's processors; here spans arrive over
         # OTLP, every span of a trace at this replica. Span metrics first, so the RED metrics count
         # every request; then the decision; then the chart's batch and exporters.
@@ -128,7 +142,7 @@ def traces_pipeline(settings: StackSettings) -> Pipeline:
         receivers=(*defaults.receivers, ZIPKIN_RECEIVER),
         # memory_limiter first so overload is refused at the door; resource before span metrics so
         # the derived RED metrics carry deployment.environment.
-        processors=(*mesh_processors(settings), *defaults.processors),
+        processors=(*mesh_processors(mesh), *defaults.processors),
         exporters=defaults.exporters,
     )
 
@@ -166,20 +180,18 @@ def self_metrics_reader() -> dict[str, Any]:
     }
 
 
-def traces_held(settings: StackSettings) -> int:
+def traces_held(tail: TailSamplingSettings, replicas: int) -> int:
     """Traces one sampler holds while it waits to decide: new traces per second reaching it (the
     mesh's, spread over the collector's fixed replicas) times decision_wait."""
-    tail = settings.tail_sampling
-    per_replica = math.ceil(tail.expected_traces_per_second / settings.signoz.collector.replicas)
+    per_replica = math.ceil(tail.expected_traces_per_second / replicas)
     return per_replica * tail.decision_wait_seconds
 
 
-def tail_sampling_processor(settings: StackSettings) -> dict[str, Any]:
+def tail_sampling_processor(tail: TailSamplingSettings, replicas: int) -> dict[str, Any]:
     """contrib's `tail_sampling` (processor/tailsamplingprocessor, config.go at v0.144.0): a trace is
     kept when any policy samples it. `num_traces` is twice the traces held, as headroom: an overflow
     drops traces undecided, errors included."""
-    tail = settings.tail_sampling
-    held = traces_held(settings)
+    held = traces_held(tail, replicas)
     policies: list[dict[str, Any]] = []
     if tail.keep_errors:
         policies.append({"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}})
@@ -207,13 +219,12 @@ def tail_sampling_processor(settings: StackSettings) -> dict[str, Any]:
     }
 
 
-def router_config(settings: StackSettings) -> dict[str, Any]:
+def router_config(mesh: MeshProcessing, collector_namespace: str) -> dict[str, Any]:
     """The trace router: Envoy's Zipkin spans in, the mesh's processors, then each trace by trace ID
     to one replica of the collector (contrib's `loadbalancing` exporter with its Kubernetes resolver,
     which watches the collector Service's EndpointSlices)."""
-    signoz = settings.signoz
     # memory_limiter's percentages apply to the router's own memory limit (tailSampling.routerResources).
-    processors = mesh_processors(settings)
+    processors = mesh_processors(mesh)
     return {
         "receivers": {ZIPKIN_RECEIVER: zipkin_receiver()},
         "processors": {**processors, BATCH_PROCESSOR: {}},
@@ -223,7 +234,7 @@ def router_config(settings: StackSettings) -> dict[str, Any]:
                 "protocol": {"otlp": {"tls": {"insecure": True}}},
                 "resolver": {
                     "k8s": {
-                        "service": f"{naming.collector_service_name()}.{signoz.namespace}",
+                        "service": f"{naming.collector_service_name()}.{collector_namespace}",
                         "ports": [SAMPLER_OTLP_PORT],
                         # Also the resolver's watch timeout: at its 1 s default it reopens the watch
                         # every second (contrib issue 46204).
@@ -247,13 +258,13 @@ def router_config(settings: StackSettings) -> dict[str, Any]:
     }
 
 
-def ingest_pipeline(settings: StackSettings) -> Pipeline:
+def ingest_pipeline(chart_version: str, mesh: MeshProcessing) -> Pipeline:
     """Other clusters' spans, in a pipeline of their own: they arrive with their environment, cluster
     and attributes set by their agent, which this cluster's resource processor would overwrite
     (upsert). memory_limiter first and the scrub as here; then the chart's processors and exporters,
     so they are stored and measured like local spans."""
-    defaults = chart_pipeline(settings.signoz.chart_version)
-    ours = [name for name in mesh_processors(settings) if name != RESOURCE_PROCESSOR]
+    defaults = chart_pipeline(chart_version)
+    ours = [name for name in mesh_processors(mesh) if name != RESOURCE_PROCESSOR]
     return Pipeline(
         receivers=(INGEST_RECEIVER,), processors=(*ours, *defaults.processors), exporters=defaults.exporters
     )
@@ -271,30 +282,28 @@ def ingest_receiver() -> dict[str, Any]:
     }
 
 
-def collector_config(settings: StackSettings) -> dict[str, Any]:
+def collector_config(signoz: DeploySigNoz, mesh: MeshProcessing, tail: TailSamplingSettings | None) -> dict[str, Any]:
     """The `otelCollector.config` overlay (maps merge into the chart's; lists restate its defaults).
     With tail sampling the collector is the sampler tier: the router has received Zipkin and run the
     resource and scrub processors; only memory_limiter and the sampler are added here."""
     receivers: dict[str, Any] = {}
-    processors = mesh_processors(settings)
-    if settings.tail_sampling.enabled:
-        processors = {
-            MEMORY_LIMITER: processors[MEMORY_LIMITER],
-            TAIL_SAMPLING_PROCESSOR: tail_sampling_processor(settings),
-        }
+    ours = mesh_processors(mesh)
+    processors = ours
+    if tail is not None:
+        sampler = tail_sampling_processor(tail, signoz.collector.replicas)
+        processors = {MEMORY_LIMITER: ours[MEMORY_LIMITER], TAIL_SAMPLING_PROCESSOR: sampler}
     else:
         receivers[ZIPKIN_RECEIVER] = zipkin_receiver()
-    service: dict[str, Any] = {"pipelines": {"traces": traces_pipeline(settings).as_values()}}
+    pipeline = traces_pipeline(signoz.chart_version, mesh, tail)
+    service: dict[str, Any] = {"pipelines": {"traces": pipeline.as_values()}}
     config: dict[str, Any] = {"receivers": receivers, "processors": processors}
-    if settings.signoz.ingest is not None:
+    if signoz.ingest is not None:
         receivers[INGEST_RECEIVER] = ingest_receiver()
-        pipeline = ingest_pipeline(settings)
-        config["processors"] |= {
-            name: mesh_processors(settings)[name] for name in pipeline.processors if name in mesh_processors(settings)
-        }
-        service["pipelines"][INGEST_PIPELINE] = pipeline.as_values()
+        ingest = ingest_pipeline(signoz.chart_version, mesh)
+        config["processors"] |= {name: ours[name] for name in ingest.processors if name in ours}
+        service["pipelines"][INGEST_PIPELINE] = ingest.as_values()
         config["extensions"] = {INGEST_AUTHENTICATOR: {"filename": INGEST_TOKEN_FILE}}
-        service["extensions"] = [*chart_service_extensions(settings.signoz.chart_version), INGEST_AUTHENTICATOR]
+        service["extensions"] = [*chart_service_extensions(signoz.chart_version), INGEST_AUTHENTICATOR]
     if not receivers:
         del config["receivers"]
     config["service"] = service

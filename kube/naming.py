@@ -8,7 +8,7 @@ SigNoz therefore agree on the address from settings alone and can install in par
 from __future__ import annotations
 
 from config.istio import IstioSettings
-from config.signoz import SigNozSettings
+from config.signoz import DeploySigNoz, SigNozSettings
 from config.stack import StackSettings
 
 CLUSTER_DOMAIN = "cluster.local"
@@ -60,6 +60,16 @@ INGEST_KEY_SECRET_KEY = "token"
 # tailSampling: the Deployment (and its Service, ConfigMap, ServiceAccount) that receives the mesh's
 # Zipkin spans and routes each trace, by trace ID, to one replica of the SigNoz collector.
 TRACE_ROUTER = "signoz-trace-router"
+
+# The labels of the namespaces the program creates for SigNoz or its agent: ClickHouse, ZooKeeper and
+# the schema-migration Jobs must not get sidecars (a sidecar keeps a Job's pod running forever and
+# intercepts ClickHouse's inter-node traffic).
+NO_INJECTION_LABELS = {"istio-injection": "disabled"}
+
+# Kiali serves under this path; a workload or Service annotated with SIGNOZ_ANNOTATION shows a
+# "Traces in SigNoz" link to the annotation's URL (Kiali's additional_display_details).
+KIALI_WEB_ROOT = "/kiali"
+SIGNOZ_ANNOTATION = "mesh-tracing.io/signoz-traces"
 
 # The namespace of the optional demo workload (`mesh-tracing:demo`), created and owned by the program.
 DEMO_NAMESPACE = "mesh-tracing-demo"
@@ -141,13 +151,18 @@ def otlp_http_endpoint(signoz: SigNozSettings) -> str:
     return f"http://{collector_fqdn(signoz)}:{OTLP_HTTP_PORT}"
 
 
-def ingest_url(signoz: SigNozSettings) -> str | None:
+def ingest_url(signoz: DeploySigNoz) -> str | None:
     """What a remote stack sets as signoz.remote.endpoint to send to this (central) stack."""
     return f"https://{signoz.ingest.host}" if signoz.ingest is not None else None
 
 
 def signoz_ui_service() -> str:
     return signoz_fullname()
+
+
+def signoz_ui_address(signoz: DeploySigNoz) -> str:
+    """host:port of SigNoz's UI Service."""
+    return f"{service_fqdn(signoz_ui_service(), signoz.namespace)}:{SIGNOZ_UI_PORT}"
 
 
 def clickhouse_service() -> str:
@@ -175,3 +190,14 @@ def prometheus_url(istio: IstioSettings) -> str:
     """The server Service of the prometheus chart (`<release>-server`, port 80) in the Istio namespace."""
     host = service_fqdn(f"{PROMETHEUS_RELEASE}-server", istio.namespace)
     return f"http://{host}:{PROMETHEUS_SERVER_PORT}"
+
+
+def signoz_service_link(signoz_url: str | None, app: str, namespace: str) -> str | None:
+    """What to put in SIGNOZ_ANNOTATION of a workload or Service: SigNoz's page of the service name
+    Istio gives that workload's sidecar spans. None without a SigNoz URL (`kiali.signozUrl`)."""
+    return f"{signoz_url}/services/{sidecar_service_name(app, namespace)}" if signoz_url else None
+
+
+def kiali_graph_path(namespace: str) -> str:
+    """The path (under Kiali's address) of the traffic graph of one namespace."""
+    return f"{KIALI_WEB_ROOT}/console/graph/namespaces?namespaces={namespace}"

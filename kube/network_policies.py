@@ -20,8 +20,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from config.kiali import DeployedPrometheus
+from config.signoz import DeploySigNoz
 from config.stack import StackSettings
-from config.types import PrometheusMode
 from kube import naming, revisions
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -147,9 +148,8 @@ def span_senders(settings: StackSettings) -> list[str]:
 # --------------------------------------------------------------------------- policies per namespace
 
 
-def signoz_policies(settings: StackSettings) -> list[Policy]:
-    """The SigNoz namespace of a deploy-mode stack."""
-    signoz = settings.signoz
+def signoz_policies(settings: StackSettings, signoz: DeploySigNoz) -> list[Policy]:
+    """The SigNoz namespace of a deploy-mode stack (`signoz` is its `settings.signoz`)."""
     ns = signoz.namespace
     ingress_controllers = settings.security.network_policies.ingress_namespaces
     collector_rules = rule([namespaces(span_senders(settings))], RECEIVER_PORTS)
@@ -195,7 +195,7 @@ def prometheus_peer(settings: StackSettings) -> dict[str, Any] | None:
     """The Prometheus that scrapes Kiali: the deployed one, or an external one by its in-cluster
     Service's namespace (`http://<service>.<namespace>.svc…`); None for one outside the cluster."""
     prometheus = settings.kiali.prometheus
-    if prometheus.mode is PrometheusMode.DEPLOY:
+    if isinstance(prometheus, DeployedPrometheus):
         return pods(PROMETHEUS_LABELS)
     host = str(prometheus.url).split("//", 1)[1].split("/", 1)[0].split(":", 1)[0]
     parts = host.split(".")
@@ -214,6 +214,6 @@ def istio_policies(settings: StackSettings) -> list[Policy]:
     scraper = prometheus_peer(settings)
     kiali_rules += rule([scraper] if scraper else [], [KIALI_METRICS_PORT])
     found = [policy("kiali", ns, KIALI_LABELS, kiali_rules)]
-    if kiali.prometheus.mode is PrometheusMode.DEPLOY:
+    if isinstance(kiali.prometheus, DeployedPrometheus):
         found.append(policy("prometheus", ns, PROMETHEUS_LABELS, rule([pods(KIALI_LABELS)], [PROMETHEUS_PORT])))
     return found

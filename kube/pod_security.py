@@ -21,8 +21,6 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from config.stack import StackSettings
-
 ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
 RUNTIME_DEFAULT = {"type": "RuntimeDefault"}
 
@@ -74,9 +72,9 @@ def container_context(*, read_only: bool) -> dict[str, Any]:
     }
 
 
-def collector_scratch(settings: StackSettings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def collector_scratch(hardened: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(volumes, mounts) the hardened collector writes to under its read-only root filesystem."""
-    if not settings.security.hardened_pods:
+    if not hardened:
         return [], []
     return (
         [{"name": COLLECTOR_SCRATCH_VOLUME, "emptyDir": {}}],
@@ -84,10 +82,10 @@ def collector_scratch(settings: StackSettings) -> tuple[list[dict[str, Any]], li
     )
 
 
-def signoz_contexts(settings: StackSettings) -> dict[str, Any]:
+def signoz_contexts(hardened: bool) -> dict[str, Any]:
     """The signoz chart's security values. The chart offers none for the schema-migration Job, the
     collector's init container, or the ClickHouse and operator containers (pod level only)."""
-    if not settings.security.hardened_pods:
+    if not hardened:
         return {}
     zookeeper_container = container_context(read_only=False) | {"runAsUser": ZOOKEEPER_USER}
     return {
@@ -114,10 +112,10 @@ def signoz_contexts(settings: StackSettings) -> dict[str, Any]:
     }
 
 
-def agent_contexts(settings: StackSettings) -> dict[str, Any]:
+def agent_contexts(hardened: bool) -> dict[str, Any]:
     """The k8s-infra agent's security values: its image's user, declared (the image is built FROM
     scratch and writes nothing)."""
-    if not settings.security.hardened_pods:
+    if not hardened:
         return {}
     return {
         "otelAgent": {
@@ -127,9 +125,9 @@ def agent_contexts(settings: StackSettings) -> dict[str, Any]:
     }
 
 
-def prometheus_contexts(settings: StackSettings) -> dict[str, Any]:
+def prometheus_contexts(hardened: bool) -> dict[str, Any]:
     """The deployed Prometheus server and its config reloader (both write only to the server's volume)."""
-    if not settings.security.hardened_pods:
+    if not hardened:
         return {}
     return {
         "server": {
@@ -140,9 +138,9 @@ def prometheus_contexts(settings: StackSettings) -> dict[str, Any]:
     }
 
 
-def istiod_contexts(settings: StackSettings) -> dict[str, Any]:
+def istiod_contexts(hardened: bool) -> dict[str, Any]:
     """istiod's chart already runs it non-root without capabilities; seccomp is a value of its own."""
-    return {"seccompProfile": RUNTIME_DEFAULT} if settings.security.hardened_pods else {}
+    return {"seccompProfile": RUNTIME_DEFAULT} if hardened else {}
 
 
 # The gateway chart's own pod securityContext, which a value replaces as a whole: gateways bind
@@ -150,9 +148,9 @@ def istiod_contexts(settings: StackSettings) -> dict[str, Any]:
 GATEWAY_SYSCTLS = [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]
 
 
-def gateway_contexts(settings: StackSettings) -> dict[str, Any]:
+def gateway_contexts(hardened: bool) -> dict[str, Any]:
     """The gateway pods' seccomp profile, next to the chart's own sysctl."""
-    if not settings.security.hardened_pods:
+    if not hardened:
         return {}
     return {"securityContext": {"sysctls": GATEWAY_SYSCTLS, "seccompProfile": RUNTIME_DEFAULT}}
 
@@ -160,22 +158,22 @@ def gateway_contexts(settings: StackSettings) -> dict[str, Any]:
 # --------------------------------------------------------------------------- Pod Security levels
 
 
-def signoz_namespace_level(settings: StackSettings) -> Level:
+def signoz_namespace_level(remote: bool) -> Level:
     """The SigNoz namespace. Deploy mode: baseline, since the chart offers no container security
     values for the schema-migration Job, the collector's init container, ClickHouse and the operator
     (restricted needs them). Remote mode: privileged, since the k8s-infra agent mounts node paths
     (/var/log) whatever its presets."""
-    return Level.PRIVILEGED if settings.signoz.remote_mode else Level.BASELINE
+    return Level.PRIVILEGED if remote else Level.BASELINE
 
 
-def istio_namespace_level(settings: StackSettings) -> Level:
+def istio_namespace_level(hardened: bool) -> Level:
     """istiod, Kiali and the deployed Prometheus meet restricted once seccomp is set."""
-    return Level.RESTRICTED if settings.security.hardened_pods else Level.BASELINE
+    return Level.RESTRICTED if hardened else Level.BASELINE
 
 
-def gateway_namespace_level(settings: StackSettings) -> Level:
+def gateway_namespace_level(hardened: bool) -> Level:
     """Gateway pods are injected without istio-init: restricted once seccomp is set."""
-    return Level.RESTRICTED if settings.security.hardened_pods else Level.BASELINE
+    return Level.RESTRICTED if hardened else Level.BASELINE
 
 
 MESHED_LEVEL = Level.PRIVILEGED

@@ -16,6 +16,7 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
+from kube import naming
 from kube.network_policies import Policy as NetworkPolicy
 from kube.versions import CHARTS, ChartId
 
@@ -139,6 +140,20 @@ def service(
         metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(labels)),
         spec=cast(Any, dict(spec)),
         opts=opts,
+    )
+
+
+def ingest_key_secret(
+    resource_name: str, namespace: pulumi.Input[str], key: pulumi.Output[str], parent: pulumi.Resource
+) -> k8s.core.v1.Secret:
+    """The Secret holding signozIngestKey, on either side: the central collector mounts it as a
+    file, the remote agent reads it into its env. Pods read it at start: releases wait for it."""
+    return secret(
+        resource_name,
+        name=naming.INGEST_KEY_SECRET,
+        namespace=namespace,
+        string_data={naming.INGEST_KEY_SECRET_KEY: key},
+        opts=pulumi.ResourceOptions(parent=parent),
     )
 
 

@@ -35,6 +35,7 @@ from meshtools.cli import EXIT_CHANGED, EXIT_OK, ToolError, UsageError, run_comm
 from meshtools.desired import desired_state, to_yaml
 from meshtools.recording import PROGRAM, run_stack
 from meshtools.stacks import PROJECT_DIR, SIGNOZ_API_KEY_SECRET_PREFIX, ci_stack, load_stack
+from program import PROGRAM_PACKAGES
 
 # The hidden first line that identifies this tool's PR comment for a stack.
 COMMENT_MARKER = "<!-- mesh-tracing plan-diff: {stack} -->"
@@ -75,7 +76,7 @@ def views(stack: str, stacks_dir: Path, program: Path) -> Views:
 
 def views_at_revision(stack: str, revision: str, project_dir: Path = PROJECT_DIR) -> Views:
     """The stack at `revision`: its program and stack file, evaluated by this engine in a fresh
-    process that imports that revision's `components` package."""
+    process that imports that revision's program packages."""
     archive = subprocess.run(
         ["git", "-C", str(project_dir), "archive", "--format=tar", revision],
         capture_output=True,
@@ -305,8 +306,9 @@ def comment_body(stack: str, base: str, review: Review, retention: Sequence[str]
 
 
 def _use_revision(revision_dir: Path) -> None:
-    """Make the next import of `components` come from an extracted revision, not from this tree."""
-    for name in [m for m in sys.modules if m == "components" or m.startswith("components.")]:
+    """Make the next import of the program's packages come from an extracted revision, not from this
+    tree (a revision of another layout included: whatever the packages were called then)."""
+    for name in [m for m in sys.modules if m.split(".")[0] in PROGRAM_PACKAGES]:
         del sys.modules[name]
     sys.path.insert(0, str(revision_dir))
 

@@ -20,9 +20,10 @@ DEV_ONLY = ("pytest", "hypothesis", "mypy", "ruff", "chdb", "jsonschema", "kuber
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
+    packages: tuple[str, ...] = importlib.import_module("program").PROGRAM_PACKAGES
     modules = [
         f"{package}.{p.stem}"
-        for package in ("config", "kube", "components")
+        for package in packages
         for p in sorted((ROOT / package).glob("*.py"))
         if p.stem != "__init__"
     ]

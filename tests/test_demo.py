@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from components import demo
-from components.kiali_integration import SIGNOZ_ANNOTATION
 from config.problems import SettingsError
+from kube.naming import SIGNOZ_ANNOTATION
 from meshtools.recording import Resource, Run, changed_resources
 from tests.conftest import (
     SHIPPED_STACK_NAMES,

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from meshtools.stacks import PROJECT_DIR
+from program import PROGRAM_PACKAGES
 
 LOCKS = PROJECT_DIR / "requirements"
 _PINNED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", re.M)
@@ -54,7 +55,6 @@ def test_the_runtime_lock_holds_no_test_or_lint_tool() -> None:
 
 
 # The program's own packages: its config, its platform knowledge, its components.
-PROGRAM_PACKAGES = ("config", "kube", "components")
 
 
 def _third_party_imports(path: Path) -> set[str]:

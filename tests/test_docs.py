@@ -21,8 +21,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from config.reading import SECRET_KEYS, is_encrypted
-from config.stack import StackSettings
-from config.stack import first_model as _first_model
+from config.stack import StackSettings, models_in
 from config.types import CustomTag
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,12 +61,22 @@ def model_fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str
     for name, field in model.model_fields.items():
         path = f"{prefix}{field.alias or name}"
         yield path, field
-        nested = _first_model(field.annotation)
-        if nested is not None and nested is not CustomTag:  # tag shapes are documented as a whole
-            yield from model_fields(nested, f"{path}.")
+        # A settings union's keys are those of all its members (each documented with its mode).
+        for nested in models_in(field.annotation):
+            if nested is not CustomTag:  # tag shapes are documented as a whole
+                yield from model_fields(nested, f"{path}.")
 
 
-FIELDS = dict(model_fields(StackSettings))
+def _first_of_each(pairs: Iterator[tuple[str, FieldInfo]]) -> dict[str, FieldInfo]:
+    """A key two members of a settings union share is described by the first, the default member
+    (whose discriminating key is the one with a default)."""
+    found: dict[str, FieldInfo] = {}
+    for path, field in pairs:
+        found.setdefault(path, field)
+    return found
+
+
+FIELDS = _first_of_each(model_fields(StackSettings))
 SECRETS_SECTION = "Secrets"
 
 

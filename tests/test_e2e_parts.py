@@ -23,6 +23,8 @@ from meshtools.charts import ChartSource
 from meshtools.cli import ToolError
 from meshtools.e2e import chart_repository, cluster, readback
 from meshtools.stacks import load_stack, stack_names
+from tests.support.modes import deployed
+from tests.support.modes import remote as remote_signoz
 
 E2E_STACKS = Path(__file__).resolve().parent / "real" / "stacks"
 
@@ -248,8 +250,9 @@ def test_e2e_stacks_are_valid_and_need_no_load_balancer(name: str) -> None:
 
 def test_the_e2e_stacks_are_a_remote_stack_and_its_central_ingest() -> None:
     central, remote = (load_stack(n, E2E_STACKS).settings for n in ("e2e-central", "e2e-remote"))
-    assert central.signoz.ingest is not None and remote.signoz.remote is not None
-    assert remote.signoz.remote.endpoint == f"https://{central.signoz.ingest.host}"
+    ingest = deployed(central).ingest
+    assert ingest is not None
+    assert remote_signoz(remote).remote.endpoint == f"https://{ingest.host}"
 
 
 def _with_dependencies(root: Path, values: str) -> Path:

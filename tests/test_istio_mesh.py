@@ -12,6 +12,7 @@ from kube import naming
 from kube.resources import HELM_RELEASE_TYPE, PEER_AUTHENTICATION_TYPE, TELEMETRY_TYPE
 from kube.versions import CHARTS, ChartId, version_key
 from meshtools.recording import Run, changed_resources
+from program.wiring import istio_mesh_args
 from tests.conftest import raw_settings, run_test_stack, stack_run, stack_settings
 
 
@@ -179,7 +180,7 @@ def test_provider_address_follows_the_signoz_namespace() -> None:
     settings = stack_settings("dev").model_copy(
         update={"signoz": stack_settings("dev").signoz.model_copy(update={"namespace": "tracing"})}
     )
-    provider = mesh_config(settings)["extensionProviders"][0]
+    provider = mesh_config(istio_mesh_args(settings))["extensionProviders"][0]
     assert provider["zipkin"]["service"] == "signoz-otel-collector.tracing.svc.cluster.local"
     assert raw_settings("dev")["signoz"].get("namespace") is None, "the test stack keeps the default namespace"
 

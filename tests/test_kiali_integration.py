@@ -204,8 +204,16 @@ def test_outputs(dev: Run, prod: Run) -> None:
         ({"auth": {"strategy": "anonymous"}}, "mesh-tracing:kiali.auth.strategy", "must be 'token' or 'openid'"),
         ({"signozUrl": "signoz"}, "mesh-tracing:kiali.signozUrl", "absolute http:// or https:// URL"),
         ({"auth": {"strategy": "openid"}}, "mesh-tracing:kiali.auth.openid", "required with strategy 'openid'"),
-        ({"auth": {"strategy": "basic"}}, "mesh-tracing:kiali.auth.strategy", "'anonymous', 'token' or 'openid'"),
-        ({"prometheus": {"mode": "deploy", "url": "http://p:9090"}}, "mesh-tracing:kiali.prometheus.url", "only used"),
+        (
+            {"auth": {"strategy": "basic"}},
+            "mesh-tracing:kiali.auth.strategy",
+            "must be 'token', 'anonymous' or 'openid'",
+        ),
+        (
+            {"prometheus": {"mode": "deploy", "url": "http://p:9090"}},
+            "mesh-tracing:kiali.prometheus.url",
+            "external mode only",
+        ),
     ],
 )
 def test_config_errors(kiali: dict[str, Any], key: str, fragment: str) -> None:

@@ -14,6 +14,7 @@ from config.types import KialiAuthStrategy, MtlsMode, PrometheusMode, RemoteAuth
 from kube.versions import CHARTS, ChartId
 from meshtools.recording import Run
 from tests.conftest import raw_settings, run_test_stack
+from tests.support.modes import deployed, remote
 
 CONTEXT = "a-kube-context"
 # The secret keys the test stacks set (raw_settings leaves secrets out): the ingest key is required
@@ -61,7 +62,7 @@ def test_prod_stack_settings() -> None:
         ("otel-demo", True, None),
         ("checkout", True, 10),
     ]
-    assert s.signoz.protect and s.signoz.collector.autoscaling.min_replicas == 2
+    assert s.signoz.protect and deployed(s).collector.autoscaling.min_replicas == 2
     assert s.istio.trace_context is TraceContext.B3_AND_W3C
 
 
@@ -357,15 +358,15 @@ def remote_problems(signoz: dict[str, Any], stack: str = "dev", secrets: frozens
 
 def test_remote_test_stack_settings() -> None:
     s = validate_settings(raw_settings("remote"), kube_context=CONTEXT, secrets=KEY)
-    assert s.signoz.mode is SigNozMode.REMOTE and s.signoz.remote is not None
-    assert (s.signoz.remote.endpoint, s.signoz.remote.auth) == ("https://signoz-ingest.example.com", RemoteAuth.BEARER)
-    assert (s.signoz.remote.queue_spans, s.signoz.remote.max_retry_seconds) == (100_000, 1800)
-    assert not (s.signoz.remote.collect_logs or s.signoz.remote.collect_metrics or s.signoz.remote.insecure_skip_verify)
+    found = remote(s).remote
+    assert (found.endpoint, found.auth) == ("https://signoz-ingest.example.com", RemoteAuth.BEARER)
+    assert (found.queue_spans, found.max_retry_seconds) == (100_000, 1800)
+    assert not (found.collect_logs or found.collect_metrics or found.insecure_skip_verify)
 
 
 def test_deploy_is_the_default_mode() -> None:
     s = validate_settings({"environment": "dev", "cluster": "c1"})
-    assert (s.signoz.mode, s.signoz.remote, s.signoz.ingest) == (SigNozMode.DEPLOY, None, None)
+    assert (s.signoz.mode, deployed(s).ingest) == (SigNozMode.DEPLOY, None)
 
 
 def test_deploy_only_keys_are_named_one_by_one_in_remote_mode() -> None:
@@ -378,12 +379,12 @@ def test_deploy_only_keys_are_named_one_by_one_in_remote_mode() -> None:
     }
     why = "deploy mode only: with signoz.mode 'remote' no SigNoz runs in this cluster; remove it"
     assert remote_problems(signoz) == [
+        f"mesh-tracing:signoz.collector.replicas: got 3 — {why}",
+        f'mesh-tracing:signoz.collector.autoscaling: got {{"enabled": true}} — {why}',
         f'mesh-tracing:signoz.clickhouse: got {{"replicas": 2, "zookeeperReplicas": 3}} — {why}',
         f"mesh-tracing:signoz.traceRetentionDays: got 30 — {why}",
         f"mesh-tracing:signoz.uiHost: got 'signoz.example.com' — {why}",
         f'mesh-tracing:signoz.ingest: got {{"host": "ingest.example.com"}} — {why}',
-        f"mesh-tracing:signoz.collector.replicas: got 3 — {why} (the agent runs on every node)",
-        f'mesh-tracing:signoz.collector.autoscaling: got {{"enabled": true}} — {why} (the agent runs on every node)',
     ]
 
 
@@ -407,7 +408,7 @@ def test_remote_needs_its_settings_and_only_remote_mode_takes_them() -> None:
     ]
     [found] = remote_problems({"remote": {"endpoint": "https://ingest.example.com"}})
     assert found.startswith('mesh-tracing:signoz.remote: got {"endpoint": "https://ingest.example.com"')
-    assert found.endswith("— only used with mode 'remote'")
+    assert found.endswith("— remote mode only: with signoz.mode 'deploy' SigNoz runs in this cluster; remove it")
 
 
 @pytest.mark.parametrize(
@@ -444,7 +445,7 @@ def test_the_ingest_key_is_required_where_it_is_used() -> None:
         f"(`pulumi config set --secret --stack {STACK} mesh-tracing:signozIngestKey <key>`)"
     ]
     none = {"mode": "remote", "remote": {"endpoint": "https://x.example.com", "auth": "none"}}
-    assert validate_settings(with_("dev", signoz=none)).signoz.remote is not None, "auth none needs no key"
+    assert remote(validate_settings(with_("dev", signoz=none))).remote.auth.value == "none", "auth none needs no key"
 
 
 @pytest.mark.parametrize("key", ["short", "has a space in it 0123", "trailing-newline-0123456\n"])
@@ -467,9 +468,9 @@ def test_template_braces_are_refused_in_remote_mode() -> None:
 
 
 def test_production_remote_and_ingest_guard_rails_name_their_keys() -> None:
-    remote = {"mode": "remote", "remote": {"endpoint": "https://x.example.com", "auth": "none"}}
-    remote["remote"]["insecureSkipVerify"] = True  # type: ignore[index]
-    assert remote_problems(remote, stack="prod") == [
+    unsafe = {"mode": "remote", "remote": {"endpoint": "https://x.example.com", "auth": "none"}}
+    unsafe["remote"]["insecureSkipVerify"] = True  # type: ignore[index]
+    assert remote_problems(unsafe, stack="prod") == [
         f"mesh-tracing:signoz.remote.auth: got 'none' — must be 'bearer' or 'signozCloud': {PRODUCTION}",
         f"mesh-tracing:signoz.remote.insecureSkipVerify: got true — must be false (verify TLS): {PRODUCTION}",
     ]
@@ -479,8 +480,8 @@ def test_production_remote_and_ingest_guard_rails_name_their_keys() -> None:
         "never crosses the network in plain text"
     ]
     insecure_dev = {"mode": "remote", "remote": {"endpoint": "https://x.example.com", "insecureSkipVerify": True}}
-    accepted = validate_settings(with_("dev", signoz=insecure_dev), secrets=KEY).signoz.remote
-    assert accepted is not None and accepted.insecure_skip_verify is True, "outside production it is the user's call"
+    accepted = remote(validate_settings(with_("dev", signoz=insecure_dev), secrets=KEY)).remote
+    assert accepted.insecure_skip_verify is True, "outside production it is the user's call"
 
 
 def test_logs_and_metrics_go_only_where_they_are_ingested() -> None:
@@ -491,8 +492,8 @@ def test_logs_and_metrics_go_only_where_they_are_ingested() -> None:
         "use auth 'signozCloud' or turn it off"
     ]
     cloud = {"mode": "remote", "remote": to_central | {"auth": "signozCloud"}}
-    accepted = validate_settings(with_("dev", signoz=cloud), secrets=KEY).signoz.remote
-    assert accepted is not None and accepted.collect_metrics is True
+    accepted = remote(validate_settings(with_("dev", signoz=cloud), secrets=KEY)).remote
+    assert accepted.collect_metrics is True
 
 
 # --------------------------------------------------------------------------- security

@@ -10,10 +10,10 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from components.kiali_integration import SIGNOZ_ANNOTATION
 from config.signoz import MIN_QUEUE_SPANS, RemoteSettings
 from kube import naming
 from kube.collector_config import CREDENTIAL_ATTRIBUTE_PATTERN
+from kube.naming import SIGNOZ_ANNOTATION
 from kube.versions import CHARTS, ChartId
 from meshtools import plan
 from meshtools.recording import Run, changed_resources, fake_secret

@@ -17,6 +17,7 @@ from kube.versions import CHARTS, ChartId
 from meshtools.recording import Run, changed_resources, fake_secret
 from tests.conftest import run_test_stack, stack_run, stack_settings
 from tests.support import upstream
+from tests.support.modes import deployed
 
 
 def collector(run: Run) -> dict[str, Any]:
@@ -56,7 +57,7 @@ def test_zipkin_port_and_receiver(deploy_test_stack: str) -> None:
         return
     assert values["ports"]["zipkin"] == {"enabled": True}
     assert values["config"]["receivers"]["zipkin"] == {"endpoint": "0.0.0.0:9411"}
-    if stack_settings(deploy_test_stack).signoz.ingest is None:
+    if deployed(stack_settings(deploy_test_stack)).ingest is None:
         assert set(values["ports"]) == {"zipkin"} and set(values["config"]["receivers"]) == {"zipkin"}
         assert "ingress" not in values and "extensions" not in values["config"], "nothing is exposed"
 

@@ -14,8 +14,7 @@ from urllib.request import urlopen
 
 import pytest
 
-from config.kiali import KialiAuth
-from config.types import KialiAuthStrategy
+from config.kiali import TokenAuth
 from meshtools.verify import cli
 from meshtools.verify.forward import Target, kiali_login, ready_pod
 from tests.conftest import stack_settings
@@ -160,9 +159,7 @@ def test_kiali_login_follows_the_auth_strategy() -> None:
         "Kiali sends you to https://sso.example.com/realms/platform (client kiali); that provider must accept the "
         "redirect URI http://localhost:20001/kiali/, or set Kiali's server.web_fqdn to the address it knows"
     )
-    token = prod.model_copy(
-        update={"kiali": prod.kiali.model_copy(update={"auth": KialiAuth(strategy=KialiAuthStrategy.TOKEN)})}
-    )
+    token = prod.model_copy(update={"kiali": prod.kiali.model_copy(update={"auth": TokenAuth()})})
     assert kiali_login(token, kiali).startswith(
         "paste a bearer token of a ServiceAccount allowed to view the mesh; Kiali then acts with its RBAC. "
         "`kubectl -n istio-system create token kiali` prints a short-lived read-only one"

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from components.istio_mesh import MESH_TELEMETRY_NAME, PEER_AUTHENTICATION_NAME
-from components.kiali_integration import WEB_ROOT
-from components.signoz_agent import remote_settings
+from config.signoz import RemoteSigNoz
 from config.stack import StackSettings
 from kube import naming, revisions
 from kube.collector_config import resource_attributes
@@ -41,13 +40,14 @@ from meshtools.verify.restart import RESTARTABLE, refusal, restart_patch
 from meshtools.verify.retention import Http, set_retention
 from meshtools.verify.span import new_span_id, new_trace_id, verification_span
 from meshtools.verify.tail import Case, verification_case
+from program.wiring import mesh_processing
 
 ACCEPTED = 202  # the Zipkin receiver's (and Envoy's notion of) success
 
 
 def expected_attributes(settings: StackSettings) -> dict[str, str]:
     """What the collector's resource processor must have added to the verification span."""
-    return {attribute["key"]: attribute["value"] for attribute in resource_attributes(settings)}
+    return {attribute["key"]: attribute["value"] for attribute in resource_attributes(mesh_processing(settings))}
 
 
 def guarded(name: str, run: Callable[[], Check]) -> Check:
@@ -284,9 +284,12 @@ class Agents:
         return agent.total(texts)
 
 
-def remote_round_trip(cluster: KubeCluster, settings: StackSettings, timeout: float, interval: float) -> list[Check]:
-    """POST a span to the agent Service; it must leave the cluster: the exporter's sent counter
-    grows and nothing fails. Also whether sidecars had reported to the agents before it."""
+def remote_round_trip(
+    cluster: KubeCluster, settings: StackSettings, signoz: RemoteSigNoz, timeout: float, interval: float
+) -> list[Check]:
+    """POST a span to the agent Service; it must leave the cluster for `signoz.remote.endpoint`: the
+    exporter's sent counter grows and nothing fails. Also whether sidecars had reported to the agents
+    before it."""
     ns, service = settings.signoz.namespace, naming.agent_service_name()
     agents = Agents(cluster, settings)
     before = agents.read()
@@ -298,8 +301,7 @@ def remote_round_trip(cluster: KubeCluster, settings: StackSettings, timeout: fl
     after, elapsed = agent.wait_for_export(
         agents.read, before, timeout_seconds=timeout, interval_seconds=interval, clock=time.monotonic, sleep=time.sleep
     )
-    endpoint = remote_settings(settings).endpoint
-    return [agent.export_check(before, after, elapsed, endpoint, timeout), agent.receiving_check(before)]
+    return [agent.export_check(before, after, elapsed, signoz.remote.endpoint, timeout), agent.receiving_check(before)]
 
 
 def mesh_spans_check(cluster: KubeCluster, settings: StackSettings, minutes: int, sidecars_missing: bool) -> Check:
@@ -332,9 +334,9 @@ def cmd_verify(args: argparse.Namespace, cluster: KubeCluster, settings: StackSe
             sys.stderr.flush()
 
     results = mesh_checks(cluster, settings) + collector_checks(cluster, settings) + namespace_checks(cluster, settings)
-    if settings.signoz.remote_mode:  # the spans are stored elsewhere: follow them to the cluster's edge
+    if isinstance(settings.signoz, RemoteSigNoz):  # the spans are stored elsewhere: follow them to the cluster's edge
         try:
-            results += remote_round_trip(cluster, settings, args.timeout, args.poll_interval)
+            results += remote_round_trip(cluster, settings, settings.signoz, args.timeout, args.poll_interval)
         except ApiRefusedError as refusal:
             results.append(refused("span left the cluster", refusal))
         render(results, args.json, sys.stdout)
@@ -417,7 +419,8 @@ def _proxy_http(cluster: KubeCluster, settings: StackSettings) -> Http:
 
 
 def cmd_set_retention(args: argparse.Namespace, cluster: KubeCluster, settings: StackSettings) -> int:
-    if settings.signoz.remote_mode:
+    signoz = settings.signoz
+    if isinstance(signoz, RemoteSigNoz):
         raise UsageError(
             "signoz.mode is remote: this cluster stores no traces; set the retention on the stack that runs "
             "SigNoz (make set-retention STACK=<central stack>)"
@@ -429,7 +432,7 @@ def cmd_set_retention(args: argparse.Namespace, cluster: KubeCluster, settings: 
             "(SigNoz → Settings → Service Accounts → New Service Account, then Keys → Add Key)"
         )
     result = set_retention(
-        _proxy_http(cluster, settings), api_key, settings.signoz.trace_retention_days,
+        _proxy_http(cluster, settings), api_key, signoz.trace_retention_days,
         namespace=settings.signoz.namespace, wait=args.wait, timeout_seconds=args.timeout,
         interval_seconds=args.poll_interval, clock=time.monotonic, sleep=time.sleep,
     )  # fmt: skip
@@ -460,7 +463,7 @@ def cmd_open(args: argparse.Namespace, cluster: KubeCluster, settings: StackSett
         )
     if settings.kiali.enabled:
         kiali = Target("Kiali", settings.istio.namespace, naming.kiali_service_name(), naming.KIALI_PORT,
-                       args.kiali_port, f"{WEB_ROOT}/")  # fmt: skip
+                       args.kiali_port, f"{naming.KIALI_WEB_ROOT}/")  # fmt: skip
         targets.append(kiali)
 
     def pod_for(target: Target) -> tuple[str, int]:

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from config.kiali import AnonymousAuth, TokenAuth
 from config.stack import StackSettings
-from config.types import KialiAuthStrategy
 from kube.tree import dig
 from meshtools.cli import UsageError
 
@@ -63,21 +63,20 @@ def ready_pod(service: JSON | None, slices: Iterable[JSON], port: int) -> tuple[
 
 def kiali_login(settings: StackSettings, target: Target) -> str:
     """How to get past Kiali's login page with the stack's auth strategy."""
-    strategy = settings.kiali.auth.strategy
-    if strategy is KialiAuthStrategy.ANONYMOUS:
+    auth = settings.kiali.auth
+    if isinstance(auth, AnonymousAuth):
         return "no login (auth strategy anonymous)"
-    if strategy is KialiAuthStrategy.TOKEN:
+    if isinstance(auth, TokenAuth):
         return (
             "paste a bearer token of a ServiceAccount allowed to view the mesh; Kiali then acts with its RBAC. "
             f"`kubectl -n {target.namespace} create token kiali` prints a short-lived read-only one (the chart binds "
             "ServiceAccount kiali to ClusterRole kiali-viewer); the same without kubectl: a TokenRequest on "
             f"serviceaccounts/kiali/token in {target.namespace}"
         )
-    openid = settings.kiali.auth.openid
-    issuer = openid.issuer_uri if openid else "the identity provider"
-    client = f" (client {openid.client_id})" if openid else ""
+    openid = auth.openid
     return (
-        f"Kiali sends you to {issuer}{client}; that provider must accept the redirect URI {target.url}, "
+        f"Kiali sends you to {openid.issuer_uri} (client {openid.client_id}); that provider must accept "
+        f"the redirect URI {target.url}, "
         "or set Kiali's server.web_fqdn to the address it knows"
     )
 

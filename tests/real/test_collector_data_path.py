@@ -33,6 +33,7 @@ from tests.support.collector_process import (
     wait_for,
 )
 from tests.support.collector_rewrites import Rewritten, rewrite_for_test
+from tests.support.modes import deployed
 
 TRACES_EXPORTER = "clickhousetraces"
 # pdata's ptrace.SpanKind.String() for OTLP's span kind numbers: what SigNoz stores as span_kind.
@@ -157,7 +158,7 @@ def test_remote_mode_agent_delivers_to_the_central_ingest_with_its_key(tmp_path:
     central ingest: the spans arrive with the remote cluster's tags, not the central one's, scrubbed;
     a wrong key or none is refused, and an agent holding a wrong key delivers nothing."""
     remote, central = "remote", "prod"
-    assert stack_settings(central).signoz.ingest is not None
+    assert deployed(stack_settings(central)).ingest is not None
     central_folder, agent_folder, wrong_folder = tmp_path / "central", tmp_path / "agent", tmp_path / "wrong"
     for folder in (central_folder, agent_folder, wrong_folder):
         folder.mkdir()

@@ -35,7 +35,8 @@ from celpy.adapter import json_to_cel
 from celpy.celtypes import BoolType
 from celpy.evaluation import CELEvalError
 
-from components.kiali_integration import prometheus_url
+from config.kiali import ExternalPrometheus
+from config.signoz import DeploySigNoz, RemoteSigNoz
 from config.stack import StackSettings
 from config.types import RemoteAuth
 from kube import naming, revisions
@@ -45,6 +46,7 @@ from kube.versions import all_kubernetes_versions
 from meshtools.desired import desired_state
 from meshtools.manifests import Manifest, stack_manifests
 from meshtools.recording import Run
+from program.wiring import prometheus_url
 from tests.support import kubernetes_schema
 from tests.support.conformance import schema_problems
 
@@ -271,10 +273,11 @@ def _mesh_path_problems(
         if sampler is None:
             return problems
         collector = sampler  # the chart's collector: the one the central ingest must reach
-    if settings.signoz.remote_mode:
-        problems += _agent_problems(where, settings, objects, services[(namespace, name)], collector)
-    elif settings.signoz.ingest is not None:
-        problems += _ingest_problems(where, settings, objects, collector)
+    signoz = settings.signoz
+    if isinstance(signoz, RemoteSigNoz):
+        problems += _agent_problems(where, signoz, objects, services[(namespace, name)], collector)
+    elif signoz.ingest is not None:
+        problems += _ingest_problems(where, signoz, objects, collector)
     return problems
 
 
@@ -319,12 +322,11 @@ def _env_source(workload: dict[str, Any], variable: str) -> Any:
 
 
 def _agent_problems(
-    where: str, settings: StackSettings, objects: list[Manifest], service: dict[str, Any], agent: Collector
+    where: str, signoz: RemoteSigNoz, objects: list[Manifest], service: dict[str, Any], agent: Collector
 ) -> list[str]:
     """Remote mode: node-local Service, the exporter to the endpoint, the key from the Secret, and
     the self-metrics the verify check reads."""
-    remote = settings.signoz.remote
-    assert remote is not None
+    remote = signoz.remote
     problems = []
     name = f"{dig(service, 'metadata', 'namespace')}/{dig(service, 'metadata', 'name')}"
     if dig(service, "spec", "internalTrafficPolicy") != "Local":
@@ -378,11 +380,11 @@ def _key_from_secret(
     return problems
 
 
-def _ingest_problems(where: str, settings: StackSettings, objects: list[Manifest], collector: Collector) -> list[str]:
+def _ingest_problems(where: str, signoz: DeploySigNoz, objects: list[Manifest], collector: Collector) -> list[str]:
     """The ingest host → Ingress (TLS) → Service port → the authenticated receiver in the traces
     pipeline, whose token file is a mounted Secret."""
-    ingest = settings.signoz.ingest
-    assert ingest is not None
+    ingest = signoz.ingest
+    assert ingest is not None  # called only with signoz.ingest
     rules = [
         (ingress, rule)
         for ingress in by_kind(objects, "Ingress").values()
@@ -464,7 +466,7 @@ def _kiali_problems(where: str, settings: StackSettings, objects: list[Manifest]
         host_port = wanted.split("//", 1)[1].split("/", 1)[0]
         host, _, port = host_port.partition(":")
         deployed = _service_port(by_kind(objects, "Service"), host, int(port or 80)) is not None
-        if not deployed and settings.kiali.prometheus.url is None:
+        if not deployed and not isinstance(settings.kiali.prometheus, ExternalPrometheus):
             return [f"{where}: Kiali reads Prometheus at {wanted}, which no rendered Service exposes"]
     return []
 

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from components.demo import DemoWorkload
-from components.istio_mesh import IstioMesh
-from components.kiali_integration import KialiIntegration
-from components.signoz_agent import SigNozAgent
-from components.signoz_stack import SigNozStack
-from components.traced_namespace import TracedNamespace, newly_meshed
+from components.traced_namespace import newly_meshed
 from config.stack import StackSettings
 from kube import naming, revisions
+from program.wiring import Built
+
+# What a trace sink may report (SigNozStack all of them, SigNozAgent tracesDestination and zipkinEndpoint); a key a sink
+# does not report is exported as null, so every stack has the same outputs.
+SINK_KEYS = (
+    "tracesDestination",
+    "ingestEndpoint",
+    "zipkinEndpoint",
+    "otlpGrpcEndpoint",
+    "otlpHttpEndpoint",
+    "signozUiService",
+    "traceRetentionDays",
+)
+# What KialiIntegration reports (null without Kiali).
+KIALI_KEYS = ("kialiService", "kialiUrl", "prometheusUrl", "signozLinkTemplate")
 
 
 def mesh_revisions(settings: StackSettings) -> dict[str, str]:
@@ -30,15 +39,8 @@ def mesh_revisions(settings: StackSettings) -> dict[str, str]:
     return found
 
 
-def stack_outputs(
-    settings: StackSettings,
-    mesh: IstioMesh,
-    signoz: SigNozStack | SigNozAgent,
-    namespaces: Sequence[TracedNamespace],
-    kiali: KialiIntegration | None,
-    *,
-    demo: DemoWorkload | None,
-) -> dict[str, Any]:
+def stack_outputs(settings: StackSettings, built: Built) -> dict[str, Any]:
+    mesh, sink, kiali = built.mesh, built.sink, built.kiali
     return {
         "environment": settings.environment,
         # Whether the production guard rails apply, and the rule that decided it.
@@ -54,18 +56,9 @@ def stack_outputs(
         # pods restart: a change here is a workload restart the plan names.
         "meshRevisions": mesh_revisions(settings),
         "signozMode": settings.signoz.mode.value,
-        "tracesDestination": signoz.traces_destination,
-        "ingestEndpoint": signoz.ingest_endpoint,
-        "zipkinEndpoint": signoz.zipkin_endpoint,
-        "otlpGrpcEndpoint": signoz.otlp_grpc_endpoint,
-        "otlpHttpEndpoint": signoz.otlp_http_endpoint,
-        "signozUiService": signoz.ui_service,
-        "traceRetentionDays": signoz.trace_retention_days,
-        "tracedNamespaces": [ns.summary for ns in namespaces],
-        "namespacesToRestart": newly_meshed(namespaces),
-        "kialiService": kiali.service if kiali else None,
-        "kialiUrl": kiali.url if kiali else None,
-        "prometheusUrl": kiali.prometheus_url if kiali else None,
-        "signozLinkTemplate": kiali.signoz_link_template if kiali else None,
-        "demo": demo.summary if demo else None,
+        **{key: sink.outputs.get(key) for key in SINK_KEYS},
+        "tracedNamespaces": [ns.summary for ns in built.namespaces],
+        "namespacesToRestart": newly_meshed(built.namespaces),
+        **{key: kiali.outputs[key] if kiali else None for key in KIALI_KEYS},
+        "demo": built.demo.summary if built.demo else None,
     }
