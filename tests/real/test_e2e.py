@@ -375,7 +375,7 @@ class TestCentral:
         assert "could not parse mesh-tracing:sampling:percent as a configuration key" in refused.output
         assert dotted.returncode != 0 and "Traceback" not in dotted.output
         assert "mesh-tracing:mesh-tracing.samplingPercent: got" in dotted.output
-        assert "unknown key; did you mean samplingPercent?" in dotted.output
+        assert "unknown key; did you mean mesh-tracing:samplingPercent?" in dotted.output
 
     def test_destroy_removes_what_the_stack_created(self, central: Deployment) -> None:
         run, rendered = central.offline(), _rendered(central)
