@@ -16,6 +16,7 @@ from typing import Any
 
 import pulumi
 
+from components.trace_sink import SinkOutputs
 from config.signoz import RemoteSettings, RemoteSigNoz
 from config.types import RemoteAuth
 from kube import naming, pod_security
@@ -144,7 +145,7 @@ def agent_values(args: SigNozAgentArgs) -> dict[str, Any]:
     return merge(values, pod_security.agent_contexts(args.hardened_pods))
 
 
-def sink_outputs(signoz: RemoteSigNoz) -> dict[str, Any]:
+def sink_outputs(signoz: RemoteSigNoz) -> SinkOutputs:
     """Where the mesh's spans go, for the stack outputs. The agent's OTLP ports are closed; SigNoz's
     UI and retention belong to the central stack."""
     agent = naming.agent_fqdn(signoz)
@@ -192,4 +193,5 @@ class SigNozAgent(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=waits_for)),
         )
         self.outputs = sink_outputs(signoz)
-        self.register_outputs(self.outputs)
+        self.ready: list[pulumi.Resource] = [self]
+        self.register_outputs(dict(self.outputs))

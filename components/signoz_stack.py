@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.trace_router import TraceRouter, TraceRouterArgs
+from components.trace_sink import SinkOutputs
 from config.signoz import ClickHouseSettings, CollectorSettings, DeploySigNoz, IngestSettings
 from config.tail_sampling import TailSamplingSettings
 from kube import naming, pod_security
@@ -167,7 +168,7 @@ def collector_pdb_spec(collector: CollectorSettings) -> dict[str, Any] | None:
     return {"maxUnavailable": 1, "selector": {"matchLabels": naming.collector_selector_labels()}}
 
 
-def sink_outputs(args: SigNozStackArgs) -> dict[str, Any]:
+def sink_outputs(args: SigNozStackArgs) -> SinkOutputs:
     """Where the mesh's spans go and what operators reach, for the stack outputs."""
     signoz = args.signoz
     return {
@@ -251,7 +252,8 @@ class SigNozStack(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
         self.outputs = sink_outputs(args)
-        self.register_outputs(self.outputs)
+        self.ready: list[pulumi.Resource] = [self]
+        self.register_outputs(dict(self.outputs))
 
 
 def router_image(chart_version: str) -> str:

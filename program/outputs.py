@@ -4,22 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.trace_sink import SINK_KEYS
 from components.traced_namespace import newly_meshed
 from config.stack import StackSettings
 from kube import naming, revisions
 from program.wiring import Built
 
-# What a trace sink may report (SigNozStack all of them, SigNozAgent tracesDestination and zipkinEndpoint); a key a sink
-# does not report is exported as null, so every stack has the same outputs.
-SINK_KEYS = (
-    "tracesDestination",
-    "ingestEndpoint",
-    "zipkinEndpoint",
-    "otlpGrpcEndpoint",
-    "otlpHttpEndpoint",
-    "signozUiService",
-    "traceRetentionDays",
-)
 # What KialiIntegration reports (null without Kiali).
 KIALI_KEYS = ("kialiService", "kialiUrl", "prometheusUrl", "signozLinkTemplate")
 

@@ -19,6 +19,7 @@ from components.istio_mesh import IstioMesh, IstioMeshArgs
 from components.kiali_integration import KialiArgs, KialiIntegration
 from components.signoz_agent import SigNozAgent, SigNozAgentArgs
 from components.signoz_stack import SigNozStack, SigNozStackArgs
+from components.trace_sink import TraceSink
 from components.traced_namespace import TracedNamespace, TracedNamespaceArgs
 from config.kiali import ExternalPrometheus
 from config.reading import Secrets
@@ -152,13 +153,13 @@ class Built:
     """The components of one stack, for its outputs."""
 
     mesh: IstioMesh
-    sink: SigNozStack | SigNozAgent
+    sink: TraceSink
     namespaces: list[TracedNamespace]
     kiali: KialiIntegration | None
     demo: DemoWorkload | None
 
 
-def build_sink(settings: StackSettings, secrets: Secrets) -> SigNozStack | SigNozAgent:
+def build_sink(settings: StackSettings, secrets: Secrets) -> TraceSink:
     """What receives the mesh's spans in this cluster: SigNoz itself (deploy) or the agent (remote)."""
     signoz = settings.signoz
     if isinstance(signoz, RemoteSigNoz):
@@ -179,7 +180,7 @@ def build(settings: StackSettings, secrets: Secrets) -> Built:
         else None
     )
     found_demo = demo_args(settings)
-    demo = DemoWorkload("demo", found_demo, mesh.ready, [sink]) if found_demo is not None else None
+    demo = DemoWorkload("demo", found_demo, mesh.ready, sink.ready) if found_demo is not None else None
     return Built(mesh=mesh, sink=sink, namespaces=namespaces, kiali=kiali, demo=demo)
 
 
