@@ -26,7 +26,7 @@ from config.istio import IstioSettings
 from config.types import ResourceList, Resources
 from kube import naming, pod_security, revisions
 from kube.resources import COMPONENT_TYPE_PREFIX, namespace
-from kube.versions import istio_release
+from versions.table import istio_release
 
 NAMESPACE = naming.DEMO_NAMESPACE
 PORT = 9080

@@ -28,7 +28,7 @@ from kube.resources import (
     telemetry,
 )
 from kube.revisions import ControlPlane
-from kube.versions import ChartId
+from versions.table import ChartId
 
 MESH_TELEMETRY_NAME = "mesh-default"
 PEER_AUTHENTICATION_NAME = "default"

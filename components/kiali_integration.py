@@ -18,7 +18,7 @@ from kube import naming, pod_security
 from kube.network_policies import Policy
 from kube.resources import COMPONENT_TYPE_PREFIX, helm_release, network_policy, secret
 from kube.tree import merge
-from kube.versions import ChartId, facts
+from versions.table import ChartId, facts
 
 SIGNING_KEY_LENGTH = 32
 # Prometheus' config reloader, a small helper the settings do not size.

@@ -32,7 +32,7 @@ from kube.collector_config import (
 from kube.network_policies import Policy
 from kube.resources import COMPONENT_TYPE_PREFIX, helm_release, ingest_key_secret, namespace, network_policy
 from kube.tree import merge
-from kube.versions import ChartId
+from versions.table import ChartId
 
 # The chart's own batch processor (otelAgent.config.processors.batch: 10 000 spans or 200 ms).
 BATCH_PROCESSOR = "batch"

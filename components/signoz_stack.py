@@ -28,7 +28,7 @@ from kube.collector_config import INGEST_TOKEN_DIR, MeshProcessing, collector_co
 from kube.network_policies import Policy
 from kube.resources import COMPONENT_TYPE_PREFIX, helm_release, ingest_key_secret, namespace, network_policy
 from kube.tree import merge
-from kube.versions import ChartId, facts
+from versions.table import ChartId, facts
 
 INGEST_KEY_VOLUME = "ingest-key"
 

@@ -27,7 +27,7 @@ from config.types import (
     check_reserved_tags,
     supported_version,
 )
-from kube.versions import CHARTS, ISTIO_HUB, ChartId
+from versions.table import CHARTS, ISTIO_HUB, ChartId
 
 # --------------------------------------------------------------------------- istio
 

@@ -25,7 +25,7 @@ from config.types import (
     mode_of,
     supported_version,
 )
-from kube.versions import CHARTS, ChartId
+from versions.table import CHARTS, ChartId
 
 # --------------------------------------------------------------------------- kiali
 

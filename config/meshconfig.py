@@ -12,7 +12,7 @@ import difflib
 import re
 from typing import Any
 
-from kube.versions import ChartId, facts
+from versions.table import ChartId, facts
 
 _DURATION = re.compile(r"^-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
 

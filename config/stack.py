@@ -33,7 +33,7 @@ from config.types import (
     SettingsModel,
     settings_union,
 )
-from kube.versions import CHARTS, ChartId, Family
+from versions.table import CHARTS, ChartId, Family
 
 # --------------------------------------------------------------------------- the stack
 

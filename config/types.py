@@ -24,7 +24,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel, to_snake
 
 from config.problems import FieldError
-from kube.versions import CHARTS, ISTIO_HUB, RETIRED_LOCATIONS, ChartId
+from versions.table import CHARTS, ISTIO_HUB, RETIRED_LOCATIONS, ChartId
 
 # Names Kubernetes reserves; traced namespaces may not use them (every `kube-` prefixed name is
 # Kubernetes' own, so the prefix is refused as a whole).

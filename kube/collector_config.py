@@ -15,7 +15,7 @@ from typing import Any
 from config.signoz import DeploySigNoz, MemoryLimiter
 from config.tail_sampling import TailSamplingSettings
 from kube import naming
-from kube.versions import ChartId, facts
+from versions.table import ChartId, facts
 
 
 @dataclass(frozen=True)

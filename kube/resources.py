@@ -18,7 +18,7 @@ import pulumi_kubernetes as k8s
 
 from kube import naming
 from kube.network_policies import Policy as NetworkPolicy
-from kube.versions import CHARTS, ChartId
+from versions.table import CHARTS, ChartId
 
 HELM_TIMEOUT_SECONDS = 900
 # The served API versions the program writes (Istio 1.30 serves v1 for both; v1alpha1/v1beta1 are legacy).

@@ -29,7 +29,7 @@ from typing import Any
 from config.istio import DEFAULT_REVISION, IstioSettings
 from config.stack import StackSettings
 from kube import naming
-from kube.versions import version_key
+from versions.table import version_key
 
 ISTIOD_RELEASE = "istiod"
 INJECTION_PATH = "/inject"

@@ -29,9 +29,9 @@ from typing import Any
 
 import yaml
 
-from kube.versions import CHARTS, ChartId, upstream_version
 from meshtools.cli import EXIT_OK, ToolError, run_command
 from meshtools.stacks import PROJECT_DIR, load_stack
+from versions.table import CHARTS, ChartId, upstream_version
 
 MIRROR_ENV = "MESH_TRACING_CHART_MIRROR"
 CACHE = PROJECT_DIR / ".charts"

@@ -29,8 +29,8 @@ from typing import Any, Protocol
 
 import yaml
 
-from kube.versions import all_kubernetes_versions
 from meshtools.cli import ToolError
+from versions.table import all_kubernetes_versions
 
 ENGINE_ENV = "MESH_TRACING_HELM"
 _SOURCE = re.compile(r"^# Source: (.+)$", re.M)

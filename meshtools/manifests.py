@@ -20,13 +20,13 @@ from typing import Any
 
 from kube.resources import HELM_RELEASE_TYPE
 from kube.tree import DESCEND, dig, rewrite
-from kube.versions import CHARTS, ChartId
 from meshtools import helm
 from meshtools.charts import locate
 from meshtools.cli import EXIT_OK, ToolError, run_command
 from meshtools.desired import MASK, desired_state, to_yaml
 from meshtools.recording import PROGRAM, run_stack
 from meshtools.stacks import PROJECT_DIR
+from versions.table import CHARTS, ChartId
 
 # Kinds without a namespace; every other object Helm renders lands in the release namespace when
 # its template leaves metadata.namespace out.

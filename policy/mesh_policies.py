@@ -162,7 +162,7 @@ def chart_version_pinned(type_: str, props: Mapping[str, Any]) -> list[str]:
         return []
     return [
         f"Helm release {props.get('name')} (chart {props.get('chart')}) has version {version!r}, not an exact "
-        "version; pin it in kube/versions.py."
+        "version; pin it in versions/table.py."
     ]
 
 

@@ -2,4 +2,4 @@
 and the stack outputs are exported. The only package that reads StackSettings as a whole."""
 
 # The packages the Pulumi program is made of (what a deploy imports), in dependency order.
-PROGRAM_PACKAGES = ("config", "kube", "components", "program")
+PROGRAM_PACKAGES = ("versions", "config", "kube", "components", "program")

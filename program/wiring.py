@@ -28,7 +28,7 @@ from config.stack import StackSettings
 from kube import naming, network_policies, revisions
 from kube.collector_config import MeshProcessing
 from kube.istio_specs import mesh_custom_tags
-from kube.versions import ChartId
+from versions.table import ChartId
 
 # --------------------------------------------------------------------------- settings → Args
 

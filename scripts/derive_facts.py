@@ -43,7 +43,10 @@ from typing import Any
 
 import yaml
 
-from kube.versions import (
+from meshtools.charts import locate
+from meshtools.cli import ToolError
+from scripts import proto_schema
+from versions.table import (
     CHARTS,
     FACTS_DIR,
     VERSIONS_DIR,
@@ -52,9 +55,6 @@ from kube.versions import (
     upstream_version,
     version_dir,
 )
-from meshtools.charts import locate
-from meshtools.cli import ToolError
-from scripts import proto_schema
 
 INTERNAL_DEFAULTS = "_internal_defaults_do_not_set"
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
-from kube.versions import CHARTS, ChartId, upstream_version
 from meshtools import charts
 from meshtools.cli import ToolError
 from tests.conftest import TEST_STACKS
 from tests.support.fake_apiserver import FakeApiServer, Reply, Request, serve
+from versions.table import CHARTS, ChartId, upstream_version
 
 KIALI = CHARTS[ChartId.KIALI]
 

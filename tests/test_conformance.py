@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from kube.versions import CHARTS, ChartId, upstream_version
 from meshtools.recording import Run
 from tests.conftest import TEST_STACK_NAMES, stack_run, stack_settings
 from tests.support import upstream
 from tests.support.conformance import RELEASE, chart_of, check_run, is_custom_resource
+from versions.table import CHARTS, ChartId, upstream_version
 
 
 @pytest.mark.parametrize("stack_name", TEST_STACK_NAMES)

@@ -18,13 +18,13 @@ import pytest
 import yaml
 
 from config.types import ServiceType
-from kube.versions import CHARTS, ChartId
 from meshtools.charts import ChartSource
 from meshtools.cli import ToolError
 from meshtools.e2e import chart_repository, cluster, readback
 from meshtools.stacks import load_stack, stack_names
 from tests.support.modes import deployed
 from tests.support.modes import remote as remote_signoz
+from versions.table import CHARTS, ChartId
 
 E2E_STACKS = Path(__file__).resolve().parent / "real" / "stacks"
 

@@ -10,10 +10,10 @@ from typing import Any
 from components.istio_mesh import mesh_config
 from kube import naming
 from kube.resources import HELM_RELEASE_TYPE, PEER_AUTHENTICATION_TYPE, TELEMETRY_TYPE
-from kube.versions import CHARTS, ChartId, version_key
 from meshtools.recording import Run, changed_resources
 from program.wiring import istio_mesh_args
 from tests.conftest import raw_settings, run_test_stack, stack_run, stack_settings
+from versions.table import CHARTS, ChartId, version_key
 
 
 def values(run: Run, name: str) -> dict[str, Any]:

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from config.problems import SettingsError
-from kube.versions import CHARTS, ChartId
 from meshtools.recording import Run, changed_resources, fake_secret
 from tests.conftest import raw_settings, run_test_stack, stack_run
 from tests.support import upstream
+from versions.table import CHARTS, ChartId
 
 SIGNOZ_LINK = {"title": "Traces in SigNoz", "annotation": "mesh-tracing.io/signoz-traces"}
 CHART_LINK = {"title": "API Documentation", "annotation": "kiali.io/api-spec", "icon_annotation": "kiali.io/api-type"}

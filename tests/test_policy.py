@@ -116,7 +116,7 @@ def test_chart_versions_pinned() -> None:
 
     run = edited(stack_run("dev"), "mesh-istiod", float_version)
     assert violations(RULE["helm-chart-version-pinned"], run) == [
-        "Helm release istiod (chart istiod) has version '^1.30', not an exact version; pin it in kube/versions.py."
+        "Helm release istiod (chart istiod) has version '^1.30', not an exact version; pin it in versions/table.py."
     ]
 
 

@@ -17,7 +17,6 @@ import pytest
 import yaml
 
 from kube.resources import HELM_RELEASE_TYPE as RELEASE
-from kube.versions import CHARTS, RETIRED_LOCATIONS, ChartId
 from meshtools import helm, manifests
 from meshtools.charts import locate
 from meshtools.cli import ToolError
@@ -35,6 +34,7 @@ from tests.conftest import (
     stack_settings,
 )
 from tests.support.rendered import Rule, by_kind, check, evaluate, rendered_objects
+from versions.table import CHARTS, RETIRED_LOCATIONS, ChartId
 
 Edit = Callable[[dict[str, Any]], None]
 

@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from kube import revisions
-from kube.versions import CHARTS, ChartId
 from meshtools import helm
 from meshtools.charts import locate
 from meshtools.plan import render, revision_moves
@@ -20,6 +19,7 @@ from meshtools.verify import checks
 from tests.conftest import TEST_STACKS, raw_settings, run_test_stack, stack_run, stack_settings
 from tests.support.rendered import rendered_objects
 from tests.test_settings import problems, valid, with_
+from versions.table import CHARTS, ChartId
 
 NEW, OLD = CHARTS[ChartId.ISTIOD].versions[:2]
 MWC = "MutatingWebhookConfiguration"

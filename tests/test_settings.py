@@ -11,10 +11,10 @@ from config.problems import SettingsError
 from config.reading import validate_settings
 from config.stack import StackSettings
 from config.types import KialiAuthStrategy, MtlsMode, PrometheusMode, RemoteAuth, SigNozMode, TraceContext
-from kube.versions import CHARTS, ChartId
 from meshtools.recording import Run
 from tests.conftest import raw_settings, run_test_stack
 from tests.support.modes import deployed, remote
+from versions.table import CHARTS, ChartId
 
 CONTEXT = "a-kube-context"
 # The secret keys the test stacks set (raw_settings leaves secrets out): the ingest key is required

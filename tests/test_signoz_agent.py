@@ -14,12 +14,12 @@ from config.signoz import MIN_QUEUE_SPANS, RemoteSettings
 from kube import naming
 from kube.collector_config import CREDENTIAL_ATTRIBUTE_PATTERN
 from kube.naming import SIGNOZ_ANNOTATION
-from kube.versions import CHARTS, ChartId
 from meshtools import plan
 from meshtools.recording import Run, changed_resources, fake_secret
 from tests.conftest import REMOTE_STACK_NAMES, TEST_STACKS, raw_settings, run_test_stack, stack_run, stack_settings
 from tests.support import upstream
 from tests.support.rendered import rendered_objects
+from versions.table import CHARTS, ChartId
 
 KEY = fake_secret("mesh-tracing:signozIngestKey")
 K8S_INFRA_VERSION = CHARTS[ChartId.K8S_INFRA].default_version

@@ -13,11 +13,11 @@ from kube.collector_config import (
     CREDENTIAL_ATTRIBUTE_PATTERN,
     INGEST_TOKEN_FILE,
 )
-from kube.versions import CHARTS, ChartId
 from meshtools.recording import Run, changed_resources, fake_secret
 from tests.conftest import run_test_stack, stack_run, stack_settings
 from tests.support import upstream
 from tests.support.modes import deployed
+from versions.table import CHARTS, ChartId
 
 
 def collector(run: Run) -> dict[str, Any]:

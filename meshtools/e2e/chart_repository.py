@@ -29,9 +29,9 @@ from typing import Any
 
 import yaml
 
-from kube.versions import CHARTS, ChartId
 from meshtools.charts import ChartSource, locate
 from meshtools.cli import ToolError
+from versions.table import CHARTS, ChartId
 
 _VERSION_LINE = re.compile(r"^version:.*$", re.M)
 

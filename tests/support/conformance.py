@@ -20,9 +20,9 @@ import jsonschema
 
 from config import meshconfig
 from kube.resources import HELM_RELEASE_TYPE, TELEMETRY_TYPE
-from kube.versions import CHARTS, ChartId, all_kubernetes_versions, upstream_version
 from meshtools.recording import Resource, Run
 from tests.support import kubernetes_schema, upstream
+from versions.table import CHARTS, ChartId, all_kubernetes_versions, upstream_version
 
 RELEASE = HELM_RELEASE_TYPE
 CORE_TYPES = {

@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 from referencing import Registry, Resource
 
-from kube.versions import all_kubernetes_versions
+from versions.table import all_kubernetes_versions
 
 _SCHEMAS = files("kubernetes_validate") / "kubernetes-json-schema"
 

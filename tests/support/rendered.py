@@ -42,13 +42,13 @@ from config.types import RemoteAuth
 from kube import naming, revisions
 from kube.collector_config import MEMORY_LIMITER, RESOURCE_PROCESSOR
 from kube.tree import dig
-from kube.versions import all_kubernetes_versions
 from meshtools.desired import desired_state
 from meshtools.manifests import Manifest, stack_manifests
 from meshtools.recording import Run
 from program.wiring import prometheus_url
 from tests.support import kubernetes_schema
 from tests.support.conformance import schema_problems
+from versions.table import all_kubernetes_versions
 
 # Functions of Kubernetes' CEL libraries (URLs, quantities, IPs, CIDRs, format, lists, regex,
 # authorizer) that cel-python does not implement.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from kube.versions import CHARTS, ChartId, facts
+from versions.table import CHARTS, ChartId, facts
 
 
 def chart(chart_id: ChartId, version: str) -> dict[str, Any]:

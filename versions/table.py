@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-VERSIONS_DIR = Path(__file__).resolve().parent.parent / "versions"
+VERSIONS_DIR = Path(__file__).resolve().parent
 RELEASE_FILE = "release.yaml"
 FACTS_DIR = "facts"
 
