@@ -27,7 +27,7 @@ from config.istio import IstioSettings
 from config.problems import MAP_FIELDS, MISSING, PROJECT, FieldError, Problem, SettingsError, key_path
 from config.production import decide_production
 from config.signoz import DeploySigNoz, RemoteSigNoz
-from config.stack import StackSettings, first_model, models_in
+from config.stack import DEMO_NAMESPACE, StackSettings, first_model, models_in
 from config.types import (
     KUBERNETES_RESERVED_PREFIX,
     KUBERNETES_SYSTEM_NAMESPACES,
@@ -39,7 +39,6 @@ from config.types import (
     SettingsUnion,
     settings_union,
 )
-from kube import naming
 
 # Secret config keys: read with get_secret, never as plain values.
 SECRET_KEYS = ("clickhousePassword", "kialiSigningKey", "kialiOidcClientSecret", "signozIngestKey")
@@ -588,9 +587,9 @@ def _namespace_problems(sections: Mapping[str, Any], istio_ns: str, signoz_ns: s
         problems.extend(
             Problem(f"{PROJECT}:{key}", name, f"is the demo namespace while {PROJECT}:demo is true; choose another")
             for key, name in platform.items()
-            if name == naming.DEMO_NAMESPACE
+            if name == DEMO_NAMESPACE
         )
-        owned.setdefault(naming.DEMO_NAMESPACE, f"the demo namespace, which {PROJECT}:demo creates and traces")
+        owned.setdefault(DEMO_NAMESPACE, f"the demo namespace, which {PROJECT}:demo creates and traces")
     seen: dict[str, int] = {}
     for index, item in enumerate(sections.get("traced_namespaces", [])):
         key = f"{PROJECT}:tracedNamespaces[{index}].name"

@@ -38,6 +38,11 @@ from versions.table import CHARTS, ChartId, Family
 # --------------------------------------------------------------------------- the stack
 
 
+# The namespace of the optional demo workload (`mesh-tracing:demo`), created and owned by the program;
+# the reader refuses any other use of it.
+DEMO_NAMESPACE = "mesh-tracing-demo"
+
+
 class StackSettings(SettingsModel):
     environment: Annotated[DnsLabel, Field(description="the environment's name, e.g. dev or production")]
     cluster: Annotated[DnsLabel, Field(description="the cluster's name, e.g. prod-eu-west-1")]

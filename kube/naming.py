@@ -7,6 +7,7 @@ SigNoz therefore agree on the address from settings alone and can install in par
 
 from __future__ import annotations
 
+from config import stack
 from config.istio import IstioSettings
 from config.signoz import DeploySigNoz, SigNozSettings
 from config.stack import StackSettings
@@ -71,8 +72,8 @@ NO_INJECTION_LABELS = {"istio-injection": "disabled"}
 KIALI_WEB_ROOT = "/kiali"
 SIGNOZ_ANNOTATION = "mesh-tracing.io/signoz-traces"
 
-# The namespace of the optional demo workload (`mesh-tracing:demo`), created and owned by the program.
-DEMO_NAMESPACE = "mesh-tracing-demo"
+# The namespace of the optional demo workload is a settings fact (the reader keeps other uses out of it).
+DEMO_NAMESPACE = stack.DEMO_NAMESPACE
 
 
 def sidecar_service_name(app: str, namespace: str) -> str:

@@ -54,17 +54,22 @@ def test_the_runtime_lock_holds_no_test_or_lint_tool() -> None:
     assert locked("runtime") <= locked("tools") <= locked("dev")
 
 
-# The program's own packages: its config, its platform knowledge, its components.
+# The program's own packages: its pins, its config, its platform knowledge, its components, its shell.
 
 
-def _third_party_imports(path: Path) -> set[str]:
+def _imports(path: Path) -> set[str]:
+    """The top-level packages a module imports (absolute imports only)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.add(node.module.split(".")[0])
-    return found - set(sys.stdlib_module_names) - {*PROGRAM_PACKAGES, "policy", "__future__"}
+    return found
+
+
+def _third_party_imports(path: Path) -> set[str]:
+    return _imports(path) - set(sys.stdlib_module_names) - {*PROGRAM_PACKAGES, "policy", "__future__"}
 
 
 def test_the_program_and_the_policy_pack_import_only_runtime_packages() -> None:
@@ -82,3 +87,16 @@ def test_the_program_and_the_policy_pack_import_only_runtime_packages() -> None:
         if not (dists := {_normal(d) for d in distributions.get(name, [])}) & runtime
     }
     assert imports and not outside, f"imported by the program or the policy pack but not in the runtime lock: {outside}"
+
+
+@pytest.mark.parametrize("package", PROGRAM_PACKAGES)
+def test_each_layer_imports_only_the_layers_below_it(package: str) -> None:
+    """PROGRAM_PACKAGES lists the layers bottom up (versions, config, kube, components, program): an
+    import of a layer above would tie a lower one to what it should not know."""
+    allowed = set(PROGRAM_PACKAGES[: PROGRAM_PACKAGES.index(package) + 1])
+    upward = {
+        str(path.relative_to(PROJECT_DIR)): sorted(found - allowed)
+        for path in (PROJECT_DIR / package).glob("*.py")
+        if (found := _imports(path) & set(PROGRAM_PACKAGES)) - allowed
+    }
+    assert not upward, f"{package}/ imports a layer above it: {upward}"
