@@ -23,6 +23,8 @@ from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
+from config import guard_rails
+from config.guard_rails import GuardRail
 from config.istio import IstioSettings
 from config.problems import MAP_FIELDS, MISSING, PROJECT, FieldError, Problem, SettingsError, key_path
 from config.production import decide_production
@@ -33,8 +35,6 @@ from config.types import (
     KUBERNETES_SYSTEM_NAMESPACES,
     PATTERN_MEANING,
     CustomTag,
-    KialiAuthStrategy,
-    MtlsMode,
     RemoteAuth,
     SettingsUnion,
     settings_union,
@@ -707,8 +707,8 @@ def _signoz_mode_problems(
 def _production_problems(
     sections: Mapping[str, Any], kube_context: str | None, decided_by: str, stack: str
 ) -> list[Problem]:
-    """The production guard rails, checked at config time with the key at fault; the mandatory
-    policies of the policy pack enforce the same rules again on what the program registers."""
+    """The production guard rails (config/guard_rails.py), judged on the settings with the key at
+    fault; the policy pack judges the same rails again on what the program registers."""
     why = f"a production stack ({decided_by})"
     problems: list[Problem] = []
     if kube_context is None:
@@ -720,39 +720,42 @@ def _production_problems(
                 f"({config_set(stack, KUBE_CONTEXT_KEY, '<context>')})",
             )
         )
-    mode = sections.get("mtls_mode")
-    if mode is not None and mode is not MtlsMode.STRICT:
-        problems.append(Problem(f"{PROJECT}:mtlsMode", mode.value, f"must be STRICT: {why}"))
-    for index, item in enumerate(sections.get("traced_namespaces", [])):
-        if item.mtls_mode is not None and item.mtls_mode is not MtlsMode.STRICT:
-            problems.append(
-                Problem(f"{PROJECT}:tracedNamespaces[{index}].mtlsMode", item.mtls_mode.value, f"must be STRICT: {why}")
-            )
-    if sections.get("demo"):
-        problems.append(
-            Problem(f"{PROJECT}:demo", True, f"must be false: {why}; the demo workload is for trying the stack out")
-        )
-    kiali = sections.get("kiali")
-    if kiali is not None and kiali.enabled and kiali.auth.strategy is KialiAuthStrategy.ANONYMOUS:
-        problems.append(Problem(f"{PROJECT}:kiali.auth.strategy", "anonymous", f"must be 'token' or 'openid': {why}"))
-    signoz = sections.get("signoz")
-    remote = signoz.remote if isinstance(signoz, RemoteSigNoz) else None
-    if remote is not None and remote.auth is RemoteAuth.NONE:
-        problems.append(Problem(f"{PROJECT}:signoz.remote.auth", "none", f"must be 'bearer' or 'signozCloud': {why}"))
-    if remote is not None and remote.insecure_skip_verify:
-        problems.append(
-            Problem(f"{PROJECT}:signoz.remote.insecureSkipVerify", True, f"must be false (verify TLS): {why}")
-        )
-    ingest = signoz.ingest if isinstance(signoz, DeploySigNoz) else None
-    if ingest is not None and ingest.tls_secret_name is None:
-        problems.append(
-            Problem(
-                f"{PROJECT}:signoz.ingest.tlsSecretName",
-                MISSING,
-                f"required: {why}, so the ingest key never crosses the network in plain text",
-            )
-        )
+    for rail, key, value, written in _guarded_values(sections):
+        if rail.refuses(value):
+            problems.append(Problem(f"{PROJECT}:{key}", written, f"{rail.requirement}: {why}"))
     return problems
+
+
+def _guarded_values(sections: Mapping[str, Any]) -> Iterator[tuple[GuardRail, str, Any, Any]]:
+    """Every value a stack file sets that a production guard rail judges: the rail, the key, the
+    value as the rail takes it (enum values as strings) and as the file writes it. Sections that
+    failed to read are left out: their own problems are reported."""
+    mode = sections.get("mtls_mode")
+    if mode is not None:
+        yield guard_rails.STRICT_MTLS, "mtlsMode", mode.value, mode.value
+    for index, item in enumerate(sections.get("traced_namespaces", [])):
+        if item.mtls_mode is not None:
+            yield (
+                guard_rails.STRICT_MTLS,
+                f"tracedNamespaces[{index}].mtlsMode",
+                item.mtls_mode.value,
+                item.mtls_mode.value,
+            )
+    demo = bool(sections.get("demo"))
+    yield guard_rails.NO_DEMO, "demo", demo, demo
+    kiali = sections.get("kiali")
+    if kiali is not None and kiali.enabled:
+        strategy = kiali.auth.strategy.value
+        yield guard_rails.KIALI_AUTHENTICATED, "kiali.auth.strategy", strategy, strategy
+    signoz = sections.get("signoz")
+    if isinstance(signoz, RemoteSigNoz):
+        remote = signoz.remote
+        yield guard_rails.REMOTE_SENDS_KEY, "signoz.remote.auth", remote.auth is not RemoteAuth.NONE, remote.auth.value
+        skip = remote.insecure_skip_verify
+        yield guard_rails.REMOTE_VERIFIES_TLS, "signoz.remote.insecureSkipVerify", skip, skip
+    if isinstance(signoz, DeploySigNoz) and signoz.ingest is not None:
+        secret = signoz.ingest.tls_secret_name
+        yield guard_rails.INGEST_OVER_TLS, "signoz.ingest.tlsSecretName", secret, MISSING if secret is None else secret
 
 
 # --------------------------------------------------------------------------- entry points

@@ -24,6 +24,8 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
+from config import guard_rails
+from config.guard_rails import GuardRail
 from config.production import decide_production
 from config.types import is_credential_header
 from kube.naming import PRODUCTION_LABEL
@@ -33,7 +35,6 @@ from kube.resources import TELEMETRY_TYPE as TELEMETRY
 from kube.tree import dig
 
 EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$")
-MAX_PRODUCTION_SAMPLING = 10.0
 
 Resource = tuple[str, Mapping[str, Any]]  # (type token, inputs)
 
@@ -113,15 +114,24 @@ AUTH_HEADERS = frozenset({"authorization", "signoz-ingestion-key", "signoz-acces
 # --------------------------------------------------------------------------- rules
 
 
+def _refused(rail: GuardRail, value: Any, what: str, env: str) -> list[str]:
+    """The production rails are config/guard_rails.py's, the same the settings reader applies; here
+    they judge what the program registers, and the message names the resource."""
+    return [f"{what} in production environment {env!r}; {rail.fix}."] if rail.refuses(value) else []
+
+
 def strict_mtls_in_production(resources: list[Resource]) -> list[str]:
     env = production_environment(resources)
     if env is None:
         return []
     return [
-        f"PeerAuthentication {_name(props)} has mTLS mode {mode} in production environment {env!r}; "
-        "set mesh-tracing:mtlsMode (and any tracedNamespaces[].mtlsMode) to STRICT."
+        message
         for type_, props in resources
-        if type_ == PEER_AUTHENTICATION and (mode := dig(props, "spec", "mtls", "mode")) not in (None, "STRICT")
+        if type_ == PEER_AUTHENTICATION
+        for mode in [dig(props, "spec", "mtls", "mode")]
+        for message in _refused(
+            guard_rails.STRICT_MTLS, mode, f"PeerAuthentication {_name(props)} has mTLS mode {mode}", env
+        )
     ]
 
 
@@ -130,12 +140,33 @@ def kiali_not_anonymous_in_production(resources: list[Resource]) -> list[str]:
     if env is None:
         return []
     return [
-        f"Kiali release {props.get('name')} uses anonymous access in production environment {env!r}; "
-        "set mesh-tracing:kiali.auth.strategy to token or openid."
+        message
         for type_, props in resources
-        if type_ == RELEASE
-        and props.get("chart") == "kiali-server"
-        and dig(props, "values", "auth", "strategy") == "anonymous"
+        if type_ == RELEASE and props.get("chart") == "kiali-server"
+        for strategy in [dig(props, "values", "auth", "strategy")]
+        for message in _refused(
+            guard_rails.KIALI_AUTHENTICATED, strategy, f"Kiali release {props.get('name')} uses {strategy} access", env
+        )
+    ]
+
+
+def tracing_enabled_in_production(resources: list[Resource]) -> list[str]:
+    """istiod's meshConfig.enableTracing false (an extraValues entry could set it) stops every proxy
+    reporting spans: the mesh would be silently untraced."""
+    env = production_environment(resources)
+    if env is None:
+        return []
+    return [
+        message
+        for type_, props in resources
+        if type_ == RELEASE and props.get("chart") == "istiod"
+        for enabled in [dig(props, "values", "meshConfig", "enableTracing")]
+        for message in _refused(
+            guard_rails.TRACING_ENABLED,
+            enabled,
+            f"istiod release {props.get('name')} sets meshConfig.enableTracing false",
+            env,
+        )
     ]
 
 
@@ -197,26 +228,19 @@ def production_sampling_at_most_10(resources: list[Resource]) -> list[str]:
     env = production_environment(resources)
     if env is None:
         return []
+    rail = guard_rails.SAMPLING_AT_MOST_10
     share = _tail_share(resources)
     if share is not None:
-        if share <= MAX_PRODUCTION_SAMPLING:
-            return []
-        return [
-            f"The SigNoz collector keeps {share:g} % of the traces that are neither errors nor slow in production "
-            f"environment {env!r}; above {MAX_PRODUCTION_SAMPLING:g} % the trace volume is costly — lower "
-            "mesh-tracing:tailSampling.percent."
-        ]
-    found = []
-    for type_, props in resources:
-        for rule in (dig(props, "spec", "tracing") or []) if type_ == TELEMETRY else []:
-            percent = rule.get("randomSamplingPercentage")
-            if isinstance(percent, int | float) and percent > MAX_PRODUCTION_SAMPLING:
-                found.append(
-                    f"Telemetry {_name(props)} samples {percent} % in production environment {env!r}; above "
-                    f"{MAX_PRODUCTION_SAMPLING:g} % the trace volume is costly — lower mesh-tracing:samplingPercent "
-                    "or the namespace override."
-                )
-    return found
+        what = f"The SigNoz collector keeps {share:g} % of the traces that are neither errors nor slow"
+        return _refused(rail, share, what, env)
+    return [
+        message
+        for type_, props in resources
+        if type_ == TELEMETRY
+        for rule in dig(props, "spec", "tracing") or []
+        for percent in [rule.get("randomSamplingPercentage")]
+        for message in _refused(rail, percent, f"Telemetry {_name(props)} samples {percent} %", env)
+    ]
 
 
 def collector_has_limits(type_: str, props: Mapping[str, Any]) -> list[str]:
@@ -246,18 +270,18 @@ def remote_tls_and_auth_in_production(resources: list[Resource]) -> list[str]:
         for exporter_id, exporter in (dig(props, "values", "otelAgent", "config", "exporters") or {}).items():
             if str(exporter_id).split("/", 1)[0] not in ("otlphttp", "otlp") or not isinstance(exporter, Mapping):
                 continue
-            where = f"The agent's exporter {exporter_id} (release {props.get('name')}, production environment {env!r})"
+            where = f"The agent's exporter {exporter_id} (release {props.get('name')})"
             endpoint = str(exporter.get("endpoint", ""))
-            if not endpoint.startswith("https://"):
-                found.append(f"{where} sends to {endpoint!r}, not https://; set mesh-tracing:signoz.remote.endpoint.")
             tls = exporter.get("tls") or {}
-            if tls.get("insecure") is True or tls.get("insecure_skip_verify") is True:
-                found.append(f"{where} does not verify TLS; set mesh-tracing:signoz.remote.insecureSkipVerify false.")
             headers = {str(h).lower() for h in (exporter.get("headers") or {})}
-            if not headers & AUTH_HEADERS and not dig(exporter, "auth", "authenticator"):
-                found.append(
-                    f"{where} sends no ingest key; set mesh-tracing:signoz.remote.auth to bearer or signozCloud."
-                )
+            sends_key = bool(headers & AUTH_HEADERS) or bool(dig(exporter, "auth", "authenticator"))
+            for rail, value, what in (
+                (guard_rails.REMOTE_OVER_HTTPS, endpoint, f"sends to {endpoint!r}, not https://"),
+                (guard_rails.REMOTE_VERIFIES_TLS, tls.get("insecure") or tls.get("insecure_skip_verify"),
+                 "does not verify TLS"),
+                (guard_rails.REMOTE_SENDS_KEY, sends_key, "sends no ingest key"),
+            ):  # fmt: skip
+                found += _refused(rail, value, f"{where} {what}", env)
     return found
 
 
@@ -273,11 +297,8 @@ def ingest_tls_in_production(resources: list[Resource]) -> list[str]:
             continue
         covered = {h for entry in ingress.get("tls") or [] if entry.get("secretName") for h in entry.get("hosts") or []}
         for host in [h.get("host") for h in ingress.get("hosts") or []]:
-            if host not in covered:
-                found.append(
-                    f"The SigNoz collector's Ingress exposes {host} without TLS in production environment {env!r}; "
-                    "set mesh-tracing:signoz.ingest.tlsSecretName."
-                )
+            what = f"The SigNoz collector's Ingress exposes {host} without TLS"
+            found += _refused(guard_rails.INGEST_OVER_TLS, host in covered, what, env)
     return found
 
 
@@ -334,6 +355,8 @@ RULES = (
          resource_check=chart_version_pinned),
     Rule("collector-memory-limiter-first", "The collector's traces pipeline starts with memory_limiter.", MANDATORY,
          resource_check=memory_limiter_first),
+    Rule("production-tracing-enabled", "Production meshes keep tracing on (meshConfig.enableTracing).", MANDATORY,
+         stack_check=tracing_enabled_in_production),
     Rule("production-remote-tls-and-auth", "A production remote stack sends over verified TLS with a key.",
          MANDATORY, stack_check=remote_tls_and_auth_in_production),
     Rule("production-ingest-tls", "A production central stack exposes ingest only over TLS.", MANDATORY,

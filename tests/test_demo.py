@@ -71,7 +71,7 @@ def seconds(duration: str) -> int:
 
 def test_production_refuses_the_demo_by_name() -> None:
     assert problems(with_("prod", demo=True)) == [
-        f"mesh-tracing:demo: got true — must be false: {PRODUCTION}; the demo workload is for trying the stack out"
+        f"mesh-tracing:demo: got true — must be false (the demo workload is for trying the stack out): {PRODUCTION}"
     ]
     assert valid(with_("prod", demo=False)).demo is False
 

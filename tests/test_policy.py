@@ -33,6 +33,7 @@ def test_the_pack_has_every_rule_with_its_level() -> None:
         "no-credential-span-tags": EnforcementLevel.MANDATORY,
         "helm-chart-version-pinned": EnforcementLevel.MANDATORY,
         "collector-memory-limiter-first": EnforcementLevel.MANDATORY,
+        "production-tracing-enabled": EnforcementLevel.MANDATORY,
         "production-remote-tls-and-auth": EnforcementLevel.MANDATORY,
         "production-ingest-tls": EnforcementLevel.MANDATORY,
         "production-sampling-at-most-10-percent": EnforcementLevel.ADVISORY,
@@ -160,11 +161,13 @@ def test_production_remote_tls_and_auth() -> None:
         exporter["tls"] = {"insecure_skip_verify": True}
         del exporter["headers"]
 
-    where = "The agent's exporter otlphttp/signoz-remote (release k8s-infra, production environment 'production')"
+    where = "The agent's exporter otlphttp/signoz-remote (release k8s-infra)"
+    env = "in production environment 'production'"
     assert violations(rule, edited(stack_run("remote"), "signoz-agent-release", weakened)) == [
-        f"{where} sends to 'http://signoz-ingest.example.com', not https://; set mesh-tracing:signoz.remote.endpoint.",
-        f"{where} does not verify TLS; set mesh-tracing:signoz.remote.insecureSkipVerify false.",
-        f"{where} sends no ingest key; set mesh-tracing:signoz.remote.auth to bearer or signozCloud.",
+        f"{where} sends to 'http://signoz-ingest.example.com', not https:// {env}; "
+        "set mesh-tracing:signoz.remote.endpoint.",
+        f"{where} does not verify TLS {env}; set mesh-tracing:signoz.remote.insecureSkipVerify false.",
+        f"{where} sends no ingest key {env}; set mesh-tracing:signoz.remote.auth to bearer or signozCloud.",
     ]
 
 
@@ -199,6 +202,20 @@ def test_production_ingest_tls() -> None:
     assert violations(rule, dev_ingest) == [], "dev may expose ingest without TLS"
 
 
+def test_production_keeps_tracing_enabled() -> None:
+    rule = RULE["production-tracing-enabled"]
+    assert violations(rule, stack_run("prod")) == []
+
+    def tracing_off(inputs: dict[str, Any]) -> None:
+        inputs["values"]["meshConfig"]["enableTracing"] = False
+
+    assert violations(rule, edited(stack_run("prod"), "mesh-istiod", tracing_off)) == [
+        "istiod release istiod sets meshConfig.enableTracing false in production environment 'production'; remove "
+        "meshConfig.enableTracing from mesh-tracing:istio.istiod.extraValues."
+    ]
+    assert violations(rule, edited(stack_run("dev"), "mesh-istiod", tracing_off)) == [], "outside production"
+
+
 def test_production_sampling_advisory() -> None:
     assert violations(RULE["production-sampling-at-most-10-percent"], stack_run("prod")) == []
     assert violations(RULE["production-sampling-at-most-10-percent"], stack_run("dev")) == [], "dev samples 100 %"
@@ -209,7 +226,7 @@ def test_production_sampling_advisory() -> None:
     run = edited(stack_run("prod"), "mesh-telemetry", raise_sampling)
     assert violations(RULE["production-sampling-at-most-10-percent"], run) == [
         "Telemetry istio-system/mesh-default samples 25 % in production environment 'production'; above 10 % the "
-        "trace volume is costly — lower mesh-tracing:samplingPercent or the namespace override."
+        "trace volume is costly — lower mesh-tracing:samplingPercent, tailSampling.percent or the namespace override."
     ]
 
 

@@ -476,8 +476,8 @@ def test_production_remote_and_ingest_guard_rails_name_their_keys() -> None:
     ]
     central = raw_settings("prod")["signoz"] | {"ingest": {"host": "signoz-ingest.example.com"}}
     assert remote_problems(central, stack="prod") == [
-        f"mesh-tracing:signoz.ingest.tlsSecretName: got <missing> — required: {PRODUCTION}, so the ingest key "
-        "never crosses the network in plain text"
+        "mesh-tracing:signoz.ingest.tlsSecretName: got <missing> — required (the ingest key never crosses the "
+        f"network in plain text): {PRODUCTION}"
     ]
     insecure_dev = {"mode": "remote", "remote": {"endpoint": "https://x.example.com", "insecureSkipVerify": True}}
     accepted = remote(validate_settings(with_("dev", signoz=insecure_dev), secrets=KEY)).remote
