@@ -120,54 +120,50 @@ def _refused(rail: GuardRail, value: Any, what: str, env: str) -> list[str]:
     return [f"{what} in production environment {env!r}; {rail.fix}."] if rail.refuses(value) else []
 
 
-def strict_mtls_in_production(resources: list[Resource]) -> list[str]:
-    env = production_environment(resources)
-    if env is None:
-        return []
-    return [
-        message
-        for type_, props in resources
-        if type_ == PEER_AUTHENTICATION
-        for mode in [dig(props, "spec", "mtls", "mode")]
-        for message in _refused(
-            guard_rails.STRICT_MTLS, mode, f"PeerAuthentication {_name(props)} has mTLS mode {mode}", env
-        )
-    ]
+Found = tuple[Any, str]  # (the value a rail judges, the resource's words for it)
 
 
-def kiali_not_anonymous_in_production(resources: list[Resource]) -> list[str]:
-    env = production_environment(resources)
-    if env is None:
-        return []
-    return [
-        message
-        for type_, props in resources
-        if type_ == RELEASE and props.get("chart") == "kiali-server"
-        for strategy in [dig(props, "values", "auth", "strategy")]
-        for message in _refused(
-            guard_rails.KIALI_AUTHENTICATED, strategy, f"Kiali release {props.get('name')} uses {strategy} access", env
-        )
-    ]
+def _in_production(
+    rail: GuardRail, find: Callable[[str, Mapping[str, Any]], Found | None]
+) -> Callable[[list[Resource]], list[str]]:
+    """A stack rule that judges, in a production stack, each value `find` reads off a resource."""
+
+    def check(resources: list[Resource]) -> list[str]:
+        env = production_environment(resources)
+        if env is None:
+            return []
+        found = [f for type_, props in resources if (f := find(type_, props)) is not None]
+        return [message for value, what in found for message in _refused(rail, value, what, env)]
+
+    return check
 
 
-def tracing_enabled_in_production(resources: list[Resource]) -> list[str]:
+def _peer_authentication_mode(type_: str, props: Mapping[str, Any]) -> Found | None:
+    if type_ != PEER_AUTHENTICATION:
+        return None
+    mode = dig(props, "spec", "mtls", "mode")
+    return mode, f"PeerAuthentication {_name(props)} has mTLS mode {mode}"
+
+
+def _kiali_strategy(type_: str, props: Mapping[str, Any]) -> Found | None:
+    if type_ != RELEASE or props.get("chart") != "kiali-server":
+        return None
+    strategy = dig(props, "values", "auth", "strategy")
+    return strategy, f"Kiali release {props.get('name')} uses {strategy} access"
+
+
+def _istiod_tracing(type_: str, props: Mapping[str, Any]) -> Found | None:
     """istiod's meshConfig.enableTracing false (an extraValues entry could set it) stops every proxy
     reporting spans: the mesh would be silently untraced."""
-    env = production_environment(resources)
-    if env is None:
-        return []
-    return [
-        message
-        for type_, props in resources
-        if type_ == RELEASE and props.get("chart") == "istiod"
-        for enabled in [dig(props, "values", "meshConfig", "enableTracing")]
-        for message in _refused(
-            guard_rails.TRACING_ENABLED,
-            enabled,
-            f"istiod release {props.get('name')} sets meshConfig.enableTracing false",
-            env,
-        )
-    ]
+    if type_ != RELEASE or props.get("chart") != "istiod":
+        return None
+    enabled = dig(props, "values", "meshConfig", "enableTracing")
+    return enabled, f"istiod release {props.get('name')} sets meshConfig.enableTracing {str(enabled).lower()}"
+
+
+strict_mtls_in_production = _in_production(guard_rails.STRICT_MTLS, _peer_authentication_mode)
+kiali_not_anonymous_in_production = _in_production(guard_rails.KIALI_AUTHENTICATED, _kiali_strategy)
+tracing_enabled_in_production = _in_production(guard_rails.TRACING_ENABLED, _istiod_tracing)
 
 
 def no_credential_span_tags(type_: str, props: Mapping[str, Any]) -> list[str]:
