@@ -16,6 +16,7 @@ from config.types import (
     ChartRepository,
     CustomTags,
     DnsLabel,
+    ExtraValues,
     ImageHub,
     ObjectName,
     PositiveInt,
@@ -39,12 +40,21 @@ class GatewaySettings(SettingsModel):
     # With istio.revisions: the tag (or revision) whose control plane injects the gateway; absent =
     # the `default` tag.
     revision: DnsLabel | None = None
+    extra_values: ExtraValues = {}
+
+
+class IstioBaseSettings(SettingsModel):
+    """The `istio-base` release (Istio's CRDs and the default-revision validator)."""
+
+    extra_values: ExtraValues = {}
 
 
 class IstiodSettings(SettingsModel):
     autoscale_min: PositiveInt = 1
     autoscale_max: PositiveInt = 5
     resources: Resources = Resources(requests=ResourceList(cpu="500m", memory="2048Mi"))
+    # Every control plane's; an `istio.revisions` entry's own are merged after these.
+    extra_values: ExtraValues = {}
 
     @model_validator(mode="after")
     def _min_le_max(self) -> IstiodSettings:
@@ -60,6 +70,9 @@ class IstioRevision(SettingsModel):
 
     name: DnsLabel
     chart_version: Annotated[str, supported_version(ChartId.ISTIOD)]
+    # This control plane's own, merged after `istio.istiod.extraValues` (a canary may need a value
+    # the old version lacks).
+    extra_values: ExtraValues = {}
 
 
 # The name of the revision that runs unrevisioned (istiod's chart value `revision: ""`) and of the
@@ -84,6 +97,7 @@ class IstioSettings(SettingsModel):
     max_tag_length: Annotated[StrictInt, Field(ge=1, le=65536)] = 256
     trace_context: TraceContext = TraceContext.B3_AND_W3C
     custom_tags: CustomTags = {}
+    base: IstioBaseSettings = IstioBaseSettings()
     istiod: IstiodSettings = IstiodSettings()
     gateway: GatewaySettings = GatewaySettings()
 

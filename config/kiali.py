@@ -13,6 +13,7 @@ from pydantic import (
 
 from config.types import (
     DnsLabel,
+    ExtraValues,
     Hostname,
     HttpUrl,
     KialiAuthStrategy,
@@ -83,6 +84,8 @@ class DeployedPrometheus(SettingsModel):
     resources: Resources = Resources(
         requests=ResourceList(cpu="100m", memory="256Mi"), limits=ResourceList(memory="2Gi")
     )
+    # The prometheus release's values the settings do not model, merged last.
+    extra_values: ExtraValues = {}
 
 
 class ExternalPrometheus(SettingsModel):
@@ -111,3 +114,5 @@ class KialiSettings(SettingsModel):
     signoz_url: HttpUrl | None = None
     # The kiali-server chart's own defaults, stated so a stack can see and change them.
     resources: Resources = Resources(requests=ResourceList(cpu="10m", memory="64Mi"), limits=ResourceList(memory="1Gi"))
+    # The kiali-server release's values the settings do not model, merged last.
+    extra_values: ExtraValues = {}

@@ -15,6 +15,7 @@ from pydantic import (
 from config.problems import MISSING, FieldError
 from config.types import (
     DnsLabel,
+    ExtraValues,
     Hostname,
     HttpsUrl,
     HttpUrl,
@@ -141,6 +142,8 @@ class RemoteSettings(SettingsModel):
     collect_logs: StrictBool = False
     collect_metrics: StrictBool = False
     chart_version: Annotated[str, supported_version(ChartId.K8S_INFRA)] = CHARTS[ChartId.K8S_INFRA].default_version
+    # The k8s-infra release's values the settings do not model, merged last.
+    extra_values: ExtraValues = {}
 
     @model_validator(mode="after")
     def _central_ingest_takes_traces_only(self) -> RemoteSettings:
@@ -188,6 +191,8 @@ class DeploySigNoz(SettingsModel):
     migrator_resources: Resources = Resources(
         requests=ResourceList(cpu="50m", memory="64Mi"), limits=ResourceList(memory="512Mi")
     )
+    # The signoz release's values the settings do not model, merged last.
+    extra_values: ExtraValues = {}
 
     @property
     def remote_mode(self) -> bool:
