@@ -28,6 +28,7 @@ from kube.resources import (
     telemetry,
 )
 from kube.revisions import ControlPlane
+from kube.tree import merge
 from versions.table import ChartId
 
 MESH_TELEMETRY_NAME = "mesh-default"
@@ -110,7 +111,18 @@ def istiod_values(args: IstioMeshArgs, control_plane: ControlPlane) -> dict[str,
     }
     if control_plane.chart_revision:
         values["revision"] = control_plane.chart_revision
-    return values | pod_security.istiod_contexts(args.hardened_pods)
+    values |= pod_security.istiod_contexts(args.hardened_pods)
+    for extra in istiod_extra_values(istio, control_plane):
+        values = merge(values, extra)
+    return values
+
+
+def istiod_extra_values(istio: IstioSettings, control_plane: ControlPlane) -> tuple[Mapping[str, Any], ...]:
+    """The stack's own istiod values for one control plane, in merge order: every control plane's
+    (`istio.istiod.extraValues`), then its `istio.revisions` entry's, so a canary can differ."""
+    entries = istio.revisions or []
+    own = next((entry.extra_values for entry in entries if entry.name == control_plane.name), {})
+    return (istio.istiod.extra_values, own)
 
 
 def base_values(istio: IstioSettings) -> dict[str, Any]:
@@ -124,7 +136,7 @@ def base_values(istio: IstioSettings) -> dict[str, Any]:
     if behind_default.chart_revision:
         # istiod-default-validator validates for the revision behind the `default` tag.
         values["defaultRevision"] = behind_default.chart_revision
-    return values
+    return merge(values, istio.base.extra_values)
 
 
 def gateway_values(args: IstioMeshArgs) -> dict[str, Any]:
@@ -135,7 +147,7 @@ def gateway_values(args: IstioMeshArgs) -> dict[str, Any]:
         values["revision"] = revision
     if istio.image_pull_secrets:
         values["imagePullSecrets"] = [{"name": name} for name in istio.image_pull_secrets]
-    return values | pod_security.gateway_contexts(args.hardened_pods)
+    return merge(values | pod_security.gateway_contexts(args.hardened_pods), istio.gateway.extra_values)
 
 
 def mesh_telemetry_spec(args: IstioMeshArgs) -> dict[str, Any]:
