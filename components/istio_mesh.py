@@ -177,7 +177,7 @@ class IstioMesh(pulumi.ComponentResource):
         self.base = helm_release(
             f"{name}-base",
             chart=ChartId.ISTIO_BASE,
-            version=revisions.newest_version(istio),
+            version=istio.newest_chart_version,
             release_name=naming.ISTIO_BASE_RELEASE,
             namespace=system_ns.metadata.name,
             values=base_values(istio),
@@ -234,7 +234,7 @@ class IstioMesh(pulumi.ComponentResource):
             helm_release(
                 f"{name}-gateway",
                 chart=ChartId.ISTIO_GATEWAY,
-                version=revisions.newest_version(istio),
+                version=istio.newest_chart_version,
                 release_name=naming.GATEWAY_RELEASE,
                 namespace=gateway_ns.metadata.name,
                 values=gateway_values(args),

@@ -23,6 +23,7 @@ from pulumi.runtime import config as runtime_config
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
+from config.extra_values import extra_values_problems
 from config.istio import IstioSettings
 from config.problems import MAP_FIELDS, MISSING, PROJECT, FieldError, Problem, SettingsError, key_path
 from config.production import decide_production
@@ -558,6 +559,7 @@ def _cross_section_problems(
     problems.extend(_namespace_revision_problems(sections, istio))
     problems.extend(_tail_sampling_problems(sections, signoz))
     problems.extend(_signoz_mode_problems(sections, signoz, secrets, stack))
+    problems.extend(extra_values_problems(sections))
     attributes: Mapping[str, str] = sections.get("resource_attributes", {})
     for reserved, source in (("deployment.environment", "environment"), ("k8s.cluster.name", "cluster")):
         if reserved in attributes:

@@ -10,10 +10,23 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import pytest
+
+from config.extra_values import parse_path, release_extras
+from config.istio import GATEWAY_OWNED, ISTIO_BASE_OWNED, ISTIOD_OWNED
+from config.kiali import KIALI_OWNED, PROMETHEUS_OWNED
+from config.problems import Problem, SettingsError
+from config.reading import validate_settings
+from config.signoz import AGENT_OWNED, SIGNOZ_OWNED
+from kube.resources import HELM_RELEASE_TYPE
+from kube.tree import dig
 from meshtools.manifests import Manifest
 from meshtools.recording import Run
-from tests.conftest import raw_settings, run_test_stack, stack_run
+from tests.conftest import TEST_STACK_NAMES, raw_settings, run_test_stack, stack_run, stack_settings
+from tests.support.conformance import chart_of
 from tests.support.rendered import by_kind, rendered_objects
+from versions.chart_values import ValuePath, dotted, leaf_paths, under
+from versions.table import ChartId
 
 OWNER = "example.com/owner"
 
@@ -94,3 +107,108 @@ def test_the_agents_extra_values_reach_the_agent_daemonset() -> None:
     daemonsets = by_kind(rendered_objects(run), "DaemonSet")
     [agent] = [workload for (namespace, _), workload in daemonsets.items() if namespace == "signoz"]
     assert pod_annotations(agent)[OWNER] == "payments"
+
+
+# --------------------------------------------------------------------------- refused when the stack is read
+
+
+def problems_of(raw: dict[str, Any]) -> list[Problem]:
+    with pytest.raises(SettingsError) as raised:
+        validate_settings({"environment": "dev", "cluster": "kind-1", **raw})
+    return list(raised.value.problems)
+
+
+def istiod_extras(extra: dict[str, Any]) -> dict[str, Any]:
+    return {"istio": {"istiod": {"extraValues": extra}}}
+
+
+def test_a_path_the_program_sets_is_refused_naming_the_setting_that_owns_it() -> None:
+    [problem] = problems_of(istiod_extras({"meshConfig": {"defaultProviders": {"tracing": []}}}))
+    assert problem.key == "mesh-tracing:istio.istiod.extraValues.meshConfig.defaultProviders.tracing"
+    assert problem.value == []
+    assert problem.allowed.startswith(
+        "meshConfig.defaultProviders.tracing is set by the program from mesh-tracing:istio.providerName: "
+        "the mesh's tracing provider"
+    )
+    assert "mesh-tracing:samplingPercent" in problem.allowed
+
+
+def test_a_value_that_would_replace_an_owned_path_is_refused() -> None:
+    [problem] = problems_of({"signoz": {"extraValues": {"otelCollector": {"ports": None}}}})
+    assert problem.key == "mesh-tracing:signoz.extraValues.otelCollector.ports"
+    assert problem.allowed.startswith("would replace otelCollector.ports.zipkin, which the program sets from ")
+
+
+def test_keys_beside_an_owned_path_are_the_stacks() -> None:
+    """A map above an owned path merges key by key: only the keys it sets are the stack's."""
+    raw = istiod_extras({"meshConfig": {"defaultProviders": {"accessLogging": ["envoy"]}, "enableTracing": True}})
+    settings = validate_settings({"environment": "dev", "cluster": "kind-1", **raw})
+    assert dig(settings.istio.istiod.extra_values, "meshConfig", "enableTracing") is True
+
+
+def test_another_modes_extra_values_are_named_with_the_mode_that_takes_them() -> None:
+    remote = {"mode": "remote", "remote": {"endpoint": "https://ingest.example.com"}, "extraValues": {"a": 1}}
+    [problem] = problems_of({"signoz": remote})
+    assert problem.key == "mesh-tracing:signoz.extraValues"
+    assert problem.allowed.startswith("deploy mode only: with signoz.mode 'remote'")
+    [problem] = problems_of({"kiali": {"prometheus": {"mode": "external", "url": "http://p:9090", "extraValues": {}}}})
+    assert problem.allowed.startswith("deploy mode only: with kiali.prometheus.mode 'external'")
+
+
+# --------------------------------------------------------------------------- the owned tables cannot drift
+
+OWNED = {
+    ChartId.ISTIO_BASE: ISTIO_BASE_OWNED,
+    ChartId.ISTIOD: ISTIOD_OWNED,
+    ChartId.ISTIO_GATEWAY: GATEWAY_OWNED,
+    ChartId.SIGNOZ: SIGNOZ_OWNED,
+    ChartId.K8S_INFRA: AGENT_OWNED,
+    ChartId.KIALI: KIALI_OWNED,
+    ChartId.PROMETHEUS: PROMETHEUS_OWNED,
+}
+
+
+def program_set_paths(stack: str) -> dict[ChartId, set[ValuePath]]:
+    """The paths the value builders set in a test stack's releases: every path of the recorded
+    values but those the stack's own extraValues put there."""
+    extras = {(e.chart, e.versions): e for e in release_extras(dict(stack_settings(stack)))}
+    found: dict[ChartId, set[ValuePath]] = {}
+    for release in stack_run(stack).by_type(HELM_RELEASE_TYPE):
+        chart, version = chart_of(release)
+        theirs = {
+            path for e in extras.values() if e.chart is chart and version in e.versions for path in leaf_paths(e.values)
+        }
+        found.setdefault(chart, set()).update(set(leaf_paths(release.inputs["values"])) - theirs)
+    return found
+
+
+@pytest.mark.parametrize("stack", TEST_STACK_NAMES)
+def test_every_path_the_value_builders_set_is_in_its_releases_owned_table(stack: str) -> None:
+    for chart, paths in program_set_paths(stack).items():
+        roots = [parse_path(text) for text in OWNED[chart]]
+        assert sorted(dotted(p) for p in paths if not any(under(p, root) for root in roots)) == [], chart
+
+
+def test_the_drift_check_can_fail() -> None:
+    """Without its meshConfig entries, the istiod table no longer covers what the builders set."""
+    paths = program_set_paths("dev")[ChartId.ISTIOD]
+    roots = [parse_path(text) for text in ISTIOD_OWNED if not text.startswith("meshConfig")]
+    assert ("meshConfig", "defaultProviders", "tracing") in {p for p in paths if not any(under(p, r) for r in roots)}
+
+
+def test_every_owned_path_is_set_by_a_value_builder() -> None:
+    """No stale entry refuses a path the program no longer sets: each is set in some test stack, or in
+    the canary once its `default` tag moves (the old control plane's injector then turns off)."""
+    moved = raw_settings("canary")["istio"] | {"tags": {"default": "1-31", "canary": "1-31"}}
+    runs = [stack_run(stack) for stack in TEST_STACK_NAMES] + [run_test_stack("canary", {"istio": moved})]
+    found: dict[ChartId, set[ValuePath]] = {}
+    for run in runs:
+        for release in run.by_type(HELM_RELEASE_TYPE):
+            found.setdefault(chart_of(release)[0], set()).update(leaf_paths(release.inputs["values"]))
+    stale = [
+        f"{chart.value}: {text}"
+        for chart, table in OWNED.items()
+        for text in table
+        if not any(under(path, parse_path(text)) for path in found.get(chart, set()))
+    ]
+    assert stale == []

@@ -55,7 +55,7 @@ def leaf_paths(values: Mapping[str, Any], prefix: ValuePath = ()) -> Iterator[Va
             yield path
 
 
-def under(path: Sequence[str], root: Sequence[str]) -> bool:
+def under(path: Sequence[str | int], root: Sequence[str | int]) -> bool:
     """Whether `path` is `root` or below it."""
     return tuple(path[: len(root)]) == tuple(root)
 
