@@ -24,15 +24,19 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from config import meshconfig
 from config.istio import GATEWAY_OWNED, ISTIO_BASE_OWNED, ISTIOD_OWNED, IstioSettings
 from config.kiali import KIALI_OWNED, PROMETHEUS_OWNED, DeployedPrometheus, KialiSettings
 from config.problems import Problem, key_path
 from config.signoz import AGENT_OWNED, SIGNOZ_OWNED, DeploySigNoz, RemoteSigNoz
 from config.types import OwnedPaths
-from versions.chart_values import SchemaPath, ValuePath, under
-from versions.table import ChartId
+from versions.chart_values import SchemaPath, ValuePath, chart_values, undeclared, under, unknown_paths
+from versions.table import ChartId, facts
 
 EXTRA_VALUES = "extraValues"
+# istiod's chart passes this subtree to istiod as is; config/meshconfig.py checks it.
+MESH_CONFIG = "meshConfig"
+KIALI_CR = "crd-kiali.io-v1alpha1-Kiali"
 
 _PART = re.compile(r'\["([^"]*)"\]|([^.\[]+)')
 
@@ -103,10 +107,12 @@ def _istio_extras(istio: IstioSettings) -> list[ReleaseExtras]:
 
 
 def extra_values_problems(sections: Mapping[str, Any]) -> list[Problem]:
-    """Every refused path of every release's `extraValues`."""
+    """Every refused path of every release's `extraValues`: owned ones first, then, of the rest,
+    those the chart lacks."""
     problems: list[Problem] = []
     for extras in release_extras(sections):
         problems += owned_problems(extras)
+        problems += chart_problems(extras, refused=[path for path, _ in _owned_hits(extras)])
     return problems
 
 
@@ -156,3 +162,58 @@ def owned_problems(extras: ReleaseExtras) -> list[Problem]:
 def _shown_path(path: ValuePath) -> str:
     """A chart value path as the owned tables spell it (a key holding dots in brackets)."""
     return "".join(f'["{part}"]' if "." in part else (f".{part}" if index else part) for index, part in enumerate(path))
+
+
+# --------------------------------------------------------------------------- paths the chart has
+
+
+def chart_problems(extras: ReleaseExtras, refused: list[ValuePath]) -> list[Problem]:
+    """The paths of `extras` the pinned chart does not have, in any version they go to (paths
+    already refused as the program's are left out)."""
+    problems: dict[SchemaPath, Problem] = {}
+    for version in extras.versions:
+        for path, why in _unknown(extras, version):
+            if path not in problems and not any(under(path, done) for done in refused):
+                problems[path] = Problem(extras.key(path), _value_at(extras.values, path), why)
+        if extras.chart is ChartId.ISTIOD and isinstance(extras.values.get(MESH_CONFIG), Mapping):
+            for where, why in meshconfig.problems(extras.values[MESH_CONFIG], version):
+                if where not in problems and not any(under(where, done) for done in refused):
+                    value = _value_at(extras.values, where)
+                    problems[where] = Problem(extras.key(where), value, f"{why} (Istio {version})")
+    return list(problems.values())
+
+
+def _unknown(extras: ReleaseExtras, version: str) -> list[tuple[SchemaPath, str]]:
+    """The outermost paths of `extras` the chart at `version` lacks, each with what is wrong."""
+    chart = chart_values(extras.chart, version)
+    if extras.chart is ChartId.KIALI:
+        return _not_in_kiali_config(extras.values, version, unknown_paths(extras.values, chart))
+    skip = (lambda path: path[0] == MESH_CONFIG) if extras.chart is ChartId.ISTIOD else (lambda path: False)
+    return [
+        (path, f"not a value of {chart.label}{_meant(chart.suggestion(path))}")
+        for path in unknown_paths(extras.values, chart, skip=skip)
+    ]
+
+
+def _meant(hint: str | None) -> str:
+    return f"; did you mean {hint}?" if hint else ""
+
+
+def _not_in_kiali_config(
+    values: Mapping[str, Any], version: str, unknown: list[ValuePath]
+) -> list[tuple[SchemaPath, str]]:
+    """Of the paths the kiali-server chart's defaults lack, those the Kiali CR's `spec` does not
+    declare either (the deeper of the two is named): the chart renders its values into Kiali's
+    configuration, which the CR documents field by field."""
+    chart = chart_values(ChartId.KIALI, version)
+    spec = facts(ChartId.KIALI, version, KIALI_CR)["schema"]["properties"]["spec"]
+    found: list[tuple[SchemaPath, str]] = []
+    for missing, close in undeclared(spec, values):
+        for path in unknown:
+            if under(missing, path) or under(path, missing):
+                named: SchemaPath = missing if under(missing, path) else path
+                hint = chart.suggestion(path) or (".".join([*map(str, missing[:-1]), close]) if close else None)
+                why = f"not a value of {chart.label} nor a field of Kiali's configuration (the Kiali CR's spec)"
+                found.append((named, why + _meant(hint)))
+                break
+    return found

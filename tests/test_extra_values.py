@@ -8,6 +8,7 @@ path) fails here.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,8 @@ from kube.resources import HELM_RELEASE_TYPE
 from kube.tree import dig
 from meshtools.manifests import Manifest
 from meshtools.recording import Run
-from tests.conftest import TEST_STACK_NAMES, raw_settings, run_test_stack, stack_run, stack_settings
+from meshtools.stacks import find_stack, load_stack
+from tests.conftest import TEST_STACK_NAMES, TEST_STACKS, raw_settings, run_test_stack, stack_run, stack_settings
 from tests.support.conformance import chart_of
 from tests.support.rendered import by_kind, rendered_objects
 from versions.chart_values import ValuePath, dotted, leaf_paths, under
@@ -146,6 +148,80 @@ def test_keys_beside_an_owned_path_are_the_stacks() -> None:
     assert dig(settings.istio.istiod.extra_values, "meshConfig", "enableTracing") is True
 
 
+def test_an_unknown_chart_path_is_refused_with_the_path_meant() -> None:
+    raw = {"signoz": {"extraValues": {"signoz": {"podAnotations": {OWNER: "payments"}}}}}
+    [problem] = problems_of(raw)
+    assert problem.key == "mesh-tracing:signoz.extraValues.signoz.podAnotations"
+    assert problem.allowed == "not a value of signoz 0.131.0; did you mean signoz.podAnnotations?"
+
+
+def test_a_misplaced_chart_path_is_refused_with_its_place() -> None:
+    [problem] = problems_of({"kiali": {"prometheus": {"extraValues": {"podAnnotations": {OWNER: "x"}}}}})
+    assert problem.key == "mesh-tracing:kiali.prometheus.extraValues.podAnnotations"
+    assert problem.allowed == "not a value of prometheus 29.27.0; did you mean server.podAnnotations?"
+
+
+def test_a_misspelt_mesh_config_field_is_refused_and_enable_tracing_is_a_field() -> None:
+    [problem] = problems_of(istiod_extras({"meshConfig": {"enableTracing": True, "enableTracng": True}}))
+    assert problem.key == "mesh-tracing:istio.istiod.extraValues.meshConfig.enableTracng"
+    assert problem.allowed.startswith("not a field of MeshConfig (istio.io/api); did you mean enableTracing?")
+
+
+def test_open_maps_lists_and_kubernetes_objects_take_any_key_below_them() -> None:
+    extra = {
+        "podAnnotations": {OWNER: "platform"},  # an open map
+        "tolerations": [{"key": "dedicated", "operator": "Exists"}],  # a list
+        "global": {"proxy": {"resources": {"limits": {"cpu": "1"}}}},  # a Kubernetes object
+    }
+    settings = validate_settings({"environment": "dev", "cluster": "kind-1", **istiod_extras(extra)})
+    assert settings.istio.istiod.extra_values == extra
+    gateway = {"podAnnotations": {OWNER: "edge"}}  # a map with the chart's own entries
+    validate_settings({"environment": "dev", "cluster": "kind-1", "istio": {"gateway": {"extraValues": gateway}}})
+
+
+def test_kiali_takes_the_fields_of_its_configuration() -> None:
+    """kiali-server renders its values into Kiali's config: a field of the Kiali CR's spec is one."""
+    extra = {"kiali_feature_flags": {"ui_defaults": {"graph": {"traffic": {"grpc": "sent"}}}}}
+    validate_settings({"environment": "dev", "cluster": "kind-1", "kiali": {"extraValues": extra}})
+    [problem] = problems_of({"kiali": {"extraValues": {"kiali_feature_flag": {}}}})
+    assert problem.allowed == (
+        "not a value of kiali-server 2.29.0 nor a field of Kiali's configuration (the Kiali CR's spec); "
+        "did you mean kiali_feature_flags?"
+    )
+    deeper = {"kiali_feature_flags": {"ui_defaults": {"graph": {"trafic": {"grpc": "sent"}}}}}
+    [problem] = problems_of({"kiali": {"extraValues": deeper}})
+    assert problem.key == "mesh-tracing:kiali.extraValues.kiali_feature_flags.ui_defaults.graph.trafic"
+    assert problem.allowed.endswith("did you mean kiali_feature_flags.ui_defaults.graph.traffic?")
+
+
+def test_each_control_plane_is_checked_against_its_own_istio_version() -> None:
+    """serviceEntryVisibility is a MeshConfig field of Istio 1.31, not of 1.30."""
+    field = {"meshConfig": {"serviceEntryVisibility": {"defaultVisibility": "PUBLIC"}}}
+    revisions = [{"name": "default", "chartVersion": "1.30.8"}, {"name": "1-31", "chartVersion": "1.31.4"}]
+    canary = {"revisions": revisions, "tags": {"default": "default"}}
+    [problem] = problems_of({"istio": {**canary, "istiod": {"extraValues": field}}})
+    assert problem.key == "mesh-tracing:istio.istiod.extraValues.meshConfig.serviceEntryVisibility"
+    assert problem.allowed.endswith("(Istio 1.30.8)")
+    own = [revisions[0], {**revisions[1], "extraValues": field}]
+    validate_settings({"environment": "dev", "cluster": "kind-1", "istio": {**canary, "revisions": own}})
+
+
+def test_every_refused_path_of_every_release_is_reported_at_once() -> None:
+    raw = {
+        "istio": {
+            "base": {"extraValues": {"defaultRevision": "x"}},
+            "istiod": {"extraValues": {"meshConfig": {"enableTracng": True}, "pilott": {}}},
+        },
+        "signoz": {"extraValues": {"clickhouse": {"password": "plain"}}},
+    }
+    assert sorted(problem.key for problem in problems_of(raw)) == [
+        "mesh-tracing:istio.base.extraValues.defaultRevision",
+        "mesh-tracing:istio.istiod.extraValues.meshConfig.enableTracng",
+        "mesh-tracing:istio.istiod.extraValues.pilott",
+        "mesh-tracing:signoz.extraValues.clickhouse.password",
+    ]
+
+
 def test_another_modes_extra_values_are_named_with_the_mode_that_takes_them() -> None:
     remote = {"mode": "remote", "remote": {"endpoint": "https://ingest.example.com"}, "extraValues": {"a": 1}}
     [problem] = problems_of({"signoz": remote})
@@ -153,6 +229,16 @@ def test_another_modes_extra_values_are_named_with_the_mode_that_takes_them() ->
     assert problem.allowed.startswith("deploy mode only: with signoz.mode 'remote'")
     [problem] = problems_of({"kiali": {"prometheus": {"mode": "external", "url": "http://p:9090", "extraValues": {}}}})
     assert problem.allowed.startswith("deploy mode only: with kiali.prometheus.mode 'external'")
+
+
+def test_a_refusal_names_the_stack_files_line(tmp_path: Path) -> None:
+    text = find_stack("extras", TEST_STACKS).path.read_text()
+    (tmp_path / "Pulumi.extras.yaml").write_text(text.replace("enableTracing: true", "enableTracng: true"))
+    with pytest.raises(SettingsError) as raised:
+        load_stack("extras", tmp_path)
+    [problem] = raised.value.problems
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if "enableTracing: true" in row)
+    assert (problem.key, problem.line) == ("mesh-tracing:istio.istiod.extraValues.meshConfig.enableTracng", line)
 
 
 # --------------------------------------------------------------------------- the owned tables cannot drift

@@ -186,7 +186,7 @@ def _kubernetes_errors(manifest: str, k8s_version: str) -> tuple[tuple[str, str]
 def check_mesh_config(stack: str, release: Resource) -> list[str]:
     version = str(release.inputs["version"])
     return [
-        f"{stack}: {release.name} values: {path}: {message}"
+        f"{stack}: {release.name} values: {shown(path)}: {message}"
         for path, message in meshconfig.problems(release.inputs["values"].get("meshConfig", {}), version)
     ]
 
