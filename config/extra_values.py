@@ -179,7 +179,7 @@ def chart_problems(extras: ReleaseExtras, refused: list[ValuePath]) -> list[Prob
             for where, why in meshconfig.problems(extras.values[MESH_CONFIG], version):
                 if where not in problems and not any(under(where, done) for done in refused):
                     value = _value_at(extras.values, where)
-                    problems[where] = Problem(extras.key(where), value, f"{why} (Istio {version})")
+                    problems[where] = Problem(extras.key(where), value, f"Istio {version}: {why}")
     return list(problems.values())
 
 

@@ -282,7 +282,8 @@ AGENT_OWNED: OwnedPaths = {
     "they would run before memory_limiter)",
     "otelAgent.ports": "itself: Zipkin in through the node-local Service only, no host ports",
     "otelAgent.resources": "from mesh-tracing:signoz.collector.resources",
-    "otelAgent.config": _PIPELINES.replace("tailSampling and signoz.ingest", "signoz.remote"),
+    "otelAgent.config": "from mesh-tracing:signoz.collector (memoryLimiter, scrubCredentialAttributes), "
+    "resourceAttributes, environment, cluster and signoz.remote: the agent's pipelines and exporter",
     "otelAgent.podSecurityContext": _HARDENED,
     "otelAgent.securityContext": _HARDENED,
 }

@@ -164,7 +164,7 @@ def test_a_misplaced_chart_path_is_refused_with_its_place() -> None:
 def test_a_misspelt_mesh_config_field_is_refused_and_enable_tracing_is_a_field() -> None:
     [problem] = problems_of(istiod_extras({"meshConfig": {"enableTracing": True, "enableTracng": True}}))
     assert problem.key == "mesh-tracing:istio.istiod.extraValues.meshConfig.enableTracng"
-    assert problem.allowed.startswith("not a field of MeshConfig (istio.io/api); did you mean enableTracing?")
+    assert problem.allowed == "Istio 1.31.4: not a field of MeshConfig (istio.io/api); did you mean enableTracing?"
 
 
 def test_open_maps_lists_and_kubernetes_objects_take_any_key_below_them() -> None:
@@ -201,7 +201,7 @@ def test_each_control_plane_is_checked_against_its_own_istio_version() -> None:
     canary = {"revisions": revisions, "tags": {"default": "default"}}
     [problem] = problems_of({"istio": {**canary, "istiod": {"extraValues": field}}})
     assert problem.key == "mesh-tracing:istio.istiod.extraValues.meshConfig.serviceEntryVisibility"
-    assert problem.allowed.endswith("(Istio 1.30.8)")
+    assert problem.allowed.startswith("Istio 1.30.8: not a field of MeshConfig")
     own = [revisions[0], {**revisions[1], "extraValues": field}]
     validate_settings({"environment": "dev", "cluster": "kind-1", "istio": {**canary, "revisions": own}})
 
