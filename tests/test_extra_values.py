@@ -1,6 +1,6 @@
 """`extraValues`: chart values the settings do not model, merged last into each release's values.
 
-The test stack `extras` sets them on every release a deploy-mode stack installs; the pinned charts
+The test stack `values` sets them on every release a deploy-mode stack installs; the pinned charts
 are rendered with the result, so a value that reaches the release but not the object (a wrong key
 path) fails here.
 """
@@ -54,10 +54,10 @@ def pod_annotations(workload: dict[str, Any]) -> dict[str, str]:
 def test_signoz_extra_values_annotate_the_signoz_pod_template() -> None:
     """`signoz.extraValues: {signoz: {podAnnotations: …}}` reaches the SigNoz StatefulSet's pods
     through the real chart (its templates/signoz/statefulset.yaml reads signoz.podAnnotations)."""
-    statefulsets = by_kind(rendered("extras"), "StatefulSet")
+    statefulsets = by_kind(rendered("values"), "StatefulSet")
     assert pod_annotations(statefulsets[("signoz", "signoz")])[OWNER] == "payments"
     # Beside the chart's own annotations, which a deep merge keeps.
-    collector = by_kind(rendered("extras"), "Deployment")[("signoz", "signoz-otel-collector")]
+    collector = by_kind(rendered("values"), "Deployment")[("signoz", "signoz-otel-collector")]
     assert pod_annotations(collector)[OWNER] == "payments"
     assert "signoz.io/scrape" in pod_annotations(collector)
 
@@ -68,34 +68,34 @@ def test_without_extra_values_the_pod_template_has_no_such_annotation() -> None:
 
 
 def test_a_revisions_own_extra_values_are_merged_after_the_shared_ones() -> None:
-    run = stack_run("extras")
+    run = stack_run("values")
     shared, canary = values(run, "mesh-istiod"), values(run, "mesh-istiod-1-31")
     assert shared["podAnnotations"] == {OWNER: "platform"}
     assert canary["podAnnotations"] == {OWNER: "platform-canary"}
     # The shared values reach every control plane; the canary's own only its own.
     assert shared["nodeSelector"] == canary["nodeSelector"] == {"kubernetes.io/os": "linux"}
-    deployments = by_kind(rendered("extras"), "Deployment")
+    deployments = by_kind(rendered("values"), "Deployment")
     assert pod_annotations(deployments[("istio-system", "istiod")])[OWNER] == "platform"
     assert pod_annotations(deployments[("istio-system", "istiod-1-31")])[OWNER] == "platform-canary"
 
 
 def test_extra_values_merge_deeply_beside_what_the_program_sets() -> None:
     """A map merges key by key: the program's meshConfig stays, Istio's enableTracing joins it."""
-    mesh = values(stack_run("extras"), "mesh-istiod")["meshConfig"]
+    mesh = values(stack_run("values"), "mesh-istiod")["meshConfig"]
     assert mesh["enableTracing"] is True
     assert mesh["defaultProviders"]["tracing"] == ["signoz"]
     assert mesh["extensionProviders"][0]["name"] == "signoz"
-    configmaps = by_kind(rendered("extras"), "ConfigMap")
+    configmaps = by_kind(rendered("values"), "ConfigMap")
     assert "enableTracing: true" in configmaps[("istio-system", "istio")]["data"]["mesh"]
 
 
-def test_every_release_of_the_extras_stack_carries_its_extra_values() -> None:
-    run = stack_run("extras")
+def test_every_release_of_the_values_stack_carries_its_extra_values() -> None:
+    run = stack_run("values")
     assert values(run, "mesh-base")["global"]["enableReaderRBAC"] is False
     assert values(run, "mesh-gateway")["podAnnotations"] == {OWNER: "edge"}
     assert values(run, "kiali-release")["deployment"]["view_only_mode"] is True
     assert values(run, "kiali-prometheus")["server"]["podAnnotations"] == {OWNER: "platform"}
-    rendered_deployments = by_kind(rendered("extras"), "Deployment")
+    rendered_deployments = by_kind(rendered("values"), "Deployment")
     assert pod_annotations(rendered_deployments[("istio-ingress", "istio-ingress")])[OWNER] == "edge"
     assert pod_annotations(rendered_deployments[("istio-system", "kiali")])[OWNER] == "platform"
     assert pod_annotations(rendered_deployments[("istio-system", "prometheus-server")])[OWNER] == "platform"
@@ -232,10 +232,10 @@ def test_another_modes_extra_values_are_named_with_the_mode_that_takes_them() ->
 
 
 def test_a_refusal_names_the_stack_files_line(tmp_path: Path) -> None:
-    text = find_stack("extras", TEST_STACKS).path.read_text()
-    (tmp_path / "Pulumi.extras.yaml").write_text(text.replace("enableTracing: true", "enableTracng: true"))
+    text = find_stack("values", TEST_STACKS).path.read_text()
+    (tmp_path / "Pulumi.values.yaml").write_text(text.replace("enableTracing: true", "enableTracng: true"))
     with pytest.raises(SettingsError) as raised:
-        load_stack("extras", tmp_path)
+        load_stack("values", tmp_path)
     [problem] = raised.value.problems
     line = next(n for n, row in enumerate(text.splitlines(), 1) if "enableTracing: true" in row)
     assert (problem.key, problem.line) == ("mesh-tracing:istio.istiod.extraValues.meshConfig.enableTracng", line)
