@@ -112,17 +112,10 @@ def istiod_values(args: IstioMeshArgs, control_plane: ControlPlane) -> dict[str,
     if control_plane.chart_revision:
         values["revision"] = control_plane.chart_revision
     values |= pod_security.istiod_contexts(args.hardened_pods)
-    for extra in istiod_extra_values(istio, control_plane):
+    # The stack's own values last: every control plane's, then this one's revision entry's.
+    for extra in istio.istiod_extra_values(control_plane.name):
         values = merge(values, extra)
     return values
-
-
-def istiod_extra_values(istio: IstioSettings, control_plane: ControlPlane) -> tuple[Mapping[str, Any], ...]:
-    """The stack's own istiod values for one control plane, in merge order: every control plane's
-    (`istio.istiod.extraValues`), then its `istio.revisions` entry's, so a canary can differ."""
-    entries = istio.revisions or []
-    own = next((entry.extra_values for entry in entries if entry.name == control_plane.name), {})
-    return (istio.istiod.extra_values, own)
 
 
 def base_values(istio: IstioSettings) -> dict[str, Any]:

@@ -128,6 +128,12 @@ class IstioSettings(SettingsModel):
         as Istio's canary upgrade updates the CRDs before the new control plane starts."""
         return max(self.chart_versions(), key=version_key)
 
+    def istiod_extra_values(self, revision: str) -> tuple[ExtraValues, ...]:
+        """The stack's own istiod values for the control plane of `revision`, in merge order: every
+        control plane's (`istiod.extraValues`), then its `revisions` entry's, so a canary can differ."""
+        own = next((entry.extra_values for entry in self.revisions or [] if entry.name == revision), {})
+        return (self.istiod.extra_values, own)
+
     def revision_names(self) -> list[str]:
         """The revisions a namespace or tag may name (the single form's one, or every listed one)."""
         if self.revisions is None:
