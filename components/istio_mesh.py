@@ -28,6 +28,7 @@ from kube.resources import (
     telemetry,
 )
 from kube.revisions import ControlPlane
+from kube.tree import merge
 from versions.table import ChartId
 
 MESH_TELEMETRY_NAME = "mesh-default"
@@ -110,7 +111,11 @@ def istiod_values(args: IstioMeshArgs, control_plane: ControlPlane) -> dict[str,
     }
     if control_plane.chart_revision:
         values["revision"] = control_plane.chart_revision
-    return values | pod_security.istiod_contexts(args.hardened_pods)
+    values |= pod_security.istiod_contexts(args.hardened_pods)
+    # The stack's own values last: every control plane's, then this one's revision entry's.
+    for extra in istio.istiod_extra_values(control_plane.name):
+        values = merge(values, extra)
+    return values
 
 
 def base_values(istio: IstioSettings) -> dict[str, Any]:
@@ -124,7 +129,7 @@ def base_values(istio: IstioSettings) -> dict[str, Any]:
     if behind_default.chart_revision:
         # istiod-default-validator validates for the revision behind the `default` tag.
         values["defaultRevision"] = behind_default.chart_revision
-    return values
+    return merge(values, istio.base.extra_values)
 
 
 def gateway_values(args: IstioMeshArgs) -> dict[str, Any]:
@@ -135,7 +140,7 @@ def gateway_values(args: IstioMeshArgs) -> dict[str, Any]:
         values["revision"] = revision
     if istio.image_pull_secrets:
         values["imagePullSecrets"] = [{"name": name} for name in istio.image_pull_secrets]
-    return values | pod_security.gateway_contexts(args.hardened_pods)
+    return merge(values | pod_security.gateway_contexts(args.hardened_pods), istio.gateway.extra_values)
 
 
 def mesh_telemetry_spec(args: IstioMeshArgs) -> dict[str, Any]:
@@ -165,7 +170,7 @@ class IstioMesh(pulumi.ComponentResource):
         self.base = helm_release(
             f"{name}-base",
             chart=ChartId.ISTIO_BASE,
-            version=revisions.newest_version(istio),
+            version=istio.newest_chart_version,
             release_name=naming.ISTIO_BASE_RELEASE,
             namespace=system_ns.metadata.name,
             values=base_values(istio),
@@ -222,7 +227,7 @@ class IstioMesh(pulumi.ComponentResource):
             helm_release(
                 f"{name}-gateway",
                 chart=ChartId.ISTIO_GATEWAY,
-                version=revisions.newest_version(istio),
+                version=istio.newest_chart_version,
                 release_name=naming.GATEWAY_RELEASE,
                 namespace=gateway_ns.metadata.name,
                 values=gateway_values(args),

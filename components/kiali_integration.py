@@ -70,7 +70,8 @@ def prometheus_values(prometheus: DeployedPrometheus, hardened_pods: bool) -> di
         },
         "configmapReload": {"prometheus": {"resources": RELOADER_RESOURCES}},
     }
-    return merge(values, pod_security.prometheus_contexts(hardened_pods))
+    # The stack's own chart values last (`kiali.prometheus.extraValues`).
+    return merge(merge(values, pod_security.prometheus_contexts(hardened_pods)), prometheus.extra_values)
 
 
 def auth_values(kiali: KialiSettings) -> dict[str, Any]:
@@ -113,7 +114,8 @@ def kiali_values(args: KialiArgs, signing_key: pulumi.Input[str]) -> dict[str, A
     if kiali.ingress_host:
         values["deployment"]["ingress"] = {"enabled": True, "class_name": kiali.ingress_class}
         values["server"]["web_fqdn"] = kiali.ingress_host
-    return values
+    # The stack's own chart values last (`kiali.extraValues`).
+    return merge(values, kiali.extra_values)
 
 
 def kiali_url(kiali: KialiSettings) -> str | None:

@@ -142,7 +142,8 @@ def agent_values(args: SigNozAgentArgs) -> dict[str, Any]:
     if remote.auth is not RemoteAuth.NONE:
         values["apiKeyExistingSecretName"] = naming.INGEST_KEY_SECRET
         values["apiKeyExistingSecretKey"] = naming.INGEST_KEY_SECRET_KEY
-    return merge(values, pod_security.agent_contexts(args.hardened_pods))
+    # The stack's own chart values last (`signoz.remote.extraValues`).
+    return merge(merge(values, pod_security.agent_contexts(args.hardened_pods)), remote.extra_values)
 
 
 def sink_outputs(signoz: RemoteSigNoz) -> SinkOutputs:

@@ -158,7 +158,8 @@ def signoz_values(args: SigNozStackArgs, password: pulumi.Input[str]) -> dict[st
         # Links in alert notifications point here instead of the chart's http://localhost:8080.
         ui["env"] = {"signoz_alertmanager_signoz_external__url": signoz.external_url}
     values["signoz"] = ui
-    return merge(values, pod_security.signoz_contexts(args.hardened_pods))
+    # The stack's own chart values last, so they win where the settings leave a value to the chart.
+    return merge(merge(values, pod_security.signoz_contexts(args.hardened_pods)), signoz.extra_values)
 
 
 def collector_pdb_spec(collector: CollectorSettings) -> dict[str, Any] | None:

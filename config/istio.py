@@ -16,8 +16,10 @@ from config.types import (
     ChartRepository,
     CustomTags,
     DnsLabel,
+    ExtraValues,
     ImageHub,
     ObjectName,
+    OwnedPaths,
     PositiveInt,
     ResourceList,
     Resources,
@@ -27,7 +29,7 @@ from config.types import (
     check_reserved_tags,
     supported_version,
 )
-from versions.table import CHARTS, ISTIO_HUB, ChartId
+from versions.table import CHARTS, ISTIO_HUB, ChartId, version_key
 
 # --------------------------------------------------------------------------- istio
 
@@ -39,12 +41,21 @@ class GatewaySettings(SettingsModel):
     # With istio.revisions: the tag (or revision) whose control plane injects the gateway; absent =
     # the `default` tag.
     revision: DnsLabel | None = None
+    extra_values: ExtraValues = {}
+
+
+class IstioBaseSettings(SettingsModel):
+    """The `istio-base` release (Istio's CRDs and the default-revision validator)."""
+
+    extra_values: ExtraValues = {}
 
 
 class IstiodSettings(SettingsModel):
     autoscale_min: PositiveInt = 1
     autoscale_max: PositiveInt = 5
     resources: Resources = Resources(requests=ResourceList(cpu="500m", memory="2048Mi"))
+    # Every control plane's; an `istio.revisions` entry's own are merged after these.
+    extra_values: ExtraValues = {}
 
     @model_validator(mode="after")
     def _min_le_max(self) -> IstiodSettings:
@@ -60,6 +71,9 @@ class IstioRevision(SettingsModel):
 
     name: DnsLabel
     chart_version: Annotated[str, supported_version(ChartId.ISTIOD)]
+    # This control plane's own, merged after `istio.istiod.extraValues` (a canary may need a value
+    # the old version lacks).
+    extra_values: ExtraValues = {}
 
 
 # The name of the revision that runs unrevisioned (istiod's chart value `revision: ""`) and of the
@@ -84,6 +98,7 @@ class IstioSettings(SettingsModel):
     max_tag_length: Annotated[StrictInt, Field(ge=1, le=65536)] = 256
     trace_context: TraceContext = TraceContext.B3_AND_W3C
     custom_tags: CustomTags = {}
+    base: IstioBaseSettings = IstioBaseSettings()
     istiod: IstiodSettings = IstiodSettings()
     gateway: GatewaySettings = GatewaySettings()
 
@@ -100,6 +115,24 @@ class IstioSettings(SettingsModel):
             return self
         _check_revisions(self)
         return self
+
+    def chart_versions(self) -> list[str]:
+        """The istiod chart version of every control plane."""
+        if self.revisions is None:
+            return [self.chart_version]
+        return [entry.chart_version for entry in self.revisions]
+
+    @property
+    def newest_chart_version(self) -> str:
+        """The version of the cluster-wide charts (base: CRDs; gateway): the newest control plane's,
+        as Istio's canary upgrade updates the CRDs before the new control plane starts."""
+        return max(self.chart_versions(), key=version_key)
+
+    def istiod_extra_values(self, revision: str) -> tuple[ExtraValues, ...]:
+        """The stack's own istiod values for the control plane of `revision`, in merge order: every
+        control plane's (`istiod.extraValues`), then its `revisions` entry's, so a canary can differ."""
+        own = next((entry.extra_values for entry in self.revisions or [] if entry.name == revision), {})
+        return (self.istiod.extra_values, own)
 
     def revision_names(self) -> list[str]:
         """The revisions a namespace or tag may name (the single form's one, or every listed one)."""
@@ -164,3 +197,48 @@ def _check_revisions(istio: IstioSettings) -> None:
             )
         if tag in names and tag != DEFAULT_REVISION:
             raise FieldError(("tags", tag), target, "is also the name of a revision; give the tag another name")
+
+
+# --------------------------------------------------------------------------- values the program sets
+
+_HARDENED = "from mesh-tracing:security.hardenedPods (the hardened pod and container contexts)"
+_PULL_SECRETS = "from mesh-tracing:istio.imagePullSecrets"
+_ISTIO_NAMESPACE = "from mesh-tracing:istio.namespace"
+_FAIL_FIRST = "itself: the validating webhook starts as Fail (docs/design-decisions.md, ADR 12)"
+
+# The chart values each Istio release gets from the program (components/istio_mesh.py builds them):
+# its `extraValues` may not set them (config/extra_values.py).
+ISTIO_BASE_OWNED: OwnedPaths = {
+    "global.istioNamespace": _ISTIO_NAMESPACE,
+    "global.imagePullSecrets": _PULL_SECRETS,
+    "base.validationFailurePolicy": _FAIL_FIRST,
+    "defaultRevision": "from mesh-tracing:istio.tags: the revision behind the `default` tag",
+}
+ISTIOD_OWNED: OwnedPaths = {
+    "global.istioNamespace": _ISTIO_NAMESPACE,
+    "global.hub": "from mesh-tracing:istio.hub",
+    "global.tag": "from mesh-tracing:istio.chartVersion (or the revision's chartVersion): images match the chart",
+    "global.imagePullSecrets": _PULL_SECRETS,
+    "global.operatorManageWebhooks": "from mesh-tracing:istio.tags: a control plane's own injector is off "
+    "while the `default` tag points elsewhere",
+    "revision": "from mesh-tracing:istio.revision and istio.revisions",
+    "autoscaleMin": "from mesh-tracing:istio.istiod.autoscaleMin",
+    "autoscaleMax": "from mesh-tracing:istio.istiod.autoscaleMax",
+    "resources": "from mesh-tracing:istio.istiod.resources",
+    "seccompProfile": _HARDENED,
+    "base.validationFailurePolicy": _FAIL_FIRST,
+    "meshConfig.extensionProviders": "from mesh-tracing:istio.providerName, istio.maxTagLength and "
+    "istio.traceContext: the Zipkin provider every proxy reports spans to",
+    "meshConfig.defaultProviders.tracing": "from mesh-tracing:istio.providerName: the mesh's tracing provider "
+    "(the Zipkin provider), sampled by mesh-tracing:samplingPercent on the mesh Telemetry",
+    "meshConfig.defaultProviders.metrics": "itself: Istio's Prometheus metrics, which Kiali's graph reads "
+    "(docs/design-decisions.md, ADR 5)",
+    "meshConfig.defaultConfig.proxyStatsMatcher": "itself: Envoy's Zipkin counters, which `make verify` reads "
+    "(docs/design-decisions.md, ADR 6)",
+}
+GATEWAY_OWNED: OwnedPaths = {
+    "service.type": "from mesh-tracing:istio.gateway.serviceType",
+    "revision": "from mesh-tracing:istio.gateway.revision (or istio.revision)",
+    "imagePullSecrets": _PULL_SECRETS,
+    "securityContext": _HARDENED,
+}

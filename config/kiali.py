@@ -13,10 +13,12 @@ from pydantic import (
 
 from config.types import (
     DnsLabel,
+    ExtraValues,
     Hostname,
     HttpUrl,
     KialiAuthStrategy,
     NonEmptyStr,
+    OwnedPaths,
     PrometheusMode,
     Quantity,
     ResourceList,
@@ -83,6 +85,8 @@ class DeployedPrometheus(SettingsModel):
     resources: Resources = Resources(
         requests=ResourceList(cpu="100m", memory="256Mi"), limits=ResourceList(memory="2Gi")
     )
+    # The prometheus release's values the settings do not model, merged last.
+    extra_values: ExtraValues = {}
 
 
 class ExternalPrometheus(SettingsModel):
@@ -111,3 +115,44 @@ class KialiSettings(SettingsModel):
     signoz_url: HttpUrl | None = None
     # The kiali-server chart's own defaults, stated so a stack can see and change them.
     resources: Resources = Resources(requests=ResourceList(cpu="10m", memory="64Mi"), limits=ResourceList(memory="1Gi"))
+    # The kiali-server release's values the settings do not model, merged last.
+    extra_values: ExtraValues = {}
+
+
+# --------------------------------------------------------------------------- values the program sets
+
+_HARDENED = "from mesh-tracing:security.hardenedPods (the hardened pod and container contexts)"
+
+# The chart values the kiali release gets from the program (components/kiali_integration.py builds
+# them): `kiali.extraValues` may not set them (config/extra_values.py).
+KIALI_OWNED: OwnedPaths = {
+    "auth": "from mesh-tracing:kiali.auth",
+    "login_token.signing_key": "from mesh-tracing:kialiSigningKey (or a generated one)",
+    "external_services.prometheus.url": "from mesh-tracing:kiali.prometheus: the Prometheus holding Istio's metrics",
+    "external_services.tracing.enabled": "itself: Kiali reads traces from Jaeger or Tempo only; SigNoz is linked "
+    "with mesh-tracing:kiali.signozUrl (docs/design-decisions.md, ADR 11)",
+    "external_services.grafana.enabled": "itself: no Grafana is deployed",
+    "server.web_root": "itself: the path the kialiUrl output and the links use",
+    "server.web_fqdn": "from mesh-tracing:kiali.ingressHost",
+    "deployment.resources": "from mesh-tracing:kiali.resources",
+    "deployment.ingress.enabled": "from mesh-tracing:kiali.ingressHost",
+    "deployment.ingress.class_name": "from mesh-tracing:kiali.ingressClass",
+    "deployment.network_policy.enabled": "from mesh-tracing:security.networkPolicies (the program's own "
+    "NetworkPolicies replace the chart's)",
+    "additional_display_details": "from mesh-tracing:kiali.signozUrl: the chart's entries and the SigNoz link",
+}
+# The chart values the prometheus release Kiali reads gets from the program: its `extraValues` may
+# not set them.
+PROMETHEUS_OWNED: OwnedPaths = {
+    "alertmanager.enabled": "itself: only the server runs, scraping the sidecars for Kiali",
+    "kube-state-metrics.enabled": "itself: only the server runs, scraping the sidecars for Kiali",
+    "prometheus-node-exporter.enabled": "itself: only the server runs, scraping the sidecars for Kiali",
+    "prometheus-pushgateway.enabled": "itself: only the server runs, scraping the sidecars for Kiali",
+    "server.retention": "from mesh-tracing:kiali.prometheus.retention",
+    "server.persistentVolume.size": "from mesh-tracing:kiali.prometheus.persistenceSize",
+    "server.resources": "from mesh-tracing:kiali.prometheus.resources",
+    "server.securityContext": _HARDENED,
+    "server.containerSecurityContext": _HARDENED,
+    "configmapReload.prometheus.resources": "itself: the config reloader's fixed small size",
+    "configmapReload.prometheus.containerSecurityContext": _HARDENED,
+}

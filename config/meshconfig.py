@@ -12,6 +12,7 @@ import difflib
 import re
 from typing import Any
 
+from versions.chart_values import SchemaPath
 from versions.table import ChartId, facts
 
 _DURATION = re.compile(r"^-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
@@ -21,21 +22,25 @@ def meshconfig_schema(istio_version: str) -> dict[str, Any]:
     return facts(ChartId.ISTIOD, istio_version, "meshconfig")
 
 
-def problems(value: Any, istio_version: str, path: str = "meshConfig") -> list[tuple[str, str]]:
-    """(dotted path, what is wrong) for every field or value the MeshConfig message does not accept."""
+Found = list[tuple[SchemaPath, str]]
+
+
+def problems(value: Any, istio_version: str, path: SchemaPath = ("meshConfig",)) -> Found:
+    """(path, what is wrong) for every field or value the MeshConfig message does not accept; list
+    indexes are ints (`versions.chart_values.shown` spells it `meshConfig.a[0].b`)."""
     schema = meshconfig_schema(istio_version)
     return _message(value, schema["root"], schema, path)
 
 
-def _message(value: Any, name: str, schema: dict[str, Any], path: str) -> list[tuple[str, str]]:
+def _message(value: Any, name: str, schema: dict[str, Any], path: SchemaPath) -> Found:
     if not isinstance(value, dict):
         return [(path, f"must be an object ({name.rsplit('.', 1)[-1]})")]
     fields: dict[str, Any] = schema["messages"][name]
     by_proto_name = {spec["proto"]: key for key, spec in fields.items()}
-    found: list[tuple[str, str]] = []
+    found: Found = []
     for key, item in value.items():
         known = str(key) if key in fields else by_proto_name.get(str(key))
-        where = f"{path}.{key}"
+        where = (*path, str(key))
         if known is None:
             close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.7)
             hint = f"; did you mean {close[0]}?" if close else ""
@@ -45,21 +50,21 @@ def _message(value: Any, name: str, schema: dict[str, Any], path: str) -> list[t
     return found
 
 
-def _field(value: Any, spec: dict[str, Any], schema: dict[str, Any], path: str) -> list[tuple[str, str]]:
+def _field(value: Any, spec: dict[str, Any], schema: dict[str, Any], path: SchemaPath) -> Found:
     if value is None:
         return []
     if spec["label"] == "repeated":
         if not isinstance(value, list):
             return [(path, "must be a list")]
-        return [p for i, item in enumerate(value) for p in _single(item, spec["type"], schema, f"{path}[{i}]")]
+        return [p for i, item in enumerate(value) for p in _single(item, spec["type"], schema, (*path, i))]
     if spec["label"] == "map":
         if not isinstance(value, dict):
             return [(path, "must be a map")]
-        return [p for k, item in value.items() for p in _single(item, spec["type"], schema, f"{path}.{k}")]
+        return [p for k, item in value.items() for p in _single(item, spec["type"], schema, (*path, str(k)))]
     return _single(value, spec["type"], schema, path)
 
 
-def _single(value: Any, kind: str, schema: dict[str, Any], path: str) -> list[tuple[str, str]]:
+def _single(value: Any, kind: str, schema: dict[str, Any], path: SchemaPath) -> Found:
     if kind.startswith("message:"):
         return _message(value, kind.removeprefix("message:"), schema, path)
     if kind.startswith("enum:"):

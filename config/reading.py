@@ -24,6 +24,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from config import guard_rails
+from config.extra_values import extra_values_problems
 from config.guard_rails import GuardRail
 from config.istio import IstioSettings
 from config.problems import MAP_FIELDS, MISSING, PROJECT, FieldError, Problem, SettingsError, key_path
@@ -442,10 +443,23 @@ def _block_of(loc: tuple[int | str, ...]) -> str:
     return f"{PROJECT}:{path.removeprefix('.')}"
 
 
+EXTRA_VALUES_KEY = "extraValues"
+
+
+def _json_tags_removed(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """A location inside `extraValues` as the stack file has it: pydantic names the JSON type of
+    every container it passes (`extraValues.a.dict.b`), which no stack file spells."""
+    if EXTRA_VALUES_KEY not in loc:
+        return loc
+    start = loc.index(EXTRA_VALUES_KEY) + 2  # extraValues and its first key
+    rest = loc[start:]
+    return loc[:start] + tuple(part for index, part in enumerate(rest) if index % 2 == 1 or part == "[key]")
+
+
 def _problems_from(error: ValidationError, prefix: tuple[int | str, ...]) -> list[Problem]:
     problems = []
     for err in error.errors(include_url=False):
-        at = _locate(prefix + tuple(err["loc"]))
+        at = _locate(_json_tags_removed(prefix + tuple(err["loc"])))
         loc = at.loc
         cause = (err.get("ctx") or {}).get("error")
         if isinstance(cause, FieldError):
@@ -473,6 +487,8 @@ def _problems_from(error: ValidationError, prefix: tuple[int | str, ...]) -> lis
             problems.append(Problem(key_path(loc), MISSING, _required_by_mode(at) or "required"))
             continue
         message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "string_type" and err["loc"][-1] == "[key]" and EXTRA_VALUES_KEY in loc:
+            message = "a key of a chart value must be text (quote it in the stack file)"
         if err["type"] == "string_pattern_mismatch":
             message = PATTERN_MEANING.get(str((err.get("ctx") or {}).get("pattern")), message)
         problems.append(Problem(key_path(loc), err["input"], message))
@@ -543,6 +559,7 @@ def _cross_section_problems(
     problems.extend(_namespace_revision_problems(sections, istio))
     problems.extend(_tail_sampling_problems(sections, signoz))
     problems.extend(_signoz_mode_problems(sections, signoz, secrets, stack))
+    problems.extend(extra_values_problems(sections))
     attributes: Mapping[str, str] = sections.get("resource_attributes", {})
     for reserved, source in (("deployment.environment", "environment"), ("k8s.cluster.name", "cluster")):
         if reserved in attributes:

@@ -15,10 +15,12 @@ from pydantic import (
 from config.problems import MISSING, FieldError
 from config.types import (
     DnsLabel,
+    ExtraValues,
     Hostname,
     HttpsUrl,
     HttpUrl,
     ObjectName,
+    OwnedPaths,
     PositiveInt,
     Quantity,
     RemoteAuth,
@@ -141,6 +143,8 @@ class RemoteSettings(SettingsModel):
     collect_logs: StrictBool = False
     collect_metrics: StrictBool = False
     chart_version: Annotated[str, supported_version(ChartId.K8S_INFRA)] = CHARTS[ChartId.K8S_INFRA].default_version
+    # The k8s-infra release's values the settings do not model, merged last.
+    extra_values: ExtraValues = {}
 
     @model_validator(mode="after")
     def _central_ingest_takes_traces_only(self) -> RemoteSettings:
@@ -188,6 +192,8 @@ class DeploySigNoz(SettingsModel):
     migrator_resources: Resources = Resources(
         requests=ResourceList(cpu="50m", memory="64Mi"), limits=ResourceList(memory="512Mi")
     )
+    # The signoz release's values the settings do not model, merged last.
+    extra_values: ExtraValues = {}
 
     @property
     def remote_mode(self) -> bool:
@@ -214,3 +220,70 @@ SigNozSettings = Annotated[
     Annotated[DeploySigNoz, Tag(SigNozMode.DEPLOY.value)] | Annotated[RemoteSigNoz, Tag(SigNozMode.REMOTE.value)],
     mode_of("mode", SigNozMode.DEPLOY.value),
 ]
+
+
+# --------------------------------------------------------------------------- values the program sets
+
+_HARDENED = "from mesh-tracing:security.hardenedPods (the hardened pod and container contexts)"
+_PIPELINES = (
+    "from mesh-tracing:signoz.collector (memoryLimiter, scrubCredentialAttributes), resourceAttributes, "
+    "environment, cluster, tailSampling and signoz.ingest: the pipelines the mesh's spans pass"
+)
+
+# The chart values the signoz release gets from the program (components/signoz_stack.py builds
+# them): `signoz.extraValues` may not set them (config/extra_values.py).
+SIGNOZ_OWNED: OwnedPaths = {
+    "otelCollector.ports.zipkin": "from mesh-tracing:tailSampling.enabled: the Zipkin port Envoy reports to "
+    "(on the collector, or on the trace router)",
+    "otelCollector.ports.otlp-ingest": "from mesh-tracing:signoz.ingest: the authenticated port of other clusters",
+    "otelCollector.ingress": "from mesh-tracing:signoz.ingest: the Ingress of other clusters' spans",
+    "otelCollector.replicaCount": "from mesh-tracing:signoz.collector.replicas",
+    "otelCollector.resources": "from mesh-tracing:signoz.collector.resources",
+    "otelCollector.autoscaling": "from mesh-tracing:signoz.collector.autoscaling",
+    "otelCollector.config": _PIPELINES,
+    "otelCollector.extraVolumes": "from mesh-tracing:security.hardenedPods (scratch space) and signoz.ingest "
+    "(the key file)",
+    "otelCollector.extraVolumeMounts": "from mesh-tracing:security.hardenedPods (scratch space) and signoz.ingest "
+    "(the key file)",
+    "otelCollector.podSecurityContext": _HARDENED,
+    "otelCollector.securityContext": _HARDENED,
+    "clickhouse.password": "from mesh-tracing:clickhousePassword (or a generated one)",
+    "clickhouse.persistence.size": "from mesh-tracing:signoz.clickhouse.persistenceSize",
+    "clickhouse.persistence.storageClass": "from mesh-tracing:signoz.clickhouse.storageClass",
+    "clickhouse.layout.shardsCount": "from mesh-tracing:signoz.clickhouse.shards",
+    "clickhouse.layout.replicasCount": "from mesh-tracing:signoz.clickhouse.replicas",
+    "clickhouse.resources": "from mesh-tracing:signoz.clickhouse.resources",
+    "clickhouse.securityContext": _HARDENED,
+    "clickhouse.zookeeper.replicaCount": "from mesh-tracing:signoz.clickhouse.zookeeperReplicas",
+    "clickhouse.zookeeper.resources": "from mesh-tracing:signoz.clickhouse.zookeeperResources",
+    "clickhouse.zookeeper.podSecurityContext": _HARDENED,
+    "clickhouse.zookeeper.containerSecurityContext": _HARDENED,
+    "clickhouse.clickhouseOperator.resources": "from mesh-tracing:signoz.clickhouse.operatorResources",
+    "clickhouse.clickhouseOperator.metricsExporter.resources": "from mesh-tracing:signoz.clickhouse.operatorResources",
+    "clickhouse.clickhouseOperator.podSecurityContext": _HARDENED,
+    "telemetryStoreMigrator.resources": "from mesh-tracing:signoz.migratorResources",
+    "signoz.resources": "from mesh-tracing:signoz.resources",
+    "signoz.ingress.enabled": "from mesh-tracing:signoz.uiHost",
+    "signoz.ingress.hosts": "from mesh-tracing:signoz.uiHost",
+    "signoz.env.signoz_alertmanager_signoz_external__url": "from mesh-tracing:signoz.externalUrl",
+    "signoz.podSecurityContext": _HARDENED,
+    "signoz.securityContext": _HARDENED,
+}
+# The chart values the k8s-infra release (remote mode's agent) gets from the program
+# (components/signoz_agent.py builds them): `signoz.remote.extraValues` may not set them.
+AGENT_OWNED: OwnedPaths = {
+    "clusterName": "from mesh-tracing:cluster",
+    "apiKeyExistingSecretName": "from mesh-tracing:signozIngestKey and signoz.remote.auth: the Secret the "
+    "program creates",
+    "apiKeyExistingSecretKey": "from mesh-tracing:signozIngestKey and signoz.remote.auth: the Secret the "
+    "program creates",
+    "otelDeployment.enabled": "itself: only the agent DaemonSet runs (docs/many-clusters.md)",
+    "presets": "from mesh-tracing:signoz.remote.collectLogs and collectMetrics (the other presets stay off: "
+    "they would run before memory_limiter)",
+    "otelAgent.ports": "itself: Zipkin in through the node-local Service only, no host ports",
+    "otelAgent.resources": "from mesh-tracing:signoz.collector.resources",
+    "otelAgent.config": "from mesh-tracing:signoz.collector (memoryLimiter, scrubCredentialAttributes), "
+    "resourceAttributes, environment, cluster and signoz.remote: the agent's pipelines and exporter",
+    "otelAgent.podSecurityContext": _HARDENED,
+    "otelAgent.securityContext": _HARDENED,
+}

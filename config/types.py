@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal, get_args, get_origin
 
@@ -15,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    JsonValue,
     StrictInt,
     StringConstraints,
     Tag,
@@ -95,6 +97,14 @@ Hostname = Annotated[str, StringConstraints(strict=True, pattern=HOSTNAME, max_l
 ObjectName = Annotated[str, StringConstraints(strict=True, pattern=OBJECT_NAME, max_length=253)]
 Percent = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False, strict=True)]
 PositiveInt = Annotated[StrictInt, Field(ge=1, le=1000)]
+# `extraValues` of a Helm release: chart values the settings do not model, merged last and deeply
+# into the values the program computes (config/extra_values.py refuses the paths the program sets
+# itself and those the pinned chart lacks).
+ExtraValues = dict[Annotated[str, StringConstraints(strict=True, min_length=1)], JsonValue]
+# The chart values of one release the program sets itself: path (keys joined by dots, a key holding
+# dots as ["key"]) → where the program takes the value from, read after "set by the program ".
+# Declared beside the settings that own them; a release's `extraValues` may not set these.
+OwnedPaths = Mapping[str, str]
 
 
 def _http_url(value: str) -> str:

@@ -29,7 +29,6 @@ from typing import Any
 from config.istio import DEFAULT_REVISION, IstioSettings
 from config.stack import StackSettings
 from kube import naming
-from versions.table import version_key
 
 ISTIOD_RELEASE = "istiod"
 INJECTION_PATH = "/inject"
@@ -94,12 +93,6 @@ def default_plane(istio: IstioSettings) -> ControlPlane:
     if istio.revisions is None:
         return control_planes(istio)[0]
     return plane(istio, istio.tags[DEFAULT_REVISION])
-
-
-def newest_version(istio: IstioSettings) -> str:
-    """The chart version of the cluster-wide charts (base: CRDs; gateway): the newest control plane's,
-    as Istio's canary upgrade updates the CRDs before the new control plane starts."""
-    return max((p.chart_version for p in control_planes(istio)), key=version_key)
 
 
 def resolve(istio: IstioSettings, revision: str | None) -> ControlPlane:

@@ -3,17 +3,16 @@
 Helm charts accept any value and silently ignore the ones they do not know, and Kubernetes prunes
 unknown custom-resource fields: that is how a mesh ships with no tracing. Every Helm value path the
 program sets must exist in the pinned chart's default values (or under an open map there, or under
-one of the FREE_FORM subtrees listed below with the check that covers them instead); every custom
+one of the FREE_FORM subtrees listed below with the check that covers them instead) — the rule of
+`versions.chart_values`, which the settings reader applies to a stack's `extraValues`; every custom
 resource must validate against its CRD schema; every plain Kubernetes object against the API
 schemas of the Kubernetes versions the listed Istio versions support.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
@@ -22,7 +21,8 @@ from config import meshconfig
 from kube.resources import HELM_RELEASE_TYPE, TELEMETRY_TYPE
 from meshtools.recording import Resource, Run
 from tests.support import kubernetes_schema, upstream
-from versions.table import CHARTS, ChartId, all_kubernetes_versions, upstream_version
+from versions.chart_values import ValuePath, chart_values, dotted, shown, undeclared, under, unknown_paths, value_paths
+from versions.table import CHARTS, ChartId, all_kubernetes_versions
 
 RELEASE = HELM_RELEASE_TYPE
 CORE_TYPES = {
@@ -117,77 +117,36 @@ def chart_of(release: Resource) -> tuple[ChartId, str]:
     raise LookupError(f"{release.name}: chart {inputs['chart']} is not in the version table")
 
 
-def value_paths(values: Any, prefix: str = "") -> Iterator[str]:
-    """Every dotted path set in `values`; lists are leaves (Helm replaces them whole)."""
-    if isinstance(values, dict):
-        for key, value in values.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            yield path
-            yield from value_paths(value, path)
-
-
-def _chart_label(chart_id: ChartId, version: str) -> str:
-    source = upstream_version(chart_id, version)
-    return f"{chart_id.value} {version}" + (f" (facts of {source})" if source != version else "")
-
-
-def _suggestion(path: str, known: set[str]) -> str:
-    parts = path.split(".")
-    for start in range(1, len(parts)):
-        tail = ".".join(parts[start:])
-        if tail in known:
-            return f" — did you mean {tail}?"
-    close = difflib.get_close_matches(path, sorted(known), n=1, cutoff=0.8)
-    return f" — did you mean {close[0]}?" if close else ""
-
-
-def _under(path: str, roots: set[str] | dict[str, str]) -> bool:
-    return any(path == root or path.startswith(f"{root}.") for root in roots)
-
-
 def check_chart_values(stack: str, release: Resource) -> list[str]:
+    """Every value path the release sets is the pinned chart's (`versions.chart_values`, the rule the
+    settings reader applies to `extraValues`), or under a FREE_FORM subtree; Kubernetes objects the
+    chart renders as given are validated as those objects."""
     chart_id, version = chart_of(release)
     if chart_id is ChartId.KIALI:
         return check_kiali_values(stack, release)
-    facts = upstream.chart(chart_id, version)
-    known = set(facts["paths"])
-    open_maps = set(facts["open_maps"]) | set(facts["lists"])
-    free = FREE_FORM.get(chart_id, {})
+    chart = chart_values(chart_id, version)
+    free = [tuple(root.split(".")) for root in FREE_FORM.get(chart_id, {})]
     values = release.inputs.get("values", {})
-    problems = []
+    problems = [
+        f"{stack}: {release.name} values: {dotted(path)} is not a value of {chart.label}"
+        + (f" — did you mean {hint}?" if (hint := chart.suggestion(path)) else "")
+        for path in unknown_paths(values, chart, skip=lambda path: any(under(path, root) for root in free))
+    ]
     contexts = SECURITY_CONTEXTS.get(chart_id, {})
-    typed = {path for path in value_paths(values) if path.rsplit(".", 1)[-1] in KUBERNETES_TYPED_KEYS}
-    typed |= {path for path in value_paths(values) if path in contexts}
-    for path in sorted(typed):
-        if path not in known and not _under(path, free):
-            problems.append(
-                f"{stack}: {release.name} values: {path} is not a value of {_chart_label(chart_id, version)}"
-            )
-        where = f"{stack}: {release.name} values: {path}"
-        if path in contexts:
-            problems += check_security_context(where, contexts[path], _get(values, path))
-        else:
-            problems += check_resource_requirements(where, _get(values, path))
-    reported: set[str] = set()
     for path in value_paths(values):
-        if path in known or _under(path, free) or _under(path, typed) or _under(path, reported):
-            continue
-        parent = path.rsplit(".", 1)[0] if "." in path else ""
-        if parent and _under(parent, open_maps):
-            continue
-        reported.add(path)
-        problems.append(
-            f"{stack}: {release.name} values: {path} is not a value of {_chart_label(chart_id, version)}"
-            f"{_suggestion(path, known)}"
-        )
+        where = f"{stack}: {release.name} values: {dotted(path)}"
+        if dotted(path) in contexts:
+            problems += check_security_context(where, contexts[dotted(path)], _get(values, path))
+        elif path[-1] in KUBERNETES_TYPED_KEYS:
+            problems += check_resource_requirements(where, _get(values, path))
     if chart_id is ChartId.ISTIOD:
         problems += check_mesh_config(stack, release)
     return problems
 
 
-def _get(values: dict[str, Any], path: str) -> Any:
+def _get(values: dict[str, Any], path: ValuePath) -> Any:
     node: Any = values
-    for part in path.split("."):
+    for part in path:
         node = node[part]
     return node
 
@@ -227,7 +186,7 @@ def _kubernetes_errors(manifest: str, k8s_version: str) -> tuple[tuple[str, str]
 def check_mesh_config(stack: str, release: Resource) -> list[str]:
     version = str(release.inputs["version"])
     return [
-        f"{stack}: {release.name} values: {path}: {message}"
+        f"{stack}: {release.name} values: {shown(path)}: {message}"
         for path, message in meshconfig.problems(release.inputs["values"].get("meshConfig", {}), version)
     ]
 
@@ -239,30 +198,10 @@ def schema_problems(schema: dict[str, Any], document: Any, where: str) -> list[s
         for e in jsonschema.Draft7Validator(schema).iter_errors(document)
     ]
     problems += [
-        f"{where}: {path} is not a field of the schema" + (f" (did you mean {hint}?)" if hint else "")
-        for path, hint in _undeclared(schema, document, "")
+        f"{where}: {shown(path)} is not a field of the schema" + (f" (did you mean {hint}?)" if hint else "")
+        for path, hint in undeclared(schema, document)
     ]
     return problems
-
-
-def _undeclared(schema: dict[str, Any], node: Any, prefix: str) -> Iterator[tuple[str, str | None]]:
-    if isinstance(node, list):
-        items = schema.get("items", {})
-        for i, item in enumerate(node):
-            yield from _undeclared(items, item, f"{prefix}[{i}]")
-        return
-    if not isinstance(node, dict) or schema.get("x-kubernetes-preserve-unknown-fields"):
-        return
-    properties = schema.get("properties")
-    if properties is None:
-        return  # a map (additionalProperties) or an untyped object
-    for key, value in node.items():
-        path = f"{prefix}.{key}" if prefix else key
-        if key not in properties:
-            close = difflib.get_close_matches(key, list(properties), n=1, cutoff=0.7)
-            yield path, close[0] if close else None
-        else:
-            yield from _undeclared(properties[key], value, path)
 
 
 def check_kiali_values(stack: str, release: Resource) -> list[str]:
