@@ -9,7 +9,7 @@ whether it is allowed, what it must be and which setting fixes it are said here 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,12 +61,61 @@ INGEST_OVER_TLS = GuardRail(
     requirement="required (the ingest key never crosses the network in plain text)",
     fix="set mesh-tracing:signoz.ingest.tlsSecretName",
 )
-# Tracing itself: istiod's meshConfig.enableTracing false stops every proxy reporting spans.
+# Chart values the program leaves to the chart but a stack's extraValues could set (the reader
+# judges them there, the policy pack in the release's merged values):
+# - istiod's meshConfig.enableTracing false stops every proxy reporting spans;
 TRACING_ENABLED = GuardRail(
     holds=lambda enable_tracing: enable_tracing is not False,
     requirement="must not be false: the mesh would report no spans",
     fix="remove meshConfig.enableTracing from mesh-tracing:istio.istiod.extraValues",
 )
+# - meshConfig.enableAutoMtls false makes callers send plain text unless a DestinationRule says
+#   otherwise: mTLS off from the client side, whatever the PeerAuthentication;
+AUTO_MTLS = GuardRail(
+    holds=lambda enable_auto_mtls: enable_auto_mtls is not False,
+    requirement="must not be false: callers would stop sending mTLS",
+    fix="remove meshConfig.enableAutoMtls from mesh-tracing:istio.istiod.extraValues",
+)
+# - any TLS client setting that skips verifying the server's certificate.
+TLS_VERIFIED = GuardRail(
+    holds=lambda skip_verify: skip_verify is not True,
+    requirement="must not be true: the server's certificate would go unverified",
+    fix="remove it from the release's extraValues",
+)
+ISTIOD_CHART = "istiod"
+# meshConfig fields by their JSON and proto names (istiod reads either).
+_MESH_CONFIG_RAILS = (
+    (("enableTracing", "enable_tracing"), TRACING_ENABLED),
+    (("enableAutoMtls", "enable_auto_mtls"), AUTO_MTLS),
+)
+SKIP_VERIFY_KEYS = frozenset({"insecure_skip_verify", "insecureSkipVerify", "insecureSkipTLSVerify"})
+
+
+def values_judged(chart: str, values: Mapping[str, Any]) -> Iterator[tuple[GuardRail, tuple[str, ...], Any]]:
+    """Every value inside a release's chart values that a rail judges, with its path: the reader
+    passes a stack's extraValues, the policy pack a release's merged values, so both find the same."""
+    mesh_config = values.get("meshConfig") if chart == ISTIOD_CHART else None
+    if isinstance(mesh_config, Mapping):
+        for names, rail in _MESH_CONFIG_RAILS:
+            for name in names:
+                if name in mesh_config:
+                    yield rail, ("meshConfig", name), mesh_config[name]
+    for path, value in _leaves(values, ()):
+        if path[-1] in SKIP_VERIFY_KEYS:
+            yield TLS_VERIFIED, path, value
+
+
+def _leaves(node: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+    if isinstance(node, Mapping):
+        for key, item in node.items():
+            yield from _leaves(item, (*path, str(key)))
+    elif isinstance(node, list):
+        for item in node:
+            yield from _leaves(item, path)
+    elif path:
+        yield path, node
+
+
 # The demo workload is for trying the stack out; the policy pack cannot tell it from a workload.
 NO_DEMO = GuardRail(
     holds=lambda demo: demo is not True,

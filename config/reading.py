@@ -24,7 +24,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from config import guard_rails
-from config.extra_values import extra_values_problems
+from config.extra_values import extra_values_problems, release_extras
 from config.guard_rails import GuardRail
 from config.istio import IstioSettings
 from config.problems import MAP_FIELDS, MISSING, PROJECT, FieldError, Problem, SettingsError, key_path
@@ -773,6 +773,9 @@ def _guarded_values(sections: Mapping[str, Any]) -> Iterator[tuple[GuardRail, st
     if isinstance(signoz, DeploySigNoz) and signoz.ingest is not None:
         secret = signoz.ingest.tls_secret_name
         yield guard_rails.INGEST_OVER_TLS, "signoz.ingest.tlsSecretName", secret, MISSING if secret is None else secret
+    for extras in release_extras(sections):
+        for rail, path, value in guard_rails.values_judged(extras.chart.value, extras.values):
+            yield rail, extras.key(path).removeprefix(f"{PROJECT}:"), value, value
 
 
 # --------------------------------------------------------------------------- entry points

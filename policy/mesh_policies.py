@@ -7,6 +7,7 @@ secret values arrive wrapped; both are tolerated.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from config import guard_rails
-from config.guard_rails import GuardRail
+from config.guard_rails import GuardRail, values_judged
 from config.production import decide_production
 from config.types import is_credential_header
 from kube.naming import PRODUCTION_LABEL
@@ -121,49 +122,62 @@ def _refused(rail: GuardRail, value: Any, what: str, env: str) -> list[str]:
 
 
 Found = tuple[Any, str]  # (the value a rail judges, the resource's words for it)
+Finder = Callable[[str, Mapping[str, Any]], Iterable[Found]]
 
 
-def _in_production(
-    rail: GuardRail, find: Callable[[str, Mapping[str, Any]], Found | None]
-) -> Callable[[list[Resource]], list[str]]:
-    """A stack rule that judges, in a production stack, each value `find` reads off a resource."""
+def _in_production(*judged: tuple[GuardRail, Finder]) -> Callable[[list[Resource]], list[str]]:
+    """A stack rule that judges, in a production stack, each value a finder reads off a resource
+    with the finder's rail."""
 
     def check(resources: list[Resource]) -> list[str]:
         env = production_environment(resources)
         if env is None:
             return []
-        found = [f for type_, props in resources if (f := find(type_, props)) is not None]
-        return [message for value, what in found for message in _refused(rail, value, what, env)]
+        return [
+            message
+            for type_, props in resources
+            for rail, find in judged
+            for value, what in find(type_, props)
+            for message in _refused(rail, value, what, env)
+        ]
 
     return check
 
 
-def _peer_authentication_mode(type_: str, props: Mapping[str, Any]) -> Found | None:
-    if type_ != PEER_AUTHENTICATION:
-        return None
-    mode = dig(props, "spec", "mtls", "mode")
-    return mode, f"PeerAuthentication {_name(props)} has mTLS mode {mode}"
+def _peer_authentication_mode(type_: str, props: Mapping[str, Any]) -> Iterable[Found]:
+    if type_ == PEER_AUTHENTICATION:
+        mode = dig(props, "spec", "mtls", "mode")
+        yield mode, f"PeerAuthentication {_name(props)} has mTLS mode {mode}"
 
 
-def _kiali_strategy(type_: str, props: Mapping[str, Any]) -> Found | None:
-    if type_ != RELEASE or props.get("chart") != "kiali-server":
-        return None
-    strategy = dig(props, "values", "auth", "strategy")
-    return strategy, f"Kiali release {props.get('name')} uses {strategy} access"
+def _kiali_strategy(type_: str, props: Mapping[str, Any]) -> Iterable[Found]:
+    if type_ == RELEASE and props.get("chart") == "kiali-server":
+        strategy = dig(props, "values", "auth", "strategy")
+        yield strategy, f"Kiali release {props.get('name')} uses {strategy} access"
 
 
-def _istiod_tracing(type_: str, props: Mapping[str, Any]) -> Found | None:
-    """istiod's meshConfig.enableTracing false (an extraValues entry could set it) stops every proxy
-    reporting spans: the mesh would be silently untraced."""
-    if type_ != RELEASE or props.get("chart") != "istiod":
-        return None
-    enabled = dig(props, "values", "meshConfig", "enableTracing")
-    return enabled, f"istiod release {props.get('name')} sets meshConfig.enableTracing {str(enabled).lower()}"
+def _in_values(rail: GuardRail) -> tuple[GuardRail, Finder]:
+    """`rail` over the release values it judges (config/guard_rails.values_judged: what the settings
+    reader finds in a stack's extraValues, found here in what the program merged)."""
+
+    def find(type_: str, props: Mapping[str, Any]) -> Iterable[Found]:
+        values = props.get("values") if type_ == RELEASE else None
+        if not isinstance(values, Mapping):
+            return
+        for judging, path, value in values_judged(str(props.get("chart")), values):
+            if judging is rail:
+                yield value, f"Helm release {props.get('name')} sets {'.'.join(path)} {json.dumps(value)}"
+
+    return rail, find
 
 
-strict_mtls_in_production = _in_production(guard_rails.STRICT_MTLS, _peer_authentication_mode)
-kiali_not_anonymous_in_production = _in_production(guard_rails.KIALI_AUTHENTICATED, _kiali_strategy)
-tracing_enabled_in_production = _in_production(guard_rails.TRACING_ENABLED, _istiod_tracing)
+strict_mtls_in_production = _in_production(
+    (guard_rails.STRICT_MTLS, _peer_authentication_mode),
+    _in_values(guard_rails.AUTO_MTLS),
+)
+kiali_not_anonymous_in_production = _in_production((guard_rails.KIALI_AUTHENTICATED, _kiali_strategy))
+tracing_enabled_in_production = _in_production(_in_values(guard_rails.TRACING_ENABLED))
+tls_verified_in_production = _in_production(_in_values(guard_rails.TLS_VERIFIED))
 
 
 def no_credential_span_tags(type_: str, props: Mapping[str, Any]) -> list[str]:
@@ -341,7 +355,7 @@ class Rule:
 MANDATORY, ADVISORY = EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY
 
 RULES = (
-    Rule("production-strict-mtls", "Production stacks use STRICT mTLS everywhere.", MANDATORY,
+    Rule("production-strict-mtls", "Production stacks use STRICT mTLS everywhere, and callers send it.", MANDATORY,
          stack_check=strict_mtls_in_production),
     Rule("production-kiali-authenticated", "Kiali is not anonymous in production.", MANDATORY,
          stack_check=kiali_not_anonymous_in_production),
@@ -353,6 +367,8 @@ RULES = (
          resource_check=memory_limiter_first),
     Rule("production-tracing-enabled", "Production meshes keep tracing on (meshConfig.enableTracing).", MANDATORY,
          stack_check=tracing_enabled_in_production),
+    Rule("production-tls-verified", "No release skips verifying TLS certificates in production.", MANDATORY,
+         stack_check=tls_verified_in_production),
     Rule("production-remote-tls-and-auth", "A production remote stack sends over verified TLS with a key.",
          MANDATORY, stack_check=remote_tls_and_auth_in_production),
     Rule("production-ingest-tls", "A production central stack exposes ingest only over TLS.", MANDATORY,

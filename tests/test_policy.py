@@ -10,10 +10,11 @@ import pytest
 import yaml
 from pulumi_policy import EnforcementLevel
 
+from kube.naming import PRODUCTION_LABEL
 from meshtools.recording import Run
 from meshtools.stacks import PROJECT_DIR
 from policy.mesh_policies import RULES, Rule, policies
-from tests.conftest import TEST_STACK_NAMES, run_test_stack, stack_run
+from tests.conftest import TEST_STACK_NAMES, raw_settings, run_test_stack, stack_run
 from tests.support.policy import violations
 
 RULE = {rule.name: rule for rule in RULES}
@@ -34,6 +35,7 @@ def test_the_pack_has_every_rule_with_its_level() -> None:
         "helm-chart-version-pinned": EnforcementLevel.MANDATORY,
         "collector-memory-limiter-first": EnforcementLevel.MANDATORY,
         "production-tracing-enabled": EnforcementLevel.MANDATORY,
+        "production-tls-verified": EnforcementLevel.MANDATORY,
         "production-remote-tls-and-auth": EnforcementLevel.MANDATORY,
         "production-ingest-tls": EnforcementLevel.MANDATORY,
         "production-sampling-at-most-10-percent": EnforcementLevel.ADVISORY,
@@ -210,10 +212,49 @@ def test_production_keeps_tracing_enabled() -> None:
         inputs["values"]["meshConfig"]["enableTracing"] = False
 
     assert violations(rule, edited(stack_run("prod"), "mesh-istiod", tracing_off)) == [
-        "istiod release istiod sets meshConfig.enableTracing false in production environment 'production'; remove "
+        "Helm release istiod sets meshConfig.enableTracing false in production environment 'production'; remove "
         "meshConfig.enableTracing from mesh-tracing:istio.istiod.extraValues."
     ]
     assert violations(rule, edited(stack_run("dev"), "mesh-istiod", tracing_off)) == [], "outside production"
+
+
+def _as_production(run: Run) -> Run:
+    """A copy of a run as a production stack would be labelled: what the pack sees if a stack's
+    extraValues got past the reader (an older program, a hand edit)."""
+
+    def label(inputs: dict[str, Any]) -> None:
+        inputs["metadata"]["labels"][PRODUCTION_LABEL] = "true"
+
+    return edited(run, "mesh-telemetry", label)
+
+
+def test_production_rails_judge_what_extra_values_merged_into_a_release() -> None:
+    istio = raw_settings("dev")["istio"]
+    off = {"meshConfig": {"enableTracing": False, "enableAutoMtls": False}}
+    skip = {"external_services": {"prometheus": {"auth": {"insecure_skip_verify": True}}}}
+    run = run_test_stack(
+        "dev",
+        {
+            "istio": istio | {"istiod": istio.get("istiod", {}) | {"extraValues": off}},
+            "kiali": raw_settings("dev")["kiali"] | {"extraValues": skip},
+        },
+    )
+    assert [violations(RULE[name], run) for name in ("production-tracing-enabled", "production-tls-verified")] == [
+        [],
+        [],
+    ], "outside production the pack lets them be"
+    env = "in production environment 'dev'"
+    assert violations(RULE["production-tracing-enabled"], _as_production(run)) == [
+        f"Helm release istiod sets meshConfig.enableTracing false {env}; remove meshConfig.enableTracing from "
+        "mesh-tracing:istio.istiod.extraValues."
+    ]
+    assert violations(RULE["production-tls-verified"], _as_production(run)) == [
+        f"Helm release kiali sets external_services.prometheus.auth.insecure_skip_verify true {env}; remove it from "
+        "the release's extraValues."
+    ]
+    assert f"Helm release istiod sets meshConfig.enableAutoMtls false {env}" in " ".join(
+        violations(RULE["production-strict-mtls"], _as_production(run))
+    )
 
 
 def test_production_sampling_advisory() -> None:

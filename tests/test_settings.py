@@ -544,3 +544,30 @@ def test_signoz_sizing_keys_are_deploy_mode_only() -> None:
         f'mesh-tracing:signoz.resources: got {{"limits": {{"memory": "2Gi"}}}} — {why}',
         f'mesh-tracing:signoz.migratorResources: got {{"limits": {{"memory": "1Gi"}}}} — {why}',
     ]
+
+
+def test_production_refuses_extra_values_that_switch_a_guard_rail_off() -> None:
+    """extraValues reach what the settings leave to the charts; in production the guard rails judge
+    them when the stack is read, with the full key (the policy pack judges the merged values)."""
+    istio = raw_settings("prod")["istio"]
+    istiod = {"extraValues": {"meshConfig": {"enableTracing": False, "enableAutoMtls": False}}}
+    kiali = raw_settings("prod")["kiali"] | {
+        "extraValues": {"external_services": {"prometheus": {"auth": {"insecure_skip_verify": True}}}}
+    }
+    raw = with_("prod", istio=istio | {"istiod": istio.get("istiod", {}) | istiod}, kiali=kiali)
+    assert problems(raw) == [
+        "mesh-tracing:istio.istiod.extraValues.meshConfig.enableTracing: got false — must not be false: the mesh "
+        f"would report no spans: {PRODUCTION}",
+        "mesh-tracing:istio.istiod.extraValues.meshConfig.enableAutoMtls: got false — must not be false: callers "
+        f"would stop sending mTLS: {PRODUCTION}",
+        "mesh-tracing:kiali.extraValues.external_services.prometheus.auth.insecure_skip_verify: got true — must not "
+        f"be true: the server's certificate would go unverified: {PRODUCTION}",
+    ]
+    dev = raw_settings("dev")
+    dev_istio = dev["istio"] | {"istiod": dev["istio"].get("istiod", {}) | istiod}
+    assert valid(with_("dev", istio=dev_istio)).istio.istiod.extra_values == istiod["extraValues"], (
+        "outside production a stack may switch tracing off in istiod's values"
+    )
+    enabled = {"extraValues": {"meshConfig": {"enableTracing": True}}}
+    prod_istio = istio | {"istiod": istio.get("istiod", {}) | enabled}
+    assert valid(with_("prod", istio=prod_istio)).istio.istiod.extra_values == enabled["extraValues"]
