@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 import sys
 import tomllib
 from importlib.metadata import packages_distributions
@@ -100,3 +101,28 @@ def test_each_layer_imports_only_the_layers_below_it(package: str) -> None:
         if (found := _imports(path) & set(PROGRAM_PACKAGES)) - allowed
     }
     assert not upward, f"{package}/ imports a layer above it: {upward}"
+
+
+# The modules of the post-deploy rules, which the tests run on rendered stacks and `make verify` on
+# the cluster: only meshtools/verify/cluster.py may import the Kubernetes client.
+RULE_MODULES = ("meshtools.clusterview", "meshtools.postdeploy", "meshtools.datapath")
+
+
+def test_the_rules_do_not_import_the_kubernetes_client() -> None:
+    """In a fresh interpreter, so an import made by any module on the way counts (a transitive one too)."""
+    probe = (
+        "import importlib, sys\n"
+        f"for name in {RULE_MODULES!r}: importlib.import_module(name)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'kubernetes', 'urllib3', 'websocket'}))\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
+    ).stdout
+    assert found.strip() == "[]", f"the rules import {found.strip()}: keep the client in meshtools/verify/cluster.py"
+
+
+def test_the_probe_sees_the_client_where_it_is() -> None:
+    """The probe above can fail: the live cluster module does import it."""
+    probe = "import sys, meshtools.verify.cluster\nprint('kubernetes' in sys.modules)\n"
+    found = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "True"

@@ -13,10 +13,13 @@ import pytest
 import yaml
 
 from config.stack import StackSettings
+from meshtools import postdeploy
 from meshtools.cli import run_command
+from meshtools.clusterview import ObjectsView
+from meshtools.postdeploy import Check, Context, Stage
 from meshtools.verify import cli
 from meshtools.verify.clickhouse import wait_for_trace
-from meshtools.verify.cluster import ClusterError, KubeCluster
+from meshtools.verify.cluster import ClusterError, KubeCluster, LiveView
 from meshtools.verify.restart import RESTARTED_AT
 from meshtools.verify.span import new_trace_id
 from tests.conftest import TEST_STACKS, stack_settings
@@ -24,6 +27,7 @@ from tests.support import cluster_data as data
 from tests.support.fake_apiserver import FakeApiServer, Reply, Request, serve
 from tests.support.fake_signoz import FakeSigNoz
 from tests.support.signoz_store import insert_span, signoz_clickhouse
+from tests.test_rendered import _collector_config, mutated
 
 # What verify checks on the dev test stack, in order: the last two read ClickHouse.
 DEV_CHECKS = [
@@ -409,8 +413,14 @@ def test_missing_namespace_is_reported(tmp_path: Path, clickhouse: Any, dev_sett
         deployed(api, clickhouse)
         api.remove("/api/v1/namespaces/otel-demo")
         cluster = KubeCluster.connect(kubeconfig=str(api.kubeconfig(tmp_path)))
-        [label] = cli.namespace_checks(cluster, dev_settings)
-    assert (label.ok, label.detail) == (False, "namespace otel-demo does not exist")
+        context = Context(LiveView(cluster), dev_settings, "dev")
+        results = postdeploy.run(context, stages=[Stage.NAMESPACES])
+    [label] = results  # nothing to say of the pods of a namespace that is not there
+    assert (label.name, label.ok, label.detail) == (
+        "namespace otel-demo injection label",
+        False,
+        "namespace otel-demo does not exist",
+    )
 
 
 def test_unreachable_cluster_is_a_clear_error(tmp_path: Path) -> None:
@@ -586,3 +596,31 @@ def test_set_retention_needs_an_api_key(
         "error: set SIGNOZ_API_KEY to the key of a SigNoz service account with the Admin role "
         "(SigNoz → Settings → Service Accounts → New Service Account, then Keys → Add Key)\n"
     )
+
+
+def test_one_rule_fails_alike_on_the_cluster_and_on_the_rendered_stack(tmp_path: Path, clickhouse: Any) -> None:
+    """The data-path rules are written once (meshtools/datapath.py): a collector whose traces pipeline
+    lost zipkin fails the same check with the same words read live, through the API server, from
+    the objects the charts rendered for a cluster, and offline from the dev stack rendered now."""
+
+    def drop(config: dict[str, Any]) -> None:
+        config["service"]["pipelines"]["traces"]["receivers"].remove("zipkin")
+
+    settings = stack_settings("dev")
+    configmap = data.obj("signoz", "ConfigMap", "signoz-otel-collector")
+    _collector_config(drop)(configmap)
+    with serve(FakeApiServer()) as api:
+        deployed(api, clickhouse)
+        api.add(configmap)
+        cluster = KubeCluster.connect(kubeconfig=str(api.kubeconfig(tmp_path)))
+        live = postdeploy.run(Context(LiveView(cluster), settings, "dev"), stages=[Stage.COLLECTOR])
+    objects = mutated("dev", "ConfigMap", "signoz-otel-collector", _collector_config(drop))
+    offline = postdeploy.run(Context(ObjectsView(m.object for m in objects), settings, "dev"), offline=True)
+    expected = Check(
+        "collector traces pipeline",
+        False,
+        "Deployment signoz-otel-collector: the traces pipeline receives ['otlp', 'jaeger'], not zipkin",
+        "run `make up` for this stack",
+    )
+    assert [r for r in live if not r.ok] == [expected]
+    assert [r for r in offline if not r.ok] == [expected]
