@@ -417,9 +417,6 @@ def cmd_open(args: argparse.Namespace, cluster: KubeCluster, settings: StackSett
     return 0
 
 
-COMMANDS = {"verify": cmd_verify, "restart": cmd_restart, "set-retention": cmd_set_retention, "open": cmd_open}
-
-
 def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"a TCP port from 1 to 65535, not {text!r}")
@@ -432,29 +429,68 @@ def _minutes(text: str) -> int:
     return int(text)
 
 
+Command = Callable[[argparse.Namespace, KubeCluster, StackSettings], int]
+
+
+def parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """One subcommand per tool, each with its own flags; the stack and cluster flags are common."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--stack", required=True)
+    common.add_argument("--stacks-dir", type=Path, default=PROJECT_DIR, help="where Pulumi.<stack>.yaml lives")
+    common.add_argument("--context", help="kube context (default: the stack's kubernetes:context, else the current)")
+    common.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    top = argparse.ArgumentParser(prog="python -m meshtools.verify.cli", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True, metavar="{verify,restart,set-retention,open}")
+
+    subs: dict[str, argparse.ArgumentParser] = {}
+
+    def command(name: str, run: Command, help: str) -> argparse.ArgumentParser:
+        sub = subs[name] = commands.add_parser(name, parents=[common], help=help, description=help)
+        sub.set_defaults(run=run)
+        return sub
+
+    verify = command("verify", cmd_verify, "every post-deploy check, from the mesh config to a span stored")
+    verify.add_argument("--json", action="store_true", help="machine-readable results")
+    verify.add_argument("--timeout", type=float, default=120, help="seconds to wait for the span (default 120)")
+    verify.add_argument("--poll-interval", type=float, default=3.0, help="seconds between polls (default 3)")
+    window = "minutes back to look for sidecar spans (1 to 1440, default 15)"
+    verify.add_argument("--mesh-window", type=_minutes, default=15, help=window)
+    restart = command("restart", cmd_restart, "restart the workloads the injector would give a sidecar or a revision")
+    restart.add_argument("--apply", action="store_true", help="really restart (default: a dry run)")
+    retention = command("set-retention", cmd_set_retention, "apply signoz.traceRetentionDays through SigNoz's API")
+    retention.add_argument("--wait", action="store_true", help="wait until ClickHouse has the new TTL")
+    retention.add_argument("--timeout", type=float, default=120, help="seconds --wait waits (default 120)")
+    retention.add_argument("--poll-interval", type=float, default=3.0, help="seconds between polls (default 3)")
+    forward = command("open", cmd_open, "SigNoz's UI and Kiali on localhost until Ctrl-C")
+    forward.add_argument("--signoz-port", type=_port, default=naming.SIGNOZ_UI_PORT, help="local port for SigNoz")
+    forward.add_argument("--kiali-port", type=_port, default=naming.KIALI_PORT, help="local port for Kiali")
+    return top, subs
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments; a flag of another command is refused with the command that takes it."""
+    top, subs = parser()
+    args, unknown = top.parse_known_args(argv)
+    if unknown:
+        owners = {
+            flag: name
+            for name, sub in subs.items()
+            if name != args.command
+            for action in sub._actions
+            for flag in action.option_strings
+        }
+        flags = [u.split("=", 1)[0] for u in unknown]
+        taken = "; ".join(f"{flag} is a flag of {owners[flag]}" for flag in flags if flag in owners)
+        subs[args.command].error(f"unrecognized arguments: {' '.join(unknown)}" + (f" ({taken})" if taken else ""))
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m meshtools.verify.cli", description=__doc__)
-    parser.add_argument("command", choices=sorted(COMMANDS))
-    parser.add_argument("--stack", required=True)
-    parser.add_argument("--stacks-dir", type=Path, default=PROJECT_DIR, help="where Pulumi.<stack>.yaml lives")
-    parser.add_argument("--context", help="kube context (default: the current one)")
-    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-    parser.add_argument("--json", action="store_true", help="verify: machine-readable results")
-    parser.add_argument(
-        "--timeout", type=float, default=120, help="verify, set-retention --wait: seconds to wait (span, TTL)"
-    )
-    parser.add_argument("--poll-interval", type=float, default=3.0, help="verify, set-retention: seconds between polls")
-    parser.add_argument(
-        "--mesh-window", type=_minutes, default=15, help="verify: minutes back to look for sidecar spans (1 to 1440)"
-    )
-    parser.add_argument("--signoz-port", type=_port, default=naming.SIGNOZ_UI_PORT, help="open: local port for SigNoz")
-    parser.add_argument("--kiali-port", type=_port, default=naming.KIALI_PORT, help="open: local port for Kiali")
-    parser.add_argument("--wait", action="store_true", help="set-retention: wait until ClickHouse has the new TTL")
-    parser.add_argument("--apply", action="store_true", help="restart: really restart (default: dry run)")
-    args = parser.parse_args(argv)
+    args = parse(argv)
     stack = load_stack(args.stack, args.stacks_dir)
     cluster = KubeCluster.connect(args.context or stack.kube_context, args.kubeconfig)
-    return COMMANDS[args.command](args, cluster, stack.settings)
+    run: Command = args.run
+    return run(args, cluster, stack.settings)
 
 
 if __name__ == "__main__":
