@@ -32,7 +32,7 @@ from kube.resources import SECURITY_API, TELEMETRY_API
 from kube.tree import dig
 from meshtools.clusterview import JSON, ClusterView, selects
 from meshtools.postdeploy import Context, Result, Stage, Target, failed, post_deploy
-from meshtools.verify.checks import describe_skipped, survey_revisions, survey_sidecars
+from meshtools.verify.checks import describe_skipped, restart_hint, survey_revisions, survey_sidecars
 
 COLLECTOR_WORKLOADS = ("Deployment", "DaemonSet")
 RUN_MAKE_UP = "run `make up` for this stack"
@@ -455,16 +455,16 @@ def _pods(context: Context, target: Target) -> list[JSON] | None:
 @post_deploy("namespace {namespace} sidecars", stage=Stage.NAMESPACES)
 def sidecars(context: Context, target: Target) -> Result | None:
     pods = _pods(context, target)
-    return None if pods is None else sidecars_of(pods)
+    return None if pods is None else sidecars_of(pods, context.stack)
 
 
-def sidecars_of(pods: Iterable[JSON]) -> Result:
+def sidecars_of(pods: Iterable[JSON], stack: str) -> Result:
     survey = survey_sidecars(pods)
     skipped = f"; left alone by the injector: {describe_skipped(survey.skipped)}" if survey.skipped else ""
     if not survey.missing:
         return Result(True, f"every running pod has istio-proxy{skipped}")
     listed = ", ".join(f"{kind}/{workload} ({len(p)} pod(s))" for (kind, workload), p in sorted(survey.missing.items()))
-    return Result(False, f"without sidecar: {listed}{skipped}", "make restart STACK=<stack> ARGS=--apply")
+    return Result(False, f"without sidecar: {listed}{skipped}", restart_hint(stack))
 
 
 @post_deploy("namespace {namespace} proxy revisions", stage=Stage.NAMESPACES)
@@ -474,10 +474,10 @@ def proxy_revisions(context: Context, target: Target) -> Result | None:
         return None
     istio = context.settings.istio
     expected = revisions.resolve(istio, target.revision).annotation
-    return revisions_of(pods, expected, [p.annotation for p in revisions.control_planes(istio)])
+    return revisions_of(pods, expected, [p.annotation for p in revisions.control_planes(istio)], context.stack)
 
 
-def revisions_of(pods: Iterable[JSON], expected: str, listed: Iterable[str]) -> Result:
+def revisions_of(pods: Iterable[JSON], expected: str, listed: Iterable[str], stack: str) -> Result:
     """Every proxy of the namespace runs the revision its label selects; a proxy on a revision the stack
     no longer lists is named as such (its control plane is gone or about to go)."""
     behind = survey_revisions(pods, expected)
@@ -488,6 +488,4 @@ def revisions_of(pods: Iterable[JSON], expected: str, listed: Iterable[str]) -> 
     for (kind, workload), (revision, names) in sorted(behind.items()):
         gone = "" if revision in known else ", a revision the stack no longer lists"
         parts.append(f"{kind}/{workload} ({len(names)} pod(s) on {revision}{gone})")
-    return Result(
-        False, f"expected revision {expected}; " + ", ".join(parts), "make restart STACK=<stack> ARGS=--apply"
-    )
+    return Result(False, f"expected revision {expected}; " + ", ".join(parts), restart_hint(stack))

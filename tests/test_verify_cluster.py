@@ -258,7 +258,7 @@ def test_verify_fails_with_fixes_on_a_broken_cluster(
         'Deployment/batch (sidecar.istio.io/inject: "false" annotation), '
         'Deployment/legacy (sidecar.istio.io/inject: "false" label)\n'
     ) in out
-    assert "fix: make restart STACK=<stack> ARGS=--apply" in out
+    assert "fix: make restart STACK=dev ARGS=--apply" in out, "the stack verified, ready to paste"
     assert "FAIL  span round trip" in out
     assert "FAIL  sidecar spans" in out
     assert "fix: likely causes: pods without sidecars, as found above (see the sidecars check;" in out
@@ -403,7 +403,7 @@ def test_no_recent_sidecar_span_is_a_fail_that_says_why(
         "detail": "no span from an Istio sidecar (component=proxy, istio.canonical_service) with environment=dev "
         "in the last 10 min",
         "fix": "likely causes: no requests reached meshed pods in that time (send some to a service in a traced "
-        "namespace); pods without sidecars (see the sidecars check; make restart STACK=<stack> ARGS=--apply); "
+        "namespace); pods without sidecars (see the sidecars check; make restart STACK=dev ARGS=--apply); "
         "sampling 0 % (samplingPercent or a namespace's override)",
     }
 

@@ -191,7 +191,7 @@ def test_pods_without_sidecar_are_grouped_by_workload() -> None:
         ("StatefulSet", "cache"): ["cache-0"],
         ("Pod", "debug"): ["debug"],
     }
-    result = datapath.sidecars_of(pods)
+    result = datapath.sidecars_of(pods, "dev")
     assert result.detail == (
         "without sidecar: Deployment/api (1 pod(s)), Deployment/reports (1 pod(s)), Pod/debug (1 pod(s)), "
         "StatefulSet/cache (1 pod(s)); left alone by the injector: DaemonSet/node-agent (hostNetwork: true), "
@@ -202,14 +202,14 @@ def test_pods_without_sidecar_are_grouped_by_workload() -> None:
 
 def test_pods_the_injector_leaves_alone_do_not_fail_the_check() -> None:
     """Istio never injects hostNetwork pods nor opted-out ones: restarting them changes nothing."""
-    result = datapath.sidecars_of(data.pods(*data.MESHED_PODS, *data.OPTED_OUT_PODS))
+    result = datapath.sidecars_of(data.pods(*data.MESHED_PODS, *data.OPTED_OUT_PODS), "dev")
     assert result == Result(
         True,
         "every running pod has istio-proxy; left alone by the injector: DaemonSet/node-agent (hostNetwork: true), "
         'Deployment/batch (sidecar.istio.io/inject: "false" annotation), '
         'Deployment/legacy (sidecar.istio.io/inject: "false" label)',
     )
-    assert datapath.sidecars_of(data.pods(*data.MESHED_PODS)).detail == "every running pod has istio-proxy"
+    assert datapath.sidecars_of(data.pods(*data.MESHED_PODS), "dev").detail == "every running pod has istio-proxy"
 
 
 def _pod_with(labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None, **spec: Any) -> Any:
@@ -417,7 +417,7 @@ def test_refused_keys_say_where_keys_are_made() -> None:
 
 def test_mesh_spans_pass_lists_services() -> None:
     rows = [{"service": f"s{i}.otel-demo", "spans": 10 - i} for i in range(7)]
-    result = checks.mesh_spans(rows, "dev", 15, 100, sidecars_missing=False)
+    result = checks.mesh_spans(rows, "dev", 15, 100, sidecars_missing=False, stack="dev")
     assert result == Result(
         True,
         "49 span(s) from 7 service(s) in the last 15 min: s0.otel-demo (10), s1.otel-demo (9), s2.otel-demo (8), "
@@ -426,12 +426,12 @@ def test_mesh_spans_pass_lists_services() -> None:
 
 
 def test_mesh_spans_fail_leads_with_the_likeliest_cause() -> None:
-    unsampled = checks.mesh_spans([], "dev", 15, 0, sidecars_missing=True)
+    unsampled = checks.mesh_spans([], "dev", 15, 0, sidecars_missing=True, stack="dev")
     assert not unsampled.ok
     assert unsampled.fix.startswith("likely causes: samplingPercent is 0: nothing is sampled (samplingPercent or")
-    unmeshed = checks.mesh_spans([], "dev", 15, 1, sidecars_missing=True)
+    unmeshed = checks.mesh_spans([], "dev", 15, 1, sidecars_missing=True, stack="dev")
     assert unmeshed.fix.startswith("likely causes: pods without sidecars, as found above (see the sidecars check")
-    quiet = checks.mesh_spans([], "dev", 15, 1, sidecars_missing=False)
+    quiet = checks.mesh_spans([], "dev", 15, 1, sidecars_missing=False, stack="dev")
     assert quiet.fix.startswith("likely causes: no requests reached meshed pods in that time")
 
 

@@ -204,6 +204,7 @@ def test_a_refused_span_fails_with_the_reason(tmp_path: Path, capsys: pytest.Cap
         "(queue 0/200000 spans)"
     )
     assert "the ingest key (a 401/403 drops spans at once, no retry)" in left["fix"]
+    assert left["fix"].endswith("the agent's log: kubectl -n signoz logs ds/k8s-infra-otel-agent")
 
 
 def test_a_span_held_in_the_queue_says_the_endpoint_is_not_taking_it(

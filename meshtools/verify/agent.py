@@ -96,7 +96,9 @@ def wait_for_export(
         sleep(interval_seconds)
 
 
-def export_check(before: Counters, after: Counters, elapsed: float, endpoint: str, timeout: float) -> Result:
+def export_check(
+    before: Counters, after: Counters, elapsed: float, endpoint: str, timeout: float, *, namespace: str
+) -> Result:
     sent, failed = after.sent - before.sent, after.failed - before.failed
     dropped = after.enqueue_failed - before.enqueue_failed
     queue = f"queue {after.queued:g}/{after.capacity:g} spans"
@@ -105,7 +107,7 @@ def export_check(before: Counters, after: Counters, elapsed: float, endpoint: st
             False,
             f"{endpoint} refused spans: send_failed +{failed:g}, dropped on a full queue +{dropped:g} ({queue})",
             "check signoz.remote.endpoint, the ingest key (a 401/403 drops spans at once, no retry) and the "
-            "agent's log: kubectl -n <signoz ns> logs ds/" + naming.agent_service_name(),
+            f"agent's log: kubectl -n {namespace} logs ds/{naming.agent_service_name()}",
         )
     if sent <= 0:
         waiting = (

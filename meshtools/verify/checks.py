@@ -22,6 +22,11 @@ INJECTOR_IGNORED_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", 
 JSON = Mapping[str, Any]
 
 
+def restart_hint(stack: str) -> str:
+    """The command that gives pods their sidecar (or their namespace's revision), for the stack verified."""
+    return f"make restart STACK={stack} ARGS=--apply"
+
+
 def has_sidecar(pod: JSON) -> bool:
     """Classic sidecar container, or native sidecar (an init container with restartPolicy Always)."""
     spec = pod.get("spec") or {}
@@ -145,7 +150,7 @@ def round_trip(arrival: Arrival | None, expected: Mapping[str, str], timeout: fl
 
 
 def mesh_spans(
-    rows: Iterable[JSON], environment: str, minutes: int, sampling_percent: float, sidecars_missing: bool
+    rows: Iterable[JSON], environment: str, minutes: int, sampling_percent: float, *, sidecars_missing: bool, stack: str
 ) -> Result:
     """Whether the mesh itself reports: sidecar spans of this environment arrived lately."""
     counts = {str(row.get("service")): int(row.get("spans") or 0) for row in rows}
@@ -158,7 +163,7 @@ def mesh_spans(
         )
     reasons = [
         "no requests reached meshed pods in that time (send some to a service in a traced namespace)",
-        "pods without sidecars (see the sidecars check; make restart STACK=<stack> ARGS=--apply)",
+        f"pods without sidecars (see the sidecars check; {restart_hint(stack)})",
         "sampling 0 % (samplingPercent or a namespace's override)",
     ]
     if sampling_percent == 0:

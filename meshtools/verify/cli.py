@@ -194,16 +194,21 @@ def remote_round_trip(
     after, elapsed = agent.wait_for_export(
         agents.read, before, timeout_seconds=timeout, interval_seconds=interval, clock=time.monotonic, sleep=time.sleep
     )
-    return [agent.export_check(before, after, elapsed, signoz.remote.endpoint, timeout), agent.receiving_check(before)]
+    exported = agent.export_check(before, after, elapsed, signoz.remote.endpoint, timeout, namespace=ns)
+    return [exported, agent.receiving_check(before)]
 
 
-def mesh_spans_check(cluster: KubeCluster, settings: StackSettings, minutes: int, sidecars_missing: bool) -> Result:
+def mesh_spans_check(
+    cluster: KubeCluster, settings: StackSettings, minutes: int, sidecars_missing: bool, stack: str
+) -> Result:
     clickhouse = ClickHouse(cluster, settings)
     try:
         rows = parse_rows(clickhouse.query(mesh_spans_query(settings.environment, minutes)))
     except QueryError as failure:
         return clickhouse.failed(failure)
-    return checks.mesh_spans(rows, settings.environment, minutes, settings.sampling_percent, sidecars_missing)
+    return checks.mesh_spans(
+        rows, settings.environment, minutes, settings.sampling_percent, sidecars_missing=sidecars_missing, stack=stack
+    )
 
 
 def render(results: list[Check], as_json: bool, out: TextIO) -> None:
@@ -239,7 +244,7 @@ def sidecar_spans(context: Context, target: postdeploy.Target) -> Result | None:
     if context.settings.signoz.remote_mode:
         return None
     missing = any(not r.ok and r.name.endswith(" sidecars") for r in context.results)
-    return mesh_spans_check(live(context), context.settings, context.options.mesh_window, missing)
+    return mesh_spans_check(live(context), context.settings, context.options.mesh_window, missing, context.stack)
 
 
 @post_deploy("span left the cluster", "sidecar spans reach the agent", stage=Stage.ARRIVAL)
