@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from kube import revisions
 from kube.resources import HELM_RELEASE_TYPE as RELEASE
 from meshtools import helm, manifests
 from meshtools.charts import locate
@@ -44,11 +45,31 @@ def rendered(stack: str) -> tuple[Manifest, ...]:
     return tuple(rendered_objects(stack_run(stack)))
 
 
+MESH = ["mesh config Zipkin provider", "mesh Telemetry", "mesh PeerAuthentication"]
+COLLECTOR = ["collector Service", "collector traces pipeline"]
+# The data-path checks each test stack's rendered objects get (the namespaces' labels follow them).
+DATA_PATH_CHECKS = {
+    "canary": [
+        "mesh config Zipkin provider (default)", "mesh config Zipkin provider (1-31)", *MESH[1:], *COLLECTOR
+    ],
+    "demo": [*MESH, *COLLECTOR],
+    "dev": [*MESH, *COLLECTOR],
+    "edge": [*MESH, *COLLECTOR],
+    "minimal": [*MESH, *COLLECTOR],
+    "prod": [*MESH, *COLLECTOR, "ingest"],
+    "remote": [*MESH, "agent Service", "agent traces pipeline", "agent exporter"],
+    "tail": [*MESH, "trace router Service", "trace router traces pipeline", "tail sampler"],
+}  # fmt: skip
+
+
 @pytest.mark.parametrize("stack", TEST_STACK_NAMES)
 def test_every_rendered_object_conforms_and_the_data_path_holds(stack: str) -> None:
-    findings = check(stack, stack_settings(stack), list(rendered(stack)))
+    settings = stack_settings(stack)
+    findings = check(stack, settings, list(rendered(stack)))
     assert findings.problems == []
     assert findings.not_evaluated == [], "the Telemetry and PeerAuthentication rules are plain CEL"
+    labels = [f"namespace {name} injection label" for name in revisions.meshed_namespaces(settings)]
+    assert findings.checked == DATA_PATH_CHECKS[stack] + labels, "the rules verify runs, those a rendering shows"
 
 
 def test_the_stream_holds_what_a_reviewer_looks_for() -> None:

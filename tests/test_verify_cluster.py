@@ -376,9 +376,33 @@ def test_a_read_refused_by_rbac_fails_only_its_check(
         "check": "mesh config Zipkin provider",
         "ok": False,
         "detail": f"GET /api/v1/namespaces/istio-system/configmaps/istio answered 403: {forbidden['message']}",
-        "fix": "RBAC: your kube user may not read configmaps (kubectl auth can-i get configmaps -n istio-system)",
+        "fix": "RBAC: your kube user may not get configmaps (kubectl auth can-i get configmaps -n istio-system)",
     }
     assert [name for name, r in results.items() if not r["ok"]] == ["mesh config Zipkin provider"]
+
+
+def test_a_list_refused_by_rbac_names_the_verb(
+    tmp_path: Path, clickhouse: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The traces-pipeline check lists the Deployments of the collector's namespace to find the one its
+    Service selects: a user who may get but not list them is told so."""
+    message = (
+        'deployments.apps is forbidden: User "dev" cannot list resource "deployments" in API group "apps" in the '
+        'namespace "signoz"'
+    )
+    forbidden = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "code": 403}
+    with serve(FakeApiServer()) as api:
+        deployed(api, clickhouse)
+        api.routes[("GET", "/apis/apps/v1/namespaces/signoz/deployments")] = (403, forbidden)
+        code = run_cli(
+            tmp_path, api, "verify", "--stack", "dev", "--json", "--timeout", "10", "--poll-interval", "0.01"
+        )
+    results = {r["check"]: r for r in json.loads(capsys.readouterr().out)}
+    assert code == 1
+    assert [name for name, r in results.items() if not r["ok"]] == ["collector traces pipeline"]
+    assert results["collector traces pipeline"]["fix"] == (
+        "RBAC: your kube user may not list deployments (kubectl auth can-i list deployments -n signoz)"
+    )
 
 
 def test_no_recent_sidecar_span_is_a_fail_that_says_why(
@@ -598,7 +622,7 @@ def test_set_retention_needs_an_api_key(
     )
 
 
-def test_one_rule_fails_alike_on_the_cluster_and_on_the_rendered_stack(tmp_path: Path, clickhouse: Any) -> None:
+def test_one_rule_fails_alike_on_the_cluster_and_on_the_rendered_stack(tmp_path: Path) -> None:
     """The data-path rules are written once (meshtools/datapath.py): a collector whose traces pipeline
     lost zipkin fails the same check with the same words read live, through the API server, from
     the objects the charts rendered for a cluster, and offline from the dev stack rendered now."""
@@ -610,8 +634,8 @@ def test_one_rule_fails_alike_on_the_cluster_and_on_the_rendered_stack(tmp_path:
     configmap = data.obj("signoz", "ConfigMap", "signoz-otel-collector")
     _collector_config(drop)(configmap)
     with serve(FakeApiServer()) as api:
-        deployed(api, clickhouse)
-        api.add(configmap)
+        api.json("/version", {"major": "1", "minor": "34"})
+        api.add(*data.without_pods(data.objects()), configmap)
         cluster = KubeCluster.connect(kubeconfig=str(api.kubeconfig(tmp_path)))
         live = postdeploy.run(Context(LiveView(cluster), settings, "dev"), stages=[Stage.COLLECTOR])
     objects = mutated("dev", "ConfigMap", "signoz-otel-collector", _collector_config(drop))

@@ -65,10 +65,11 @@ def refused(refusal: ApiRefusedError) -> Result:
         return Result(False, detail, "check the API server's answer")
     at = parts.index("namespaces")
     namespace, resource = (parts[at + 1], parts[at + 2]) if len(parts) > at + 2 else (parts[-1], "namespaces")
+    verb = "list" if len(parts) == at + 3 else "get"  # a collection (the workloads a Service selects)
     return Result(
         False,
         detail,
-        f"RBAC: your kube user may not read {resource} (kubectl auth can-i get {resource} -n {namespace})",
+        f"RBAC: your kube user may not {verb} {resource} (kubectl auth can-i {verb} {resource} -n {namespace})",
     )
 
 

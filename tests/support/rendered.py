@@ -26,7 +26,7 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import celpy
@@ -70,6 +70,7 @@ class Rule:
 class Findings:
     problems: list[str]
     not_evaluated: list[str]
+    checked: list[str] = field(default_factory=list)  # the post-deploy checks that ran on the objects
 
 
 def rendered_objects(run: Run) -> list[Manifest]:
@@ -180,12 +181,16 @@ def evaluate(rule: Rule, value: Any) -> bool | str | None:
 # --------------------------------------------------------------------------- the data path
 
 
-def data_path_problems(stack: str, settings: StackSettings, objects: list[Manifest]) -> list[str]:
+def data_path(stack: str, settings: StackSettings, objects: list[Manifest]) -> list[postdeploy.Check]:
     """Every post-deploy check that holds on rendered objects (meshtools/datapath.py, the same rules
-    `make verify` runs on the cluster), then Kiali's Prometheus."""
-    context = Context(ObjectsView(m.object for m in objects), settings, stack)
+    `make verify` runs on the cluster)."""
+    return postdeploy.run(Context(ObjectsView(m.object for m in objects), settings, stack), offline=True)
+
+
+def data_path_problems(stack: str, settings: StackSettings, objects: list[Manifest]) -> list[str]:
+    """The data path's failed checks, then Kiali's Prometheus."""
     where = f"{stack}: rendered"
-    problems = [f"{where}: {c.name}: {c.detail}" for c in postdeploy.run(context, offline=True) if not c.ok]
+    problems = [f"{where}: {c.name}: {c.detail}" for c in data_path(stack, settings, objects) if not c.ok]
     return problems + _kiali_problems(where, settings, objects)
 
 
@@ -225,6 +230,11 @@ def webhook_problems(stack: str, objects: Iterable[Manifest]) -> list[str]:
 def check(stack: str, settings: StackSettings, objects: list[Manifest]) -> Findings:
     """Every check above over one rendered stack."""
     crs = custom_resource_problems(stack, objects)
-    problems = kubernetes_problems(stack, objects) + crs.problems + data_path_problems(stack, settings, objects)
+    checks = data_path(stack, settings, objects)
+    where = f"{stack}: rendered"
+    problems = kubernetes_problems(stack, objects) + crs.problems
+    problems += [f"{where}: {c.name}: {c.detail}" for c in checks if not c.ok] + _kiali_problems(
+        where, settings, objects
+    )
     problems += webhook_problems(stack, objects)
-    return Findings(problems, crs.not_evaluated)
+    return Findings(problems, crs.not_evaluated, [c.name for c in checks])
