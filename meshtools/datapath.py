@@ -284,7 +284,7 @@ def tail_sampler(context: Context, target: Target) -> Result | None:
         return None
     router = zipkin_collector(context)
     if router is None:
-        return Result(False, "no trace router (see the trace router Service check)", RUN_MAKE_UP)
+        return Result(False, "no trace router (see the trace router traces pipeline check)", RUN_MAKE_UP)
     sampler, problems = sampler_behind(context.view, router)
     if problems or sampler is None:
         return failed(problems, RUN_MAKE_UP)

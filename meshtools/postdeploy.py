@@ -1,7 +1,7 @@
 """The post-deploy checks' registry: each check's name is written once, in its `@post_deploy(...)`.
 
 A check is a function of a `Context` (a ClusterView, the stack's settings, the results so far) and
-a `Target` (the control plane or namespace it looks at) that returns an `Result` — pass or fail,
+a `Target` (the control plane or namespace it looks at) that returns a `Result` — pass or fail,
 what was seen, the fix — or None when it does not apply to this stack. The registry names it,
 orders it by its `Stage` and runs it for every target of that stage: `make verify` runs every check
 on the live cluster; the tests run the `offline` ones on a rendered stack. Adding a check is adding
@@ -101,7 +101,7 @@ Found = Result | Sequence[Result] | None
 
 @dataclass(frozen=True)
 class Registered:
-    names: tuple[str, ...]  # templates: {what}, {namespace}; one per outcome the function returns
+    names: tuple[str, ...]  # templates: {what}, {namespace}; one per Result the function returns
     stage: Stage
     run: Callable[[Context, Target], Found]
     offline: bool  # it reads only what a rendered stack has too
@@ -161,6 +161,6 @@ def run(
                 if found is None:
                     continue
                 found_results = [found] if isinstance(found, Result) else list(found)
-                assert len(found_results) == len(names), f"{names} returned {len(found_results)} outcome(s)"
+                assert len(found_results) == len(names), f"{names} returned {len(found_results)} result(s)"
                 context.results += [Check(n, o.ok, o.detail, o.fix) for n, o in zip(names, found_results, strict=True)]
     return context.results
