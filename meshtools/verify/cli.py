@@ -50,7 +50,7 @@ def expected_attributes(settings: StackSettings) -> dict[str, str]:
 
 
 def guarded(names: Sequence[str], run: Callable[[], Found]) -> Found:
-    """The check's outcome, or its FAIL when the API server refused one of its reads: every check
+    """The check's result, or its FAIL when the API server refused one of its reads: every check
     keeps its result whatever another one hits. An unreachable cluster still stops the run (exit 2)."""
     try:
         return run()
