@@ -123,6 +123,7 @@ def imported_closure(*roots: str) -> tuple[set[str], set[str]]:
         if module in seen or source is None:
             continue
         seen.add(module)
+        todo += [module.rsplit(".", depth)[0] for depth in range(1, module.count(".") + 1)]  # its packages run first
         for node in ast.walk(ast.parse(source.read_text())):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
