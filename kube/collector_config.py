@@ -83,6 +83,13 @@ CREDENTIAL_ATTRIBUTE_PATTERN = (
 )
 
 
+def limiter_first(processors: Any) -> bool:
+    """Whether a pipeline's processor list starts with memory_limiter: the limiter refuses data at the
+    door under memory pressure; anywhere later, what came before has already buffered it and overload
+    kills the pod instead of shedding load. The one predicate of the policy pack and the data path."""
+    return isinstance(processors, list | tuple) and len(processors) > 0 and processors[0] == MEMORY_LIMITER
+
+
 def resource_attributes(mesh: MeshProcessing) -> list[dict[str, str]]:
     """Upserts every span gets: environment and cluster first, then the configured attributes.
 

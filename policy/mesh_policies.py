@@ -29,6 +29,7 @@ from config import guard_rails
 from config.guard_rails import GuardRail, values_judged
 from config.production import decide_production
 from config.types import is_credential_header
+from kube.collector_config import limiter_first
 from kube.naming import PRODUCTION_LABEL
 from kube.resources import HELM_RELEASE_TYPE as RELEASE
 from kube.resources import PEER_AUTHENTICATION_TYPE as PEER_AUTHENTICATION
@@ -212,7 +213,7 @@ def memory_limiter_first(type_: str, props: Mapping[str, Any]) -> list[str]:
         return []
     key, what = _COLLECTOR_VALUES[str(props.get("chart"))]
     processors = dig(props, "values", key, "config", "service", "pipelines", "traces", "processors")
-    if processors is None or dig(processors, 0) == "memory_limiter":
+    if processors is None or limiter_first(processors):  # the data path's own predicate (meshtools/datapath.py)
         return []
     return [
         f"The {what}'s traces pipeline starts with {dig(processors, 0)!r}, not memory_limiter, so "

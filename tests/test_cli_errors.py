@@ -59,6 +59,7 @@ def commands(stacks: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[C
         "verify": (verify.main, ["verify", "--stack", "broken", *where]),
         "restart": (verify.main, ["restart", "--stack", "broken", *where]),
         "set-retention": (verify.main, ["set-retention", "--stack", "broken", *where]),
+        "open": (verify.main, ["open", "--stack", "broken", *where]),
         "bench": (bench_program.main, ["--stack", "broken", *where]),
         "deploy": (deploy.main, ["up", "--stack", "broken"]),
     }
@@ -134,3 +135,35 @@ def test_deploy_states_the_stacks_problems_before_asking_for_the_cli(
     monkeypatch.setattr(deploy, "PROJECT_DIR", tmp_path)
     assert run_command(deploy.main, ["up", "--stack", "prod"]) == EXIT_ERROR
     assert "a production stack needs an explicit state backend" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["restart", "--stack", "dev", "--json"],
+            "restart: error: unrecognized arguments: --json (--json is a flag of verify)",
+        ),
+        (
+            ["open", "--stack", "dev", "--apply"],
+            "open: error: unrecognized arguments: --apply (--apply is a flag of restart)",
+        ),
+        (
+            ["verify", "--stack", "dev", "--wait=1"],
+            "verify: error: unrecognized arguments: --wait=1 (--wait is a flag of set-retention)",
+        ),
+        (["verify", "--stack", "dev", "--bogus"], "verify: error: unrecognized arguments: --bogus\n"),
+        (["verify"], "verify: error: the following arguments are required: --stack"),
+    ],
+)
+def test_each_post_deploy_command_takes_only_its_own_flags(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One subcommand per tool: a flag of another one is refused before any stack or cluster is read,
+    naming the command that takes it."""
+    with pytest.raises(SystemExit) as exit_:
+        verify.main(argv)
+    assert exit_.value.code == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: python -m meshtools.verify.cli {argv[0]} [-h] --stack STACK")
+    assert expected in err

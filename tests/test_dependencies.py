@@ -100,3 +100,57 @@ def test_each_layer_imports_only_the_layers_below_it(package: str) -> None:
         if (found := _imports(path) & set(PROGRAM_PACKAGES)) - allowed
     }
     assert not upward, f"{package}/ imports a layer above it: {upward}"
+
+
+# The modules of the post-deploy rules, which the tests run on rendered stacks and `make verify` on
+# the cluster: only meshtools/verify/cluster.py may import the Kubernetes client.
+RULE_MODULES = ("meshtools.clusterview", "meshtools.postdeploy", "meshtools.datapath")
+PROJECT_PACKAGES = (*PROGRAM_PACKAGES, "meshtools", "policy")
+
+
+def _source(module: str) -> Path | None:
+    path = PROJECT_DIR.joinpath(*module.split("."))
+    return next((p for p in (path.with_suffix(".py"), path / "__init__.py") if p.is_file()), None)
+
+
+def imported_closure(*roots: str) -> tuple[set[str], set[str]]:
+    """The project modules `roots` import, directly or through each other, and the top-level
+    packages outside the project and the standard library that any of them imports."""
+    seen, outside, todo = set(), set(), list(roots)
+    while todo:
+        module = todo.pop()
+        source = _source(module)
+        if module in seen or source is None:
+            continue
+        seen.add(module)
+        todo += [module.rsplit(".", depth)[0] for depth in range(1, module.count(".") + 1)]  # its packages run first
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top in PROJECT_PACKAGES:
+                    todo.append(name)
+                elif top not in sys.stdlib_module_names and top != "__future__":
+                    outside.add(top)
+    return seen, outside
+
+
+def test_the_rules_do_not_import_the_kubernetes_client() -> None:
+    """Every module the rules reach imports only runtime packages, none of which is the Kubernetes
+    client (the runtime lock holds no `kubernetes`, above), so the runtime tier can run the rules;
+    `make check-runtime` imports them in a runtime-only virtualenv too."""
+    modules, outside = imported_closure(*RULE_MODULES)
+    assert "meshtools.verify.cluster" not in modules and "kubernetes" not in outside
+    distributions, runtime = packages_distributions(), locked("runtime")
+    assert {name for name in outside if not {_normal(d) for d in distributions.get(name, [])} & runtime} == set()
+
+
+def test_the_closure_sees_the_client_where_it_is() -> None:
+    """The walk above can fail: from verify's command line it reaches the client."""
+    modules, outside = imported_closure("meshtools.verify.cli")
+    assert {"meshtools.verify.cluster", "meshtools.datapath"} <= modules and "kubernetes" in outside

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from kube import revisions
 from kube.resources import HELM_RELEASE_TYPE as RELEASE
 from meshtools import helm, manifests
 from meshtools.charts import locate
@@ -44,11 +45,31 @@ def rendered(stack: str) -> tuple[Manifest, ...]:
     return tuple(rendered_objects(stack_run(stack)))
 
 
+MESH = ["mesh config Zipkin provider", "mesh Telemetry", "mesh PeerAuthentication"]
+COLLECTOR = ["collector Service", "collector traces pipeline"]
+# The data-path checks each test stack's rendered objects get (the namespaces' labels follow them).
+DATA_PATH_CHECKS = {
+    "canary": [
+        "mesh config Zipkin provider (default)", "mesh config Zipkin provider (1-31)", *MESH[1:], *COLLECTOR
+    ],
+    "demo": [*MESH, *COLLECTOR],
+    "dev": [*MESH, *COLLECTOR],
+    "edge": [*MESH, *COLLECTOR],
+    "minimal": [*MESH, *COLLECTOR],
+    "prod": [*MESH, *COLLECTOR, "ingest"],
+    "remote": [*MESH, "agent Service", "agent traces pipeline", "agent exporter"],
+    "tail": [*MESH, "trace router Service", "trace router traces pipeline", "tail sampler"],
+}  # fmt: skip
+
+
 @pytest.mark.parametrize("stack", TEST_STACK_NAMES)
 def test_every_rendered_object_conforms_and_the_data_path_holds(stack: str) -> None:
-    findings = check(stack, stack_settings(stack), list(rendered(stack)))
+    settings = stack_settings(stack)
+    findings = check(stack, settings, list(rendered(stack)))
     assert findings.problems == []
     assert findings.not_evaluated == [], "the Telemetry and PeerAuthentication rules are plain CEL"
+    labels = [f"namespace {name} injection label" for name in revisions.meshed_namespaces(settings)]
+    assert findings.checked == DATA_PATH_CHECKS[stack] + labels, "the rules verify runs, those a rendering shows"
 
 
 def test_the_stream_holds_what_a_reviewer_looks_for() -> None:
@@ -105,7 +126,8 @@ def test_a_pipeline_without_zipkin_is_caught() -> None:
 
     objects = mutated("dev", "ConfigMap", "signoz-otel-collector", _collector_config(drop))
     assert problems_of("dev", objects) == [
-        "dev: rendered: the collector's traces pipeline receives ['otlp', 'jaeger'], not zipkin"
+        "dev: rendered: collector traces pipeline: Deployment signoz-otel-collector: the traces pipeline receives "
+        "['otlp', 'jaeger'], not zipkin"
     ]
 
 
@@ -115,7 +137,8 @@ def test_a_receiver_on_localhost_is_caught() -> None:
 
     objects = mutated("dev", "ConfigMap", "signoz-otel-collector", _collector_config(localhost))
     assert problems_of("dev", objects) == [
-        "dev: rendered: the zipkin receiver listens on localhost:9411, not 0.0.0.0:9411"
+        "dev: rendered: collector traces pipeline: Deployment signoz-otel-collector: the zipkin receiver listens on "
+        "localhost:9411, not 0.0.0.0:9411"
     ]
 
 
@@ -125,8 +148,8 @@ def test_a_port_missing_from_the_service_is_caught() -> None:
 
     objects = mutated("prod", "Service", "signoz-otel-collector", close)
     assert problems_of("prod", objects) == [
-        "prod: rendered: the zipkin provider points at signoz-otel-collector.signoz.svc.cluster.local:9411, "
-        "which no rendered Service exposes"
+        "prod: rendered: collector Service: Service signoz/signoz-otel-collector exposes "
+        "[14250, 14268, 8081, 8082, 8888, 4317, 4318, 4319], not 9411"
     ]
 
 
@@ -154,7 +177,8 @@ def test_agent_spans_leaving_their_node_are_caught() -> None:
 
     objects = mutated("remote", "Service", "k8s-infra-otel-agent", cluster_wide)
     assert problems_of("remote", objects) == [
-        "remote: rendered: Service signoz/k8s-infra-otel-agent has internalTrafficPolicy Cluster, not Local "
+        "remote: rendered: agent Service: Service signoz/k8s-infra-otel-agent has internalTrafficPolicy Cluster, "
+        "not Local "
         "(spans would leave their node)"
     ]
 
@@ -164,15 +188,15 @@ def test_agent_without_zipkin_port_or_receiver_is_caught() -> None:
         service["spec"]["ports"] = [p for p in service["spec"]["ports"] if p["port"] != 9411]
 
     assert problems_of("remote", mutated("remote", "Service", "k8s-infra-otel-agent", close)) == [
-        "remote: rendered: the zipkin provider points at k8s-infra-otel-agent.signoz.svc.cluster.local:9411, "
-        "which no rendered Service exposes"
+        "remote: rendered: agent Service: Service signoz/k8s-infra-otel-agent exposes [13133, 8888], not 9411"
     ]
 
     def drop(config: dict[str, Any]) -> None:
         config["service"]["pipelines"]["traces"]["receivers"] = ["otlp"]
 
     assert problems_of("remote", mutated("remote", "ConfigMap", "k8s-infra-otel-agent", _agent_config(drop))) == [
-        "remote: rendered: the collector's traces pipeline receives ['otlp'], not zipkin"
+        "remote: rendered: agent traces pipeline: DaemonSet k8s-infra-otel-agent: the traces pipeline receives "
+        "['otlp'], not zipkin"
     ]
 
 
@@ -182,7 +206,7 @@ def test_agent_exporting_elsewhere_is_caught() -> None:
 
     objects = mutated("remote", "ConfigMap", "k8s-infra-otel-agent", _agent_config(elsewhere))
     assert problems_of("remote", objects) == [
-        "remote: rendered: the agent's traces exporters ['otlphttp/signoz-remote'] send to "
+        "remote: rendered: agent exporter: the agent's traces exporters ['otlphttp/signoz-remote'] send to "
         "['https://attacker.example.com'], not https://signoz-ingest.example.com"
     ]
 
@@ -196,7 +220,8 @@ def test_agent_key_not_from_the_secret_is_caught() -> None:
 
     objects = mutated("remote", "DaemonSet", "k8s-infra-otel-agent", plain)
     assert problems_of("remote", objects) == [
-        "remote: rendered: the agent's env SIGNOZ_API_KEY is {'value': 'pasted-key'}, not a secretKeyRef"
+        "remote: rendered: agent exporter: the agent's env SIGNOZ_API_KEY is {'value': 'pasted-key'}, "
+        "not a secretKeyRef"
     ]
 
     def no_header(config: dict[str, Any]) -> None:
@@ -204,7 +229,7 @@ def test_agent_key_not_from_the_secret_is_caught() -> None:
 
     objects = mutated("remote", "ConfigMap", "k8s-infra-otel-agent", _agent_config(no_header))
     assert problems_of("remote", objects) == [
-        "remote: rendered: the agent's exporter sends no key from the environment (headers [])"
+        "remote: rendered: agent exporter: the agent's exporter sends no key from the environment (headers [])"
     ]
 
 
@@ -214,7 +239,7 @@ def test_agent_metrics_on_localhost_are_caught() -> None:
 
     objects = mutated("remote", "ConfigMap", "k8s-infra-otel-agent", _agent_config(localhost))
     assert problems_of("remote", objects) == [
-        "remote: rendered: the agent keeps the default metrics reader (localhost only), not 0.0.0.0"
+        "remote: rendered: agent exporter: the agent keeps the default metrics reader (localhost only), not 0.0.0.0"
     ]
 
 
@@ -226,7 +251,7 @@ def test_ingest_without_tls_is_caught() -> None:
         del ingress["spec"]["tls"]
 
     assert problems_of("prod", mutated("prod", "Ingress", "signoz-otel-collector", plain_http)) == [
-        "prod: rendered: the Ingress for signoz-ingest.example.com has no TLS"
+        "prod: rendered: ingest: the Ingress for signoz-ingest.example.com has no TLS"
     ]
 
 
@@ -236,7 +261,7 @@ def test_ingest_without_authentication_is_caught() -> None:
 
     objects = mutated("prod", "ConfigMap", "signoz-otel-collector", _collector_config(unauthenticated))
     assert problems_of("prod", objects) == [
-        "prod: rendered: the ingest receiver otlp/ingest is not authenticated by an enabled extension"
+        "prod: rendered: ingest: the ingest receiver otlp/ingest is not authenticated by an enabled extension"
     ]
 
     def unmounted(deployment: dict[str, Any]) -> None:
@@ -244,7 +269,7 @@ def test_ingest_without_authentication_is_caught() -> None:
         pod["volumes"] = [v for v in pod["volumes"] if "secret" not in v]
 
     assert problems_of("prod", mutated("prod", "Deployment", "signoz-otel-collector", unmounted)) == [
-        "prod: rendered: the ingest token file /etc/mesh-tracing/ingest/token is not on a mounted Secret"
+        "prod: rendered: ingest: the ingest token file /etc/mesh-tracing/ingest/token is not on a mounted Secret"
     ]
 
 
@@ -253,7 +278,7 @@ def test_ingest_port_missing_from_the_service_is_caught() -> None:
         service["spec"]["ports"] = [p for p in service["spec"]["ports"] if p["port"] != 4319]
 
     [problem] = problems_of("prod", mutated("prod", "Service", "signoz-otel-collector", close))
-    assert problem.startswith("prod: rendered: the ingest Ingress routes to {'name': 'signoz-otel-collector'")
+    assert problem.startswith("prod: rendered: ingest: the ingest Ingress routes to {'name': 'signoz-otel-collector'")
 
 
 def test_kiali_reading_another_prometheus_is_caught() -> None:
@@ -383,7 +408,8 @@ def test_re_tagging_other_clusters_spans_is_caught() -> None:
 
     objects = mutated("prod", "ConfigMap", "signoz-otel-collector", _collector_config(retag))
     assert problems_of("prod", objects) == [
-        "prod: rendered: spans ingested from other clusters pass resource/mesh-tracing, which re-tags them as this one"
+        "prod: rendered: ingest: spans ingested from other clusters pass resource/mesh-tracing, which re-tags them "
+        "as this one"
     ]
 
 

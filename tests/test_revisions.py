@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from kube import revisions
-from meshtools import helm
+from meshtools import datapath, helm
 from meshtools.charts import locate
 from meshtools.plan import render, revision_moves
 from meshtools.recording import Run, changed_resources
@@ -374,13 +374,14 @@ def _pod(name: str, revision: str | None, owner: str = "web") -> dict[str, Any]:
 
 def test_verify_names_proxies_on_another_revision() -> None:
     pods = [_pod("web-1", "1-31"), _pod("api-1", "default", "api"), _pod("old-1", "1-29", "old"), _pod("x", None)]
-    check = checks.proxy_revisions("payments", pods, "1-31", ["default", "1-31"])
+    check = datapath.revisions_of(pods, "1-31", ["default", "1-31"], "canary")
     assert not check.ok
     assert check.detail == (
         "expected revision 1-31; Deployment/api (1 pod(s) on default), "
         "Deployment/old (1 pod(s) on 1-29, a revision the stack no longer lists)"
     )
-    assert checks.proxy_revisions("payments", copy.deepcopy(pods[:1]), "1-31", ["1-31"]).ok
+    assert check.fix == "make restart STACK=canary ARGS=--apply", "the stack verified"
+    assert datapath.revisions_of(copy.deepcopy(pods[:1]), "1-31", ["1-31"], "canary").ok
     assert checks.survey_revisions(pods, "1-31") == {
         ("Deployment", "api"): ("default", ["api-1"]),
         ("Deployment", "old"): ("1-29", ["old-1"]),

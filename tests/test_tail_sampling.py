@@ -222,7 +222,7 @@ def test_the_rendered_path_runs_through_the_router_to_the_sampler() -> None:
         return found
 
     assert check("tail", stack_settings("tail"), swap(objects)).problems == [
-        "tail: rendered: span metrics come after tail_sampling and would count only kept spans: "
+        "tail: rendered: tail sampler: span metrics come after tail_sampling and would count only kept spans: "
         "['memory_limiter', 'tail_sampling', 'signozspanmetrics/delta', 'batch']"
     ]
 

@@ -13,10 +13,13 @@ import pytest
 import yaml
 
 from config.stack import StackSettings
+from meshtools import postdeploy
 from meshtools.cli import run_command
+from meshtools.clusterview import ObjectsView
+from meshtools.postdeploy import Check, Context, Stage
 from meshtools.verify import cli
 from meshtools.verify.clickhouse import wait_for_trace
-from meshtools.verify.cluster import ClusterError, KubeCluster
+from meshtools.verify.cluster import ClusterError, KubeCluster, LiveView
 from meshtools.verify.restart import RESTARTED_AT
 from meshtools.verify.span import new_trace_id
 from tests.conftest import TEST_STACKS, stack_settings
@@ -24,6 +27,7 @@ from tests.support import cluster_data as data
 from tests.support.fake_apiserver import FakeApiServer, Reply, Request, serve
 from tests.support.fake_signoz import FakeSigNoz
 from tests.support.signoz_store import insert_span, signoz_clickhouse
+from tests.test_rendered import _collector_config, mutated
 
 # What verify checks on the dev test stack, in order: the last two read ClickHouse.
 DEV_CHECKS = [
@@ -254,7 +258,7 @@ def test_verify_fails_with_fixes_on_a_broken_cluster(
         'Deployment/batch (sidecar.istio.io/inject: "false" annotation), '
         'Deployment/legacy (sidecar.istio.io/inject: "false" label)\n'
     ) in out
-    assert "fix: make restart STACK=<stack> ARGS=--apply" in out
+    assert "fix: make restart STACK=dev ARGS=--apply" in out, "the stack verified, ready to paste"
     assert "FAIL  span round trip" in out
     assert "FAIL  sidecar spans" in out
     assert "fix: likely causes: pods without sidecars, as found above (see the sidecars check;" in out
@@ -348,21 +352,27 @@ def test_without_the_installation_both_auth_causes_are_named(
     assert last["fix"].startswith("check CLICKHOUSE_PASSWORD against the ClickHouseInstallation; if it matches, list")
 
 
+def forbidden(message: str) -> Reply:
+    return 403, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "code": 403}
+
+
 def test_a_read_refused_by_rbac_fails_only_its_check(
     tmp_path: Path, clickhouse: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    forbidden = {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "status": "Failure",
-        "message": 'configmaps "istio" is forbidden: User "dev" cannot get resource "configmaps" in API group "" '
-        'in the namespace "istio-system"',
-        "reason": "Forbidden",
-        "code": 403,
-    }
+    """A refused get, and a refused list: the traces-pipeline check lists the Deployments of the
+    collector's namespace to find the one its Service selects."""
+    get = (
+        'configmaps "istio" is forbidden: User "dev" cannot get resource "configmaps" in API group "" in the '
+        'namespace "istio-system"'
+    )
+    listing = (
+        'deployments.apps is forbidden: User "dev" cannot list resource "deployments" in API group "apps" in the '
+        'namespace "signoz"'
+    )
     with serve(FakeApiServer()) as api:
         deployed(api, clickhouse)
-        api.routes[("GET", "/api/v1/namespaces/istio-system/configmaps/istio")] = (403, forbidden)
+        api.routes[("GET", "/api/v1/namespaces/istio-system/configmaps/istio")] = forbidden(get)
+        api.routes[("GET", "/apis/apps/v1/namespaces/signoz/deployments")] = forbidden(listing)
         code = run_cli(
             tmp_path, api, "verify", "--stack", "dev", "--json", "--timeout", "10", "--poll-interval", "0.01"
         )
@@ -371,10 +381,16 @@ def test_a_read_refused_by_rbac_fails_only_its_check(
     assert results["mesh config Zipkin provider"] == {
         "check": "mesh config Zipkin provider",
         "ok": False,
-        "detail": f"GET /api/v1/namespaces/istio-system/configmaps/istio answered 403: {forbidden['message']}",
-        "fix": "RBAC: your kube user may not read configmaps (kubectl auth can-i get configmaps -n istio-system)",
+        "detail": f"GET /api/v1/namespaces/istio-system/configmaps/istio answered 403: {get}",
+        "fix": "RBAC: your kube user may not get configmaps (kubectl auth can-i get configmaps -n istio-system)",
     }
-    assert [name for name, r in results.items() if not r["ok"]] == ["mesh config Zipkin provider"]
+    assert results["collector traces pipeline"]["fix"] == (
+        "RBAC: your kube user may not list deployments (kubectl auth can-i list deployments -n signoz)"
+    )
+    assert [name for name, r in results.items() if not r["ok"]] == [
+        "mesh config Zipkin provider",
+        "collector traces pipeline",
+    ]
 
 
 def test_no_recent_sidecar_span_is_a_fail_that_says_why(
@@ -399,7 +415,7 @@ def test_no_recent_sidecar_span_is_a_fail_that_says_why(
         "detail": "no span from an Istio sidecar (component=proxy, istio.canonical_service) with environment=dev "
         "in the last 10 min",
         "fix": "likely causes: no requests reached meshed pods in that time (send some to a service in a traced "
-        "namespace); pods without sidecars (see the sidecars check; make restart STACK=<stack> ARGS=--apply); "
+        "namespace); pods without sidecars (see the sidecars check; make restart STACK=dev ARGS=--apply); "
         "sampling 0 % (samplingPercent or a namespace's override)",
     }
 
@@ -409,8 +425,14 @@ def test_missing_namespace_is_reported(tmp_path: Path, clickhouse: Any, dev_sett
         deployed(api, clickhouse)
         api.remove("/api/v1/namespaces/otel-demo")
         cluster = KubeCluster.connect(kubeconfig=str(api.kubeconfig(tmp_path)))
-        [label] = cli.namespace_checks(cluster, dev_settings)
-    assert (label.ok, label.detail) == (False, "namespace otel-demo does not exist")
+        context = Context(LiveView(cluster), dev_settings, "dev")
+        results = postdeploy.run(context, stages=[Stage.NAMESPACES])
+    [label] = results  # nothing to say of the pods of a namespace that is not there
+    assert (label.name, label.ok, label.detail) == (
+        "namespace otel-demo injection label",
+        False,
+        "namespace otel-demo does not exist",
+    )
 
 
 def test_unreachable_cluster_is_a_clear_error(tmp_path: Path) -> None:
@@ -586,3 +608,31 @@ def test_set_retention_needs_an_api_key(
         "error: set SIGNOZ_API_KEY to the key of a SigNoz service account with the Admin role "
         "(SigNoz → Settings → Service Accounts → New Service Account, then Keys → Add Key)\n"
     )
+
+
+def test_one_rule_fails_alike_on_the_cluster_and_on_the_rendered_stack(tmp_path: Path) -> None:
+    """The data-path rules are written once (meshtools/datapath.py): a collector whose traces pipeline
+    lost zipkin fails the same check with the same words read live, through the API server, from
+    the objects the charts rendered for a cluster, and offline from the dev stack rendered now."""
+
+    def drop(config: dict[str, Any]) -> None:
+        config["service"]["pipelines"]["traces"]["receivers"].remove("zipkin")
+
+    settings = stack_settings("dev")
+    configmap = data.obj("signoz", "ConfigMap", "signoz-otel-collector")
+    _collector_config(drop)(configmap)
+    with serve(FakeApiServer()) as api:
+        api.json("/version", {"major": "1", "minor": "34"})
+        api.add(*data.without_pods(data.objects()), configmap)
+        cluster = KubeCluster.connect(kubeconfig=str(api.kubeconfig(tmp_path)))
+        live = postdeploy.run(Context(LiveView(cluster), settings, "dev"), stages=[Stage.COLLECTOR])
+    objects = mutated("dev", "ConfigMap", "signoz-otel-collector", _collector_config(drop))
+    offline = postdeploy.run(Context(ObjectsView(m.object for m in objects), settings, "dev"), offline=True)
+    expected = Check(
+        "collector traces pipeline",
+        False,
+        "Deployment signoz-otel-collector: the traces pipeline receives ['otlp', 'jaeger'], not zipkin",
+        "run `make up` for this stack",
+    )
+    assert [r for r in live if not r.ok] == [expected]
+    assert [r for r in offline if not r.ok] == [expected]

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+import yaml
 
 from kube import revisions
+from meshtools import datapath
+from meshtools.clusterview import ObjectsView
+from meshtools.postdeploy import Context, Result, Stage, Target, targets
 from meshtools.verify import checks
 from meshtools.verify.clickhouse import Arrival, arrival_query, mesh_spans_query
 from meshtools.verify.restart import Refusal, kubectl_timestamp, refusal, restart_patch
@@ -59,81 +64,122 @@ def test_arrival_query_refuses_anything_but_a_trace_id() -> None:
 # --------------------------------------------------------------------------- checks (on tests/data/cluster)
 
 
+def on_cluster(*objects: dict[str, Any], stack: str = "dev") -> Context:
+    """The dev cluster's objects (tests/data/cluster) as verify reads them, status included."""
+    return Context(ObjectsView(objects or data.objects(), runtime=True), stack_settings(stack), stack)
+
+
+def target(context: Context, stage: Stage = Stage.MESH) -> Target:
+    return next(targets(stage, context.settings))
+
+
 def test_istiod_ready() -> None:
     istiod = data.obj("istio-system", "Deployment", "istiod")
-    assert checks.istiod_ready(istiod, "istio-system") == checks.Check("istiod ready", True, "1/1 replicas ready")
+    context = on_cluster(istiod)
+    assert datapath.istiod_ready(context, target(context)) == Result(True, "1/1 replicas ready")
     del istiod["status"]["readyReplicas"]  # the API server omits a zero count
     istiod["status"]["availableReplicas"] = 0
-    unready = checks.istiod_ready(istiod, "istio-system")
-    assert (unready.ok, unready.detail, unready.fix) == (
-        False,
-        "0/1 replicas ready",
-        "kubectl -n istio-system describe deploy istiod",
+    assert datapath.istiod_ready(on_cluster(istiod), target(context)) == Result(
+        False, "0/1 replicas ready", "kubectl -n istio-system describe deploy istiod"
     )
-    assert checks.istiod_ready(None, "istio-system").detail == "no Deployment istiod in istio-system"
+    missing = datapath.istiod_ready(on_cluster(data.obj("istio-system", "ConfigMap", "istio")), target(context))
+    assert missing is not None and missing.detail == "no Deployment istiod in istio-system"
+    rendered = Context(ObjectsView([istiod]), context.settings, "dev")
+    assert datapath.istiod_ready(rendered, target(context)) is None, "a rendered stack has no status to read"
 
 
 def test_mesh_provider_reads_the_live_mesh_config() -> None:
     """The chart merges meshConfig into its own mesh document; the check reads the result."""
     configmap = data.obj("istio-system", "ConfigMap", "istio")
-    good = checks.mesh_provider(configmap, "signoz", FQDN, 9411)
+    context = on_cluster(configmap)
+    good = datapath.mesh_provider(context, target(context))
     assert good.ok and good.detail == f"signoz → {FQDN}:9411; default tracing providers ['signoz']"
-    wrong = checks.mesh_provider(configmap, "signoz", "other.ns.svc.cluster.local", 9411)
-    assert (wrong.ok, wrong.detail) == (
+    other = on_cluster(configmap, stack="remote")
+    assert datapath.mesh_provider(other, target(other)) == Result(
         False,
-        f"provider points at {FQDN}:9411, expected other.ns.svc.cluster.local:9411",
+        f"provider points at {FQDN}:9411, expected k8s-infra-otel-agent.signoz.svc.cluster.local:9411",
+        "run `make up`; check istiod's mesh ConfigMap (meshConfig is read only at the top level of the values)",
     )
-    missing = checks.mesh_provider(configmap, "zipkin", FQDN, 9411)
-    assert missing.detail == "no zipkin provider 'zipkin' in the live mesh config"
+    renamed = yaml.safe_load(configmap["data"]["mesh"])
+    renamed["extensionProviders"][0]["name"] = "zipkin"
+    configmap["data"]["mesh"] = yaml.safe_dump(renamed)
+    assert datapath.mesh_provider(on_cluster(configmap), target(context)).detail == (
+        "no zipkin provider 'signoz' in the mesh config"
+    )
+    configmap = data.obj("istio-system", "ConfigMap", "istio")
     configmap["data"]["mesh"] = configmap["data"]["mesh"].replace("port: 9411", "port: 9412")
-    assert checks.mesh_provider(configmap, "signoz", FQDN, 9411).detail == (
+    assert datapath.mesh_provider(on_cluster(configmap), target(context)).detail == (
         f"provider points at {FQDN}:9412, expected {FQDN}:9411"
     )
 
 
 def test_mesh_telemetry_and_peer_authentication() -> None:
     telemetry = data.obj("istio-system", "Telemetry", "mesh-default")
-    assert checks.mesh_telemetry(telemetry, "signoz", 100) == checks.Check(
-        "mesh Telemetry", True, "provider signoz, sampling 100 %"
-    )
-    stale = checks.mesh_telemetry(telemetry, "signoz", 1)
-    assert (stale.ok, stale.detail) == (False, "providers ['signoz'], sampling 100 %; expected signoz, 1 %")
     policy = data.obj("istio-system", "PeerAuthentication", "default")
-    assert checks.peer_authentication(policy, "PERMISSIVE") == checks.Check(
-        "mesh PeerAuthentication", True, "mode PERMISSIVE"
-    )
-    assert checks.peer_authentication(policy, "STRICT").detail == "mode PERMISSIVE, expected STRICT"
+    dev, prod = on_cluster(telemetry, policy), on_cluster(telemetry, policy, stack="prod")
+    assert datapath.mesh_telemetry(dev, target(dev)) == Result(True, "provider signoz, sampling 100 %")
+    stale = datapath.mesh_telemetry(prod, target(prod))
+    assert (stale.ok, stale.detail) == (False, "providers ['signoz'], sampling 100 %; expected signoz, 1 %")
+    assert datapath.peer_authentication(dev, target(dev)) == Result(True, "mode PERMISSIVE")
+    assert datapath.peer_authentication(prod, target(prod)).detail == "mode PERMISSIVE, expected STRICT"
+
+
+def collector_service(*objects: dict[str, Any]) -> Result:
+    context = on_cluster(*objects)
+    return datapath.zipkin_service_check(context, target(context, Stage.COLLECTOR))
 
 
 def test_collector_service_needs_the_port_and_ready_endpoints() -> None:
     service = data.obj("signoz", "Service", "signoz-otel-collector")
     slices = [data.obj("signoz", "EndpointSlice", "signoz-otel-collector-x7k2p")]
-    assert checks.collector_service(service, slices, 9411).detail == "port 9411 with 1 ready endpoint(s)"
+    assert collector_service(service, *slices).detail == "port 9411 with 1 ready endpoint(s)"
     service["spec"]["ports"] = [p for p in service["spec"]["ports"] if p["name"] != "zipkin"]
-    closed = checks.collector_service(service, slices, 9411)
-    assert closed.detail == "Service exposes [14250, 14268, 8081, 8082, 8888, 4317, 4318], not 9411"
+    assert collector_service(service, *slices).detail == (
+        "Service signoz/signoz-otel-collector exposes [14250, 14268, 8081, 8082, 8888, 4317, 4318], not 9411"
+    )
     service = data.obj("signoz", "Service", "signoz-otel-collector")
     slices[0]["endpoints"][0]["conditions"]["ready"] = False
-    unready = checks.collector_service(service, slices, 9411)
+    unready = collector_service(service, *slices)
     assert (unready.ok, unready.detail) == (False, "port 9411 has no ready endpoints")
 
 
-def test_collector_config_needs_zipkin_in_traces() -> None:
+def collector_pipeline(*objects: dict[str, Any]) -> Result:
+    context = on_cluster(*objects)
+    return datapath.zipkin_pipeline(context, target(context, Stage.COLLECTOR))
+
+
+def test_collector_config_needs_zipkin_in_traces_behind_memory_limiter() -> None:
+    """Read from the ConfigMap the Deployment the Service selects mounts, as the charts render them."""
+    service = data.obj("signoz", "Service", "signoz-otel-collector")
+    deployment = data.obj("signoz", "Deployment", "signoz-otel-collector")
     configmap = data.obj("signoz", "ConfigMap", "signoz-otel-collector")
-    assert checks.collector_config(configmap).detail == "traces receivers ['otlp', 'jaeger', 'zipkin']"
+    assert collector_pipeline(service, deployment, configmap).detail == (
+        "Deployment signoz-otel-collector: traces receivers ['otlp', 'jaeger', 'zipkin'], memory_limiter first"
+    )
     key = "otel-collector-config.yaml"
     configmap["data"][key] = configmap["data"][key].replace("      - zipkin\n", "")
-    assert checks.collector_config(configmap).detail == "traces receivers ['otlp', 'jaeger'] lack zipkin"
+    assert collector_pipeline(service, deployment, configmap).detail == (
+        "Deployment signoz-otel-collector: the traces pipeline receives ['otlp', 'jaeger'], not zipkin"
+    )
+    config = yaml.safe_load(data.obj("signoz", "ConfigMap", "signoz-otel-collector")["data"][key])
+    config["service"]["pipelines"]["traces"]["processors"].remove("memory_limiter")
+    configmap["data"][key] = yaml.safe_dump(config)
+    assert collector_pipeline(service, deployment, configmap).detail == (
+        "Deployment signoz-otel-collector: the traces processors start with resource/mesh-tracing, not memory_limiter"
+    )
+    deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] = "other"
+    assert collector_pipeline(service, deployment, configmap).detail == (
+        "Service signoz/signoz-otel-collector selects no workload with a collector config"
+    )
 
 
 def test_namespace_label() -> None:
     namespace = data.load("namespaces/namespace-otel-demo.yaml")
-    assert checks.namespace_label(namespace, "otel-demo", "istio-injection", "enabled") == checks.Check(
-        "namespace otel-demo injection label", True, "istio-injection=enabled"
-    )
-    revision = checks.namespace_label(namespace, "otel-demo", "istio.io/rev", "canary")
-    assert (revision.ok, revision.detail) == (False, "istio.io/rev=None")
-    missing = checks.namespace_label(None, "app", "istio-injection", "enabled")
+    dev, edge = on_cluster(namespace), on_cluster(namespace, stack="edge")
+    assert datapath.namespace_label(dev, target(dev, Stage.NAMESPACES)) == Result(True, "istio-injection=enabled")
+    label = datapath.namespace_label(edge, replace(target(edge, Stage.NAMESPACES), namespace="otel-demo"))
+    assert (label.ok, label.detail) == (False, "istio.io/rev=None")
+    missing = datapath.namespace_label(on_cluster(namespace), replace(target(dev, Stage.NAMESPACES), namespace="app"))
     assert (missing.ok, missing.detail) == (False, "namespace app does not exist")
 
 
@@ -145,7 +191,7 @@ def test_pods_without_sidecar_are_grouped_by_workload() -> None:
         ("StatefulSet", "cache"): ["cache-0"],
         ("Pod", "debug"): ["debug"],
     }
-    result = checks.sidecars("otel-demo", pods)
+    result = datapath.sidecars_of(pods, "dev")
     assert result.detail == (
         "without sidecar: Deployment/api (1 pod(s)), Deployment/reports (1 pod(s)), Pod/debug (1 pod(s)), "
         "StatefulSet/cache (1 pod(s)); left alone by the injector: DaemonSet/node-agent (hostNetwork: true), "
@@ -156,15 +202,14 @@ def test_pods_without_sidecar_are_grouped_by_workload() -> None:
 
 def test_pods_the_injector_leaves_alone_do_not_fail_the_check() -> None:
     """Istio never injects hostNetwork pods nor opted-out ones: restarting them changes nothing."""
-    result = checks.sidecars("otel-demo", data.pods(*data.MESHED_PODS, *data.OPTED_OUT_PODS))
-    assert result == checks.Check(
-        "namespace otel-demo sidecars",
+    result = datapath.sidecars_of(data.pods(*data.MESHED_PODS, *data.OPTED_OUT_PODS), "dev")
+    assert result == Result(
         True,
         "every running pod has istio-proxy; left alone by the injector: DaemonSet/node-agent (hostNetwork: true), "
         'Deployment/batch (sidecar.istio.io/inject: "false" annotation), '
         'Deployment/legacy (sidecar.istio.io/inject: "false" label)',
     )
-    assert checks.sidecars("otel-demo", data.pods(*data.MESHED_PODS)).detail == "every running pod has istio-proxy"
+    assert datapath.sidecars_of(data.pods(*data.MESHED_PODS), "dev").detail == "every running pod has istio-proxy"
 
 
 def _pod_with(labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None, **spec: Any) -> Any:
@@ -372,9 +417,8 @@ def test_refused_keys_say_where_keys_are_made() -> None:
 
 def test_mesh_spans_pass_lists_services() -> None:
     rows = [{"service": f"s{i}.otel-demo", "spans": 10 - i} for i in range(7)]
-    result = checks.mesh_spans(rows, "dev", 15, 100, sidecars_missing=False)
-    assert result == checks.Check(
-        "sidecar spans",
+    result = checks.mesh_spans(rows, "dev", 15, 100, sidecars_missing=False, stack="dev")
+    assert result == Result(
         True,
         "49 span(s) from 7 service(s) in the last 15 min: s0.otel-demo (10), s1.otel-demo (9), s2.otel-demo (8), "
         "s3.otel-demo (7), s4.otel-demo (6) and 2 more",
@@ -382,12 +426,12 @@ def test_mesh_spans_pass_lists_services() -> None:
 
 
 def test_mesh_spans_fail_leads_with_the_likeliest_cause() -> None:
-    unsampled = checks.mesh_spans([], "dev", 15, 0, sidecars_missing=True)
+    unsampled = checks.mesh_spans([], "dev", 15, 0, sidecars_missing=True, stack="dev")
     assert not unsampled.ok
     assert unsampled.fix.startswith("likely causes: samplingPercent is 0: nothing is sampled (samplingPercent or")
-    unmeshed = checks.mesh_spans([], "dev", 15, 1, sidecars_missing=True)
+    unmeshed = checks.mesh_spans([], "dev", 15, 1, sidecars_missing=True, stack="dev")
     assert unmeshed.fix.startswith("likely causes: pods without sidecars, as found above (see the sidecars check")
-    quiet = checks.mesh_spans([], "dev", 15, 1, sidecars_missing=False)
+    quiet = checks.mesh_spans([], "dev", 15, 1, sidecars_missing=False, stack="dev")
     assert quiet.fix.startswith("likely causes: no requests reached meshed pods in that time")
 
 

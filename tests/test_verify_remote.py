@@ -10,6 +10,7 @@ from typing import Any
 from urllib.request import urlopen
 
 import pytest
+import yaml
 
 from meshtools.cli import run_command
 from meshtools.verify import agent, cli
@@ -94,17 +95,54 @@ def remote_cluster(api: FakeApiServer, outcome: str, received: int = 41) -> list
         "endpoints": [{"addresses": ["10.244.1.7"], "conditions": {"ready": True}}],
         "ports": [{"name": "zipkin", "port": 9411, "protocol": "TCP"}],
     }
-    config = (
-        "receivers:\n  zipkin:\n    endpoint: 0.0.0.0:9411\nservice:\n  pipelines:\n    traces:\n"
-        f"      receivers: [zipkin]\n      processors: [memory_limiter, batch]\n      exporters: [{EXPORTER}]\n"
-    )
+    # As the k8s-infra chart lays out the agent: a DaemonSet mounting its ConfigMap, the key from a
+    # Secret through the environment, the exporter naming it, the counters served on every interface.
+    config = {
+        "receivers": {"zipkin": {"endpoint": "0.0.0.0:9411"}},
+        "exporters": {
+            EXPORTER: {
+                "endpoint": "https://signoz-ingest.example.com",
+                "headers": {"Authorization": "Bearer ${env:SIGNOZ_API_KEY}"},
+            }
+        },
+        "service": {
+            "pipelines": {
+                "traces": {"receivers": ["zipkin"], "processors": ["memory_limiter", "batch"], "exporters": [EXPORTER]}
+            },
+            "telemetry": {
+                "metrics": {"readers": [{"pull": {"exporter": {"prometheus": {"host": "0.0.0.0", "port": 8888}}}}]}
+            },
+        },
+    }
     configmap = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": AGENT, "namespace": NS},
-        "data": {"otel-agent-config.yaml": config},
+        "data": {"otel-agent-config.yaml": yaml.safe_dump(config)},
     }
-    api.add(service, slice_, configmap)
+    key = {"name": "SIGNOZ_API_KEY", "valueFrom": {"secretKeyRef": {"name": "signoz-ingest-key", "key": "token"}}}
+    daemonset = {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": AGENT, "namespace": NS, "labels": AGENT_LABELS},
+        "spec": {
+            "selector": {"matchLabels": AGENT_LABELS},
+            "template": {
+                "metadata": {"labels": AGENT_LABELS},
+                "spec": {
+                    "containers": [{"name": "otel-agent", "env": [key]}],
+                    "volumes": [{"name": "otel-agent-config-vol", "configMap": {"name": AGENT}}],
+                },
+            },
+        },
+    }
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "signoz-ingest-key", "namespace": NS},
+        "data": {"token": "a2V5"},
+    }
+    api.add(service, slice_, configmap, daemonset, secret)
     agents = [Agent(received, outcome), Agent(0, outcome)]
     for index, agent_pod in enumerate(agents):
         name = f"{AGENT}-{'xyz'[index]}4k2p"
@@ -138,7 +176,10 @@ def test_a_span_that_left_the_cluster_passes(tmp_path: Path, capsys: pytest.Capt
         _, results = verify(tmp_path, api, capsys)
     assert results["mesh config Zipkin provider"]["ok"], "the mesh reports to the agent"
     assert results["agent Service"]["detail"] == "port 9411 with 1 ready endpoint(s)"
-    assert results["agent traces pipeline"]["detail"] == "traces receivers ['zipkin']"
+    assert results["agent traces pipeline"]["detail"] == (
+        "DaemonSet k8s-infra-otel-agent: traces receivers ['zipkin'], memory_limiter first"
+    )
+    assert results["agent exporter"]["detail"] == "otlphttp/signoz-remote → https://signoz-ingest.example.com"
     left = results["span left the cluster"]
     assert left["ok"] and left["detail"].startswith("exported to https://signoz-ingest.example.com after ")
     assert left["detail"].endswith(": sent +1 span(s), 0 failed (queue 0/200000 spans)"), "two agents' capacity"
@@ -163,6 +204,7 @@ def test_a_refused_span_fails_with_the_reason(tmp_path: Path, capsys: pytest.Cap
         "(queue 0/200000 spans)"
     )
     assert "the ingest key (a 401/403 drops spans at once, no retry)" in left["fix"]
+    assert left["fix"].endswith("the agent's log: kubectl -n signoz logs ds/k8s-infra-otel-agent")
 
 
 def test_a_span_held_in_the_queue_says_the_endpoint_is_not_taking_it(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from kube import naming
-from meshtools.verify.checks import Check
+from meshtools.postdeploy import Result
 
 _SAMPLE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 _LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -96,45 +96,40 @@ def wait_for_export(
         sleep(interval_seconds)
 
 
-def export_check(before: Counters, after: Counters, elapsed: float, endpoint: str, timeout: float) -> Check:
-    name = "span left the cluster"
+def export_check(
+    before: Counters, after: Counters, elapsed: float, endpoint: str, timeout: float, *, namespace: str
+) -> Result:
     sent, failed = after.sent - before.sent, after.failed - before.failed
     dropped = after.enqueue_failed - before.enqueue_failed
     queue = f"queue {after.queued:g}/{after.capacity:g} spans"
     if failed > 0 or dropped > 0:
-        return Check(
-            name,
+        return Result(
             False,
             f"{endpoint} refused spans: send_failed +{failed:g}, dropped on a full queue +{dropped:g} ({queue})",
             "check signoz.remote.endpoint, the ingest key (a 401/403 drops spans at once, no retry) and the "
-            "agent's log: kubectl -n <signoz ns> logs ds/" + naming.agent_service_name(),
+            f"agent's log: kubectl -n {namespace} logs ds/{naming.agent_service_name()}",
         )
     if sent <= 0:
         waiting = (
             f"; {after.queued:g} span(s) queued, retried until signoz.remote.maxRetrySeconds" if after.queued else ""
         )
-        return Check(
-            name,
+        return Result(
             False,
             f"nothing was exported to {endpoint} within {timeout:g} s{waiting}",
             "the central endpoint may be down or unreachable from the nodes (DNS, egress firewall, TLS); "
             "see the agent's log",
         )
-    return Check(
-        name, True, f"exported to {endpoint} after {elapsed:.1f} s: sent +{sent:g} span(s), 0 failed ({queue})"
-    )
+    return Result(True, f"exported to {endpoint} after {elapsed:.1f} s: sent +{sent:g} span(s), 0 failed ({queue})")
 
 
-def receiving_check(before: Counters) -> Check:
+def receiving_check(before: Counters) -> Result:
     """The remote counterpart of the sidecar-spans check: spans the agents accepted from sidecars
     before the verification span (cumulative since each agent started)."""
-    name = "sidecar spans reach the agent"
     if before.received <= 0:
-        return Check(
-            name,
+        return Result(
             False,
             "the agents' Zipkin receivers accepted no span since they started",
             "likely causes: no requests reached meshed pods; pods without sidecars (see the sidecars check); "
             "sampling 0 %; or the agent is not scheduled on the nodes of those pods (internalTrafficPolicy Local)",
         )
-    return Check(name, True, f"the agents' Zipkin receivers accepted {before.received:g} span(s) since they started")
+    return Result(True, f"the agents' Zipkin receivers accepted {before.received:g} span(s) since they started")

@@ -12,19 +12,18 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
-from components.istio_mesh import MESH_TELEMETRY_NAME, PEER_AUTHENTICATION_NAME
 from config.signoz import RemoteSigNoz
 from config.stack import StackSettings
 from kube import naming, revisions
 from kube.collector_config import resource_attributes
+from meshtools import datapath, postdeploy  # noqa: F401 (importing datapath registers its checks)
 from meshtools.cli import UsageError, run_command
+from meshtools.postdeploy import Check, Context, Found, Options, Result, Stage, post_deploy
 from meshtools.stacks import PROJECT_DIR, load_stack
 from meshtools.verify import agent, checks
-from meshtools.verify.checks import Check
 from meshtools.verify.clickhouse import (
     QueryError,
     explain_failure,
@@ -34,7 +33,7 @@ from meshtools.verify.clickhouse import (
     user_access,
     wait_for_trace,
 )
-from meshtools.verify.cluster import ApiRefusedError, ClusterError, KubeCluster
+from meshtools.verify.cluster import ApiRefusedError, ClusterError, KubeCluster, LiveView
 from meshtools.verify.forward import Relay, Target, kiali_login, listen, ready_pod
 from meshtools.verify.restart import RESTARTABLE, refusal, restart_patch
 from meshtools.verify.retention import Http, set_retention
@@ -50,132 +49,28 @@ def expected_attributes(settings: StackSettings) -> dict[str, str]:
     return {attribute["key"]: attribute["value"] for attribute in resource_attributes(mesh_processing(settings))}
 
 
-def guarded(name: str, run: Callable[[], Check]) -> Check:
+def guarded(names: Sequence[str], run: Callable[[], Found]) -> Found:
     """The check's result, or its FAIL when the API server refused one of its reads: every check
     keeps its result whatever another one hits. An unreachable cluster still stops the run (exit 2)."""
     try:
         return run()
     except ApiRefusedError as refusal:
-        return refused(name, refusal)
+        return [refused(refusal)] * len(names)
 
 
-def refused(name: str, refusal: ApiRefusedError) -> Check:
+def refused(refusal: ApiRefusedError) -> Result:
     detail = f"{refusal.method} {refusal.path} answered {refusal.status}: {refusal.message}"
     parts = refusal.path.strip("/").split("/")
     if refusal.status != 403 or "namespaces" not in parts:
-        return Check(name, False, detail, "check the API server's answer")
+        return Result(False, detail, "check the API server's answer")
     at = parts.index("namespaces")
     namespace, resource = (parts[at + 1], parts[at + 2]) if len(parts) > at + 2 else (parts[-1], "namespaces")
-    return Check(
-        name,
+    verb = "list" if len(parts) == at + 3 else "get"  # a collection (the workloads a Service selects)
+    return Result(
         False,
         detail,
-        f"RBAC: your kube user may not read {resource} (kubectl auth can-i get {resource} -n {namespace})",
+        f"RBAC: your kube user may not {verb} {resource} (kubectl auth can-i {verb} {resource} -n {namespace})",
     )
-
-
-def control_plane_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
-    """istiod and its mesh config, for each control plane (named by revision when there are several)."""
-    planes = revisions.control_planes(settings.istio)
-    found: list[Check] = []
-    for control_plane in planes:
-        suffix = f" ({control_plane.name})" if len(planes) > 1 else ""
-        found += _control_plane_checks(cluster, settings, control_plane, suffix)
-    return found
-
-
-def _control_plane_checks(
-    cluster: KubeCluster, settings: StackSettings, control_plane: revisions.ControlPlane, suffix: str
-) -> list[Check]:
-    istio = settings.istio
-    ns = istio.namespace
-    return [
-        guarded(
-            f"istiod ready{suffix}", lambda: checks.istiod_ready(cluster.deployment(ns, control_plane.service), ns)
-        ),
-        guarded(
-            f"mesh config Zipkin provider{suffix}",
-            lambda: checks.mesh_provider(
-                cluster.configmap(ns, control_plane.mesh_configmap),
-                istio.provider_name,
-                naming.zipkin_service_fqdn(settings),
-                naming.ZIPKIN_PORT,
-            ),
-        ),
-    ]
-
-
-def mesh_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
-    istio = settings.istio
-    ns = istio.namespace
-    return [
-        *control_plane_checks(cluster, settings),
-        guarded(
-            "mesh Telemetry",
-            lambda: checks.mesh_telemetry(
-                cluster.custom("telemetry.istio.io", "v1", ns, "telemetries", MESH_TELEMETRY_NAME),
-                istio.provider_name,
-                settings.sampling_percent,
-            ),
-        ),
-        guarded(
-            "mesh PeerAuthentication",
-            lambda: checks.peer_authentication(
-                cluster.custom("security.istio.io", "v1", ns, "peerauthentications", PEER_AUTHENTICATION_NAME),
-                settings.mtls_mode.value,
-            ),
-        ),
-    ]
-
-
-def collector_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
-    """The Service the mesh reports to and its traces pipeline: SigNoz's collector, or in remote mode
-    the agent (whose Service, DaemonSet and ConfigMap share one name)."""
-    ns = settings.signoz.namespace
-    service = naming.agent_service_name() if settings.signoz.remote_mode else naming.collector_service_name()
-    what = "agent" if settings.signoz.remote_mode else "collector"
-    return [
-        guarded(
-            f"{what} Service",
-            lambda: checks.collector_service(
-                cluster.service(ns, service),
-                cluster.endpoint_slices(ns, service),
-                naming.ZIPKIN_PORT,
-                f"{what} Service",
-            ),
-        ),
-        guarded(
-            f"{what} traces pipeline",
-            lambda: checks.collector_config(cluster.configmap(ns, service), name=f"{what} traces pipeline"),
-        ),
-    ]
-
-
-def namespace_checks(cluster: KubeCluster, settings: StackSettings) -> list[Check]:
-    found: list[Check] = []
-    for name, revision in revisions.meshed_namespaces(settings).items():
-        found += _namespace(cluster, settings, name, revision)
-    return found
-
-
-def _namespace(cluster: KubeCluster, settings: StackSettings, name: str, revision: str | None) -> list[Check]:
-    key, value = revisions.injection_label(settings.istio, revision)
-    try:
-        namespace = cluster.namespace(name)
-    except ApiRefusedError as refusal:
-        return [refused(f"namespace {name} injection label", refusal)]
-    found = [checks.namespace_label(namespace, name, key, value)]
-    if namespace is not None:
-        expected = revisions.resolve(settings.istio, revision).annotation
-        listed = [p.annotation for p in revisions.control_planes(settings.istio)]
-        found += [
-            guarded(f"namespace {name} sidecars", lambda: checks.sidecars(name, cluster.pods(name))),
-            guarded(
-                f"namespace {name} proxy revisions",
-                lambda: checks.proxy_revisions(name, cluster.pods(name), expected, listed),
-            ),
-        ]
-    return found
 
 
 class ClickHouse:
@@ -197,7 +92,7 @@ class ClickHouse:
             raise QueryError(response.status, response.body, response.headers)
         return response.body.decode()
 
-    def failed(self, name: str, failure: QueryError) -> Check:
+    def failed(self, failure: QueryError) -> Result:
         """The check's FAIL, with the installation's user settings to tell auth from network refusals."""
         try:
             installation = self.cluster.custom(
@@ -209,7 +104,7 @@ class ClickHouse:
             failure, user=self.user, password=self.password, access=user_access(installation, self.user),
             service=naming.clickhouse_service(), namespace=self.namespace,
         )  # fmt: skip
-        return Check(name, False, detail, fix)
+        return Result(False, detail, fix)
 
 
 # How long past the sampler's decision wait verify still waits for the trace to be written.
@@ -222,16 +117,15 @@ def round_trip_check(
     timeout: float,
     progress: Callable[[float], None],
     interval: float = 3.0,
-) -> Check:
-    name, ns, collector = "span round trip", settings.signoz.namespace, naming.collector_service_name()
+) -> Result:
+    ns, collector = settings.signoz.namespace, naming.collector_service_name()
     tail = settings.tail_sampling
     case: Case | None = None
     if tail.enabled:
         # The trace router receives Zipkin; the sampler stores the trace only if a policy keeps it.
         collector, case = naming.TRACE_ROUTER, verification_case(tail)
         if case is None:
-            return Check(
-                name,
+            return Result(
                 False,
                 "no tail-sampling policy can keep a trace (keepErrors false, no slowerThanMs, percent 0)",
                 "set mesh-tracing:tailSampling.keepErrors, slowerThanMs or percent",
@@ -248,7 +142,7 @@ def round_trip_check(
             f"POST {naming.ZIPKIN_PATH} answered {posted.status}: {posted.text(200)}",
             "check the zipkin receiver and the collector logs",
         )
-        return Check(name, False, detail, fix)
+        return Result(False, detail, fix)
     clickhouse = ClickHouse(cluster, settings)
     try:
         arrival = wait_for_trace(
@@ -256,10 +150,10 @@ def round_trip_check(
             sleep=time.sleep, progress=progress,
         )  # fmt: skip
     except QueryError as failure:
-        return clickhouse.failed(name, failure)
+        return clickhouse.failed(failure)
     result = checks.round_trip(arrival, expected_attributes(settings), timeout)
     if case is not None:
-        result = checks.Check(result.name, result.ok, f"{case.what}: {result.detail}", result.fix)
+        result = Result(result.ok, f"{case.what}: {result.detail}", result.fix)
     return result
 
 
@@ -286,7 +180,7 @@ class Agents:
 
 def remote_round_trip(
     cluster: KubeCluster, settings: StackSettings, signoz: RemoteSigNoz, timeout: float, interval: float
-) -> list[Check]:
+) -> list[Result]:
     """POST a span to the agent Service; it must leave the cluster for `signoz.remote.endpoint`: the
     exporter's sent counter grows and nothing fails. Also whether sidecars had reported to the agents
     before it."""
@@ -297,20 +191,25 @@ def remote_round_trip(
     posted = cluster.proxy("POST", ns, service, naming.ZIPKIN_PORT, naming.ZIPKIN_PATH, body=[span])
     if posted.status != ACCEPTED:
         detail = f"POST {naming.ZIPKIN_PATH} to {service} answered {posted.status}: {posted.text(200)}"
-        return [Check("span left the cluster", False, detail, "check the agent pods and their zipkin receiver")]
+        return [Result(False, detail, "check the agent pods and their zipkin receiver"), agent.receiving_check(before)]
     after, elapsed = agent.wait_for_export(
         agents.read, before, timeout_seconds=timeout, interval_seconds=interval, clock=time.monotonic, sleep=time.sleep
     )
-    return [agent.export_check(before, after, elapsed, signoz.remote.endpoint, timeout), agent.receiving_check(before)]
+    exported = agent.export_check(before, after, elapsed, signoz.remote.endpoint, timeout, namespace=ns)
+    return [exported, agent.receiving_check(before)]
 
 
-def mesh_spans_check(cluster: KubeCluster, settings: StackSettings, minutes: int, sidecars_missing: bool) -> Check:
+def mesh_spans_check(
+    cluster: KubeCluster, settings: StackSettings, minutes: int, sidecars_missing: bool, stack: str
+) -> Result:
     clickhouse = ClickHouse(cluster, settings)
     try:
         rows = parse_rows(clickhouse.query(mesh_spans_query(settings.environment, minutes)))
     except QueryError as failure:
-        return clickhouse.failed("sidecar spans", failure)
-    return checks.mesh_spans(rows, settings.environment, minutes, settings.sampling_percent, sidecars_missing)
+        return clickhouse.failed(failure)
+    return checks.mesh_spans(
+        rows, settings.environment, minutes, settings.sampling_percent, sidecars_missing=sidecars_missing, stack=stack
+    )
 
 
 def render(results: list[Check], as_json: bool, out: TextIO) -> None:
@@ -327,25 +226,49 @@ def render(results: list[Check], as_json: bool, out: TextIO) -> None:
     out.write(f"{len(results) - failed} passed, {failed} failed\n")
 
 
+def live(context: Context) -> KubeCluster:
+    """The cluster behind a live run's view: the checks that send a span need its proxies."""
+    assert isinstance(context.view, LiveView), "a check that sends a span runs only on a live cluster"
+    return context.view.cluster
+
+
+@post_deploy("span round trip", stage=Stage.ARRIVAL)
+def span_round_trip(context: Context, target: postdeploy.Target) -> Result | None:
+    if context.settings.signoz.remote_mode:
+        return None
+    options = context.options
+    return round_trip_check(live(context), context.settings, options.timeout, options.progress, options.poll_interval)
+
+
+@post_deploy("sidecar spans", stage=Stage.ARRIVAL)
+def sidecar_spans(context: Context, target: postdeploy.Target) -> Result | None:
+    if context.settings.signoz.remote_mode:
+        return None
+    missing = any(not r.ok and r.name.endswith(" sidecars") for r in context.results)
+    return mesh_spans_check(live(context), context.settings, context.options.mesh_window, missing, context.stack)
+
+
+@post_deploy("span left the cluster", "sidecar spans reach the agent", stage=Stage.ARRIVAL)
+def span_left_the_cluster(context: Context, target: postdeploy.Target) -> list[Result] | None:
+    """Remote mode: the spans are stored elsewhere; follow them to the cluster's edge."""
+    signoz, options = context.settings.signoz, context.options
+    if not isinstance(signoz, RemoteSigNoz):
+        return None
+    return remote_round_trip(live(context), context.settings, signoz, options.timeout, options.poll_interval)
+
+
 def cmd_verify(args: argparse.Namespace, cluster: KubeCluster, settings: StackSettings) -> int:
+    """Every registered post-deploy check (meshtools/postdeploy.py), on the live cluster."""
+
     def progress(elapsed: float) -> None:
         if not args.json:
             sys.stderr.write(f"\rwaiting for the span in ClickHouse… {elapsed:4.0f} s")
             sys.stderr.flush()
 
-    results = mesh_checks(cluster, settings) + collector_checks(cluster, settings) + namespace_checks(cluster, settings)
-    if isinstance(settings.signoz, RemoteSigNoz):  # the spans are stored elsewhere: follow them to the cluster's edge
-        try:
-            results += remote_round_trip(cluster, settings, settings.signoz, args.timeout, args.poll_interval)
-        except ApiRefusedError as refusal:
-            results.append(refused("span left the cluster", refusal))
-        render(results, args.json, sys.stdout)
-        return 0 if all(r.ok for r in results) else 1
-    round_trip = partial(round_trip_check, cluster, settings, args.timeout, progress, args.poll_interval)
-    results.append(guarded("span round trip", round_trip))
-    missing = any(not r.ok and r.name.endswith(" sidecars") for r in results)
-    results.append(guarded("sidecar spans", partial(mesh_spans_check, cluster, settings, args.mesh_window, missing)))
-    if not args.json:
+    options = Options(args.timeout, args.poll_interval, args.mesh_window, progress)
+    context = Context(LiveView(cluster), settings, args.stack, options)
+    results = postdeploy.run(context, guard=guarded)
+    if not args.json and not settings.signoz.remote_mode:
         sys.stderr.write("\n")
     render(results, args.json, sys.stdout)
     return 0 if all(r.ok for r in results) else 1
@@ -500,9 +423,6 @@ def cmd_open(args: argparse.Namespace, cluster: KubeCluster, settings: StackSett
     return 0
 
 
-COMMANDS = {"verify": cmd_verify, "restart": cmd_restart, "set-retention": cmd_set_retention, "open": cmd_open}
-
-
 def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"a TCP port from 1 to 65535, not {text!r}")
@@ -515,29 +435,68 @@ def _minutes(text: str) -> int:
     return int(text)
 
 
+Command = Callable[[argparse.Namespace, KubeCluster, StackSettings], int]
+
+
+def parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """One subcommand per tool, each with its own flags; the stack and cluster flags are common."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--stack", required=True)
+    common.add_argument("--stacks-dir", type=Path, default=PROJECT_DIR, help="where Pulumi.<stack>.yaml lives")
+    common.add_argument("--context", help="kube context (default: the stack's kubernetes:context, else the current)")
+    common.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    top = argparse.ArgumentParser(prog="python -m meshtools.verify.cli", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True, metavar="{verify,restart,set-retention,open}")
+
+    subs: dict[str, argparse.ArgumentParser] = {}
+
+    def command(name: str, run: Command, help: str) -> argparse.ArgumentParser:
+        sub = subs[name] = commands.add_parser(name, parents=[common], help=help, description=help)
+        sub.set_defaults(run=run)
+        return sub
+
+    verify = command("verify", cmd_verify, "every post-deploy check, from the mesh config to a span stored")
+    verify.add_argument("--json", action="store_true", help="machine-readable results")
+    verify.add_argument("--timeout", type=float, default=120, help="seconds to wait for the span (default 120)")
+    verify.add_argument("--poll-interval", type=float, default=3.0, help="seconds between polls (default 3)")
+    window = "minutes back to look for sidecar spans (1 to 1440, default 15)"
+    verify.add_argument("--mesh-window", type=_minutes, default=15, help=window)
+    restart = command("restart", cmd_restart, "restart the workloads the injector would give a sidecar or a revision")
+    restart.add_argument("--apply", action="store_true", help="really restart (default: a dry run)")
+    retention = command("set-retention", cmd_set_retention, "apply signoz.traceRetentionDays through SigNoz's API")
+    retention.add_argument("--wait", action="store_true", help="wait until ClickHouse has the new TTL")
+    retention.add_argument("--timeout", type=float, default=120, help="seconds --wait waits (default 120)")
+    retention.add_argument("--poll-interval", type=float, default=3.0, help="seconds between polls (default 3)")
+    forward = command("open", cmd_open, "SigNoz's UI and Kiali on localhost until Ctrl-C")
+    forward.add_argument("--signoz-port", type=_port, default=naming.SIGNOZ_UI_PORT, help="local port for SigNoz")
+    forward.add_argument("--kiali-port", type=_port, default=naming.KIALI_PORT, help="local port for Kiali")
+    return top, subs
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments; a flag of another command is refused with the command that takes it."""
+    top, subs = parser()
+    args, unknown = top.parse_known_args(argv)
+    if unknown:
+        owners = {
+            flag: name
+            for name, sub in subs.items()
+            if name != args.command
+            for action in sub._actions
+            for flag in action.option_strings
+        }
+        flags = [u.split("=", 1)[0] for u in unknown]
+        taken = "; ".join(f"{flag} is a flag of {owners[flag]}" for flag in flags if flag in owners)
+        subs[args.command].error(f"unrecognized arguments: {' '.join(unknown)}" + (f" ({taken})" if taken else ""))
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m meshtools.verify.cli", description=__doc__)
-    parser.add_argument("command", choices=sorted(COMMANDS))
-    parser.add_argument("--stack", required=True)
-    parser.add_argument("--stacks-dir", type=Path, default=PROJECT_DIR, help="where Pulumi.<stack>.yaml lives")
-    parser.add_argument("--context", help="kube context (default: the current one)")
-    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-    parser.add_argument("--json", action="store_true", help="verify: machine-readable results")
-    parser.add_argument(
-        "--timeout", type=float, default=120, help="verify, set-retention --wait: seconds to wait (span, TTL)"
-    )
-    parser.add_argument("--poll-interval", type=float, default=3.0, help="verify, set-retention: seconds between polls")
-    parser.add_argument(
-        "--mesh-window", type=_minutes, default=15, help="verify: minutes back to look for sidecar spans (1 to 1440)"
-    )
-    parser.add_argument("--signoz-port", type=_port, default=naming.SIGNOZ_UI_PORT, help="open: local port for SigNoz")
-    parser.add_argument("--kiali-port", type=_port, default=naming.KIALI_PORT, help="open: local port for Kiali")
-    parser.add_argument("--wait", action="store_true", help="set-retention: wait until ClickHouse has the new TTL")
-    parser.add_argument("--apply", action="store_true", help="restart: really restart (default: dry run)")
-    args = parser.parse_args(argv)
+    args = parse(argv)
     stack = load_stack(args.stack, args.stacks_dir)
     cluster = KubeCluster.connect(args.context or stack.kube_context, args.kubeconfig)
-    return COMMANDS[args.command](args, cluster, stack.settings)
+    run: Command = args.run
+    return run(args, cluster, stack.settings)
 
 
 if __name__ == "__main__":

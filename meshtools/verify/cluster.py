@@ -24,6 +24,20 @@ from meshtools.cli import ToolError
 
 JSON = dict[str, Any]
 PLURALS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
+# The REST resource of every kind a post-deploy check reads through the ClusterView.
+RESOURCES = {
+    **PLURALS,
+    "ClickHouseInstallation": "clickhouseinstallations",
+    "ConfigMap": "configmaps",
+    "EndpointSlice": "endpointslices",
+    "Ingress": "ingresses",
+    "Namespace": "namespaces",
+    "PeerAuthentication": "peerauthentications",
+    "Pod": "pods",
+    "Secret": "secrets",
+    "Service": "services",
+    "Telemetry": "telemetries",
+}
 
 
 class ClusterError(ToolError):
@@ -239,3 +253,28 @@ class KubeCluster:
         if response.status >= 400:
             raise ApiRefusedError("PATCH", path, response.status, status_message(response.body))
         return response.status
+
+
+def collection_path(api_version: str, kind: str, namespace: str) -> str:
+    """The REST path of a kind's objects in a namespace ("" for a cluster-scoped kind)."""
+    root = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    return f"{root}{f'/namespaces/{namespace}' if namespace else ''}/{RESOURCES[kind]}"
+
+
+class LiveView:
+    """The ClusterView (meshtools/clusterview.py) of a live cluster: the objects as the API server
+    returns them, status included. A refused read raises ApiRefusedError, which fails that check."""
+
+    runtime = True
+
+    def __init__(self, cluster: KubeCluster) -> None:
+        self.cluster = cluster
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> JSON | None:
+        return self.cluster.get(f"{collection_path(api_version, kind, namespace)}/{name}")
+
+    def list(
+        self, api_version: str, kind: str, namespace: str, selector: Mapping[str, str] | None = None
+    ) -> list[Mapping[str, Any]]:
+        query = {"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))} if selector else None
+        return list((self.cluster.get(collection_path(api_version, kind, namespace), query) or {}).get("items", []))

@@ -40,6 +40,8 @@ PLURALS = {
     "Telemetry": "telemetries",
     "PeerAuthentication": "peerauthentications",
     "ClickHouseInstallation": "clickhouseinstallations",
+    "Secret": "secrets",
+    "Ingress": "ingresses",
 }
 CLUSTER_SCOPED = {"Namespace"}
 
