@@ -59,6 +59,9 @@ DATA_PATH_CHECKS = {
     "prod": [*MESH, *COLLECTOR, "ingest"],
     "remote": [*MESH, "agent Service", "agent traces pipeline", "agent exporter"],
     "tail": [*MESH, "trace router Service", "trace router traces pipeline", "tail sampler"],
+    "values": [
+        "mesh config Zipkin provider (default)", "mesh config Zipkin provider (1-31)", *MESH[1:], *COLLECTOR
+    ],
 }  # fmt: skip
 
 
