@@ -32,7 +32,7 @@ from kube.resources import SECURITY_API, TELEMETRY_API
 from kube.tree import dig
 from meshtools.clusterview import JSON, ClusterView, selects
 from meshtools.postdeploy import Context, Result, Stage, Target, failed, post_deploy
-from meshtools.verify.checks import describe_skipped, restart_hint, survey_revisions, survey_sidecars
+from meshtools.sidecars import describe_skipped, restart_hint, survey_revisions, survey_sidecars
 
 COLLECTOR_WORKLOADS = ("Deployment", "DaemonSet")
 RUN_MAKE_UP = "run `make up` for this stack"

@@ -11,11 +11,10 @@ import pytest
 import yaml
 
 from kube import revisions
-from meshtools import datapath, helm
+from meshtools import datapath, helm, sidecars
 from meshtools.charts import locate
 from meshtools.plan import render, revision_moves
 from meshtools.recording import Run, changed_resources
-from meshtools.verify import checks
 from tests.conftest import TEST_STACKS, raw_settings, run_test_stack, stack_run, stack_settings
 from tests.support.rendered import rendered_objects
 from tests.test_settings import problems, valid, with_
@@ -382,7 +381,7 @@ def test_verify_names_proxies_on_another_revision() -> None:
     )
     assert check.fix == "make restart STACK=canary ARGS=--apply", "the stack verified"
     assert datapath.revisions_of(copy.deepcopy(pods[:1]), "1-31", ["1-31"], "canary").ok
-    assert checks.survey_revisions(pods, "1-31") == {
+    assert sidecars.survey_revisions(pods, "1-31") == {
         ("Deployment", "api"): ("default", ["api-1"]),
         ("Deployment", "old"): ("1-29", ["old-1"]),
     }

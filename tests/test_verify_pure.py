@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from kube import revisions
-from meshtools import datapath
+from meshtools import datapath, sidecars
 from meshtools.clusterview import ObjectsView
 from meshtools.postdeploy import Context, Result, Stage, Target, targets
 from meshtools.verify import checks
@@ -185,7 +185,7 @@ def test_namespace_label() -> None:
 
 def test_pods_without_sidecar_are_grouped_by_workload() -> None:
     pods = data.pods(*data.MESHED_PODS, *data.FINISHED_PODS, *data.UNMESHED_PODS, *data.OPTED_OUT_PODS)
-    assert checks.pods_without_sidecar(pods) == {
+    assert sidecars.pods_without_sidecar(pods) == {
         ("Deployment", "api"): ["api-5c4d8f9b7-h6j2k"],
         ("Deployment", "reports"): ["reports-8d9c7b6a5-p4o3i"],
         ("StatefulSet", "cache"): ["cache-0"],
@@ -243,7 +243,7 @@ def _pod_with(labels: dict[str, str] | None = None, annotations: dict[str, str] 
 def test_injector_exclusions_follow_istio(
     labels: dict[str, str], annotations: dict[str, str], spec: dict[str, Any], reason: str | None
 ) -> None:
-    assert checks.injector_skips(_pod_with(labels, annotations, **spec)) == reason
+    assert sidecars.injector_skips(_pod_with(labels, annotations, **spec)) == reason
 
 
 @pytest.mark.parametrize(
@@ -257,7 +257,7 @@ def test_injector_exclusions_follow_istio(
 def test_the_injectors_ignored_namespaces(namespace: str, reason: str | None) -> None:
     pod = _pod_with()
     pod["metadata"]["namespace"] = namespace
-    assert checks.injector_skips(pod) == reason
+    assert sidecars.injector_skips(pod) == reason
 
 
 def test_round_trip_check() -> None:

@@ -19,7 +19,7 @@ from config.signoz import RemoteSigNoz
 from config.stack import StackSettings
 from kube import naming, revisions
 from kube.collector_config import resource_attributes
-from meshtools import datapath, postdeploy  # noqa: F401 (importing datapath registers its checks)
+from meshtools import datapath, postdeploy, sidecars  # noqa: F401 (importing datapath registers its checks)
 from meshtools.cli import UsageError, run_command
 from meshtools.postdeploy import Check, Context, Found, Options, Result, Stage, post_deploy
 from meshtools.stacks import PROJECT_DIR, load_stack
@@ -301,13 +301,13 @@ def cmd_restart(args: argparse.Namespace, cluster: KubeCluster, settings: StackS
             print(f"{ns}: namespace does not exist")
             continue
         pods = cluster.pods(ns)
-        to_restart: dict[checks.Workload, str] = {}
+        to_restart: dict[sidecars.Workload, str] = {}
         if sidecars_count:
-            survey = checks.survey_sidecars(pods)
+            survey = sidecars.survey_sidecars(pods)
             to_restart = {w: f"{len(p)} pod(s) without sidecar" for w, p in survey.missing.items()}
             for (kind, name), (reason, skipped) in sorted(survey.skipped.items()):
                 print(f"{ns}: skipped {kind}/{name} ({len(skipped)} pod(s)): {reason}; istiod never injects such pods")
-        for workload, (running, moved) in checks.survey_revisions(pods, expected).items():
+        for workload, (running, moved) in sidecars.survey_revisions(pods, expected).items():
             to_restart.setdefault(workload, f"{len(moved)} pod(s) on revision {running}, not {expected}")
         for (kind, name), count in sorted(to_restart.items()):
             if kind not in RESTARTABLE:
