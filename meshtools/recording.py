@@ -54,6 +54,7 @@ class Resource:
     protect: bool
     ignore_changes: tuple[str, ...]
     custom: bool
+    delete_before_replace: bool = False
 
     @property
     def dependency_names(self) -> set[str]:
@@ -185,6 +186,7 @@ class _RecordingMonitor(MockMonitor):
                 protect=bool(request.protect),
                 ignore_changes=tuple(request.ignoreChanges),
                 custom=bool(request.custom),
+                delete_before_replace=bool(request.deleteBeforeReplace),
             )
         )
         return response

@@ -82,8 +82,9 @@ def signoz_default() -> Recorded[Any]:
 
 
 def signoz_ha() -> Recorded[Any]:
-    """Three collector replicas (a PDB), a replicated ClickHouse, protected, a configured password."""
-    signoz = {"protect": True, "clickhouse": {"replicas": 2, "zookeeper_replicas": 3}}
+    """Three collector replicas (a PDB), a replicated ClickHouse, protected, a configured password, in
+    a namespace of its own choosing."""
+    signoz = {"namespace": "observability", "protect": True, "clickhouse": {"replicas": 2, "zookeeper_replicas": 3}}
     return _record(
         lambda: SigNozStack(
             "signoz",

@@ -89,18 +89,20 @@ def _is_component(resource: Resource) -> bool:
     return resource.type.startswith(COMPONENT_TYPE_PREFIX)
 
 
-def record(build: Callable[[], C], *, secrets: Iterable[str] = ()) -> Recorded[C]:
+def record(build: Callable[[], C], *, secrets: Iterable[str] = (), previous: Run | None = None) -> Recorded[C]:
     """Run `build` (which constructs one component) under the recording mocks.
 
     `secrets` are plain values the Args hold as Pulumi secrets: masked wherever they appear, as the
     plan masks secret config. Test doubles `build` registers (stand-ins) are not part of the tree.
+    `previous` is a run whose state the mocks start from (generated values are kept, as the engine keeps
+    them in state).
     """
     built: list[C] = []
 
     def body(run: Run) -> None:
         built.append(build())
 
-    run = run_under_mocks(body)
+    run = run_under_mocks(body, previous=previous)
     run.secret_values.update(secrets)
     [component] = built
     registered = {r.urn for r in run}
