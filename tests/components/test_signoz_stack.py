@@ -12,6 +12,7 @@ from components.signoz_stack import SigNozStack
 from components.trace_sink import SINK_KEYS, TraceSink
 from kube import naming
 from kube.collector_config import INGEST_TOKEN_FILE
+from meshtools.recording import changed_resources
 from tests.components.builders import TEST_SECRETS, mesh_processing, signoz_stack_args
 from tests.components.scenarios import SCENARIOS, golden_problem, recorded
 from tests.support import upstream
@@ -144,6 +145,17 @@ def test_the_generated_password_is_secret_and_never_plain() -> None:
     assert stack.named("signoz-clickhouse-password").inputs["length"] == 32
     assert "values" in release.secret_inputs and "signoz-clickhouse-password" in release.dependency_names
     assert_only_secret(stack, password)
+
+
+def test_the_generated_password_does_not_churn() -> None:
+    """Kept from state on the next run; a password made anew on every run would show as a change."""
+
+    def stack() -> SigNozStack:
+        return SigNozStack("signoz", signoz_stack_args())
+
+    first = record(stack)
+    assert changed_resources(first.run, record(stack, previous=first.run).run) == {}
+    assert changed_resources(first.run, record(stack).run) == {"signoz-release": "changed"}, "the mock is not constant"
 
 
 def test_a_configured_password_replaces_the_generated_one() -> None:
