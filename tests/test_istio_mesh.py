@@ -1,5 +1,6 @@
 """IstioMesh in the whole program, on the test stacks: it reports to the sink of the same stack, its
-releases are pinned from the version table and its repositories, and it does not wait for SigNoz.
+releases are pinned from the version table, it does not wait for SigNoz, and settings choose the
+repository of every component's charts.
 
 Whole values are pinned by the golden files; IstioMesh's own behaviour is tested on the component
 alone (tests/components/test_istio_mesh.py).
@@ -9,12 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from components.istio_mesh import mesh_config
+from config.reading import Secrets
+from config.signoz import DeploySigNoz
 from kube import naming
 from kube.resources import HELM_RELEASE_TYPE
 from meshtools.recording import Run
+from program import wiring
 from program.wiring import istio_mesh_args
-from tests.conftest import raw_settings, run_test_stack, stack_run, stack_settings
+from tests.conftest import raw_settings, stack_run, stack_settings
+from tests.test_settings import valid, with_
 from versions.table import CHARTS, ChartId, version_key
 
 
@@ -80,21 +87,21 @@ def test_provider_address_follows_the_signoz_namespace() -> None:
     assert raw_settings("dev")["signoz"].get("namespace") is None, "the test stack keeps the default namespace"
 
 
-def test_an_internal_chart_repository_serves_every_release(any_test_stack: str) -> None:
-    """Air-gapped: `chartRepository` replaces every public repository, an OCI one by chart reference."""
-    for repository, expect_chart, expect_opts in [
-        ("https://charts.internal.example.com/mesh", None, {"repo": "https://charts.internal.example.com/mesh"}),
-        ("oci://registry.internal.example.com/charts", "oci://registry.internal.example.com/charts/", None),
-    ]:
-        run = run_test_stack(any_test_stack, {"chartRepository": repository})
-        releases = run.by_type(HELM_RELEASE_TYPE)
-        assert releases
-        istio_repository = raw_settings(any_test_stack).get("istio", {}).get("chartRepository")
-        for release in releases:
-            if istio_repository and release.name.startswith("mesh-"):
-                assert istio_repository in release.inputs["chart"], "istio.chartRepository wins for Istio's charts"
-            elif expect_chart is None:
-                assert release.inputs["repositoryOpts"] == expect_opts, release.name
-            else:
-                assert release.inputs["chart"].startswith(expect_chart), release.name
-                assert "repositoryOpts" not in release.inputs, release.name
+@pytest.mark.parametrize(
+    "repository", ["https://charts.internal.example.com/mesh", "oci://registry.internal.example.com/charts"]
+)
+def test_an_internal_chart_repository_reaches_every_components_args(any_test_stack: str, repository: str) -> None:
+    """Air-gapped: `chartRepository` replaces every public repository, `istio.chartRepository` Istio's
+    (each component takes every release from the repository its Args name: tests/components/)."""
+    settings = valid(with_(any_test_stack, chartRepository=repository))
+    istio_repository = raw_settings(any_test_stack).get("istio", {}).get("chartRepository")
+    no_secrets = Secrets(None, None, None, None)
+    found = {"istio": wiring.istio_mesh_args(settings).repository}
+    if isinstance(settings.signoz, DeploySigNoz):
+        found["signoz"] = wiring.signoz_stack_args(settings, settings.signoz, no_secrets).repository
+    else:
+        found["agent"] = wiring.signoz_agent_args(settings, settings.signoz, no_secrets).repository
+    kiali = wiring.kiali_args(settings, no_secrets)
+    if kiali is not None:
+        found |= {"kiali": kiali.kiali_repository, "prometheus": kiali.prometheus_repository}
+    assert found == dict.fromkeys(found, repository) | {"istio": istio_repository or repository}

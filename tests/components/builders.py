@@ -247,6 +247,8 @@ def kiali_args(
     prometheus_url: str = DEPLOYED_PROMETHEUS_URL,
     hardened_pods: bool = False,
     network_policies: Sequence[Policy] = (),
+    kiali_repository: str = KIALI_REPOSITORY,
+    prometheus_repository: str = PROMETHEUS_REPOSITORY,
     signing_key: str | None = None,
     oidc_client_secret: str | None = None,
 ) -> KialiArgs:
@@ -256,8 +258,8 @@ def kiali_args(
         prometheus_url=prometheus_url,
         hardened_pods=hardened_pods,
         network_policies=tuple(network_policies),
-        kiali_repository=KIALI_REPOSITORY,
-        prometheus_repository=PROMETHEUS_REPOSITORY,
+        kiali_repository=kiali_repository,
+        prometheus_repository=prometheus_repository,
         signing_key=_secret(signing_key),
         oidc_client_secret=_secret(oidc_client_secret),
     )

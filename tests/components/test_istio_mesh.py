@@ -10,11 +10,12 @@ import pytest
 from components.istio_mesh import IstioMesh
 from config.types import MtlsMode
 from meshtools.recording import changed_resources
-from tests.components.builders import istio_mesh_args
+from tests.components.builders import ISTIO_REPOSITORY, istio_mesh_args
 from tests.components.scenarios import SCENARIOS, golden_problem, recorded
-from tests.support.components import Recorded, children_of, outside_the_tree, record
+from tests.support.components import Recorded, children_of, outside_the_tree, record, releases_not_from
 
 OUTPUT_KEYS = {"providerName", "samplingPercent", "rootNamespace", "gatewayService", "controlPlanes", "revisionTags"}
+OCI = "oci://registry.internal.example.com/charts"
 
 
 def values(mesh: Recorded[Any], name: str) -> dict[str, Any]:
@@ -143,3 +144,11 @@ def test_sampling_and_mtls_each_change_one_resource(changes: dict[str, Any], cha
     before = record(lambda: IstioMesh("mesh", istio_mesh_args()))
     after = record(lambda: IstioMesh("mesh", istio_mesh_args(**changes)))
     assert changed_resources(before.run, after.run) == {changed: "changed"}
+
+
+def test_every_release_comes_from_the_repository_it_is_given() -> None:
+    """An OCI registry is addressed by chart reference, as Helm takes OCI charts."""
+    istio = {"gateway": {"enabled": True}}
+    mesh = record(lambda: IstioMesh("mesh", istio_mesh_args(istio=istio, repository=OCI)))
+    assert releases_not_from(mesh, OCI) == [] and {"mesh-base", "mesh-istiod", "mesh-gateway"} <= mesh.names()
+    assert releases_not_from(recorded("istio_mesh", "gateway"), ISTIO_REPOSITORY) == []

@@ -17,6 +17,7 @@ from versions.table import CHARTS, ChartId
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 SIGNOZ_LINK = {"title": "Traces in SigNoz", "annotation": "mesh-tracing.io/signoz-traces"}
 OUTPUT_KEYS = {"kialiService", "kialiUrl", "prometheusUrl", "signozLinkTemplate"}
+OCI = "oci://registry.internal.example.com/charts"
 
 
 def kiali() -> KialiIntegration:
@@ -143,3 +144,17 @@ def test_reports_what_operators_reach() -> None:
     assert integration.outputs["kialiUrl"] == "http://kiali.example.com/kiali"
     assert integration.named("kiali-release").inputs["values"]["server"]["web_fqdn"] == "kiali.example.com"
     assert recorded("kiali_integration", "token").component.outputs["kialiUrl"] is None
+
+
+def test_each_release_comes_from_the_repository_it_is_given() -> None:
+    """Kiali's and Prometheus' charts have a repository each (both replaced by chartRepository)."""
+
+    def build() -> KialiIntegration:
+        args = kiali_args(kiali_repository=OCI, prometheus_repository=f"{OCI}/prometheus")
+        return KialiIntegration("kiali", args, istio_namespace="istio-system", istiod=stand_in("mesh-istiod"))
+
+    integration = record(build)
+    assert {r.name: r.inputs["chart"] for r in integration.resources if "chart" in r.inputs} == {
+        "kiali-release": f"{OCI}/kiali-server",
+        "kiali-prometheus": f"{OCI}/prometheus/prometheus",
+    }

@@ -14,15 +14,16 @@ import yaml
 from components.signoz_agent import SigNozAgent
 from components.trace_sink import TraceSink
 from kube import naming
-from tests.components.builders import TEST_SECRETS
+from tests.components.builders import SIGNOZ_REPOSITORY, TEST_SECRETS, signoz_agent_args
 from tests.components.scenarios import SCENARIOS, golden_problem, recorded
 from tests.support import upstream
-from tests.support.components import Recorded, children_of, outside_the_tree
+from tests.support.components import Recorded, children_of, outside_the_tree, record, releases_not_from
 from tests.support.rendered import rendered_objects
 from versions.table import CHARTS, ChartId
 
 KEY = TEST_SECRETS["ingest_key"]
 K8S_INFRA_VERSION = CHARTS[ChartId.K8S_INFRA].default_version
+OCI = "oci://registry.internal.example.com/charts"
 
 
 def as_sink(agent: SigNozAgent) -> TraceSink:
@@ -183,3 +184,9 @@ def test_reports_where_spans_go_and_is_ready_as_a_whole() -> None:
     assert list(sink.ready) == [agent.component]
     assert sink.outputs["zipkinEndpoint"] == "http://k8s-infra-otel-agent.signoz.svc.cluster.local:9411/api/v2/spans"
     assert agent.outputs["tracesDestination"]["endpoint"] == "https://signoz-ingest.example.com/v1/traces"
+
+
+def test_the_release_comes_from_the_repository_it_is_given() -> None:
+    agent = record(lambda: SigNozAgent("signoz-agent", signoz_agent_args(repository=OCI)))
+    assert releases_not_from(agent, OCI) == [] and "signoz-agent-release" in agent.names()
+    assert releases_not_from(recorded("signoz_agent", "bearer"), SIGNOZ_REPOSITORY) == []

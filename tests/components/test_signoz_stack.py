@@ -13,13 +13,14 @@ from components.trace_sink import SINK_KEYS, TraceSink
 from kube import naming
 from kube.collector_config import INGEST_TOKEN_FILE
 from meshtools.recording import changed_resources
-from tests.components.builders import TEST_SECRETS, mesh_processing, signoz_stack_args
+from tests.components.builders import SIGNOZ_REPOSITORY, TEST_SECRETS, mesh_processing, signoz_stack_args
 from tests.components.scenarios import SCENARIOS, golden_problem, recorded
 from tests.support import upstream
-from tests.support.components import Recorded, children_of, outside_the_tree, record
+from tests.support.components import Recorded, children_of, outside_the_tree, record, releases_not_from
 from versions.table import CHARTS, ChartId
 
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+OCI = "oci://registry.internal.example.com/charts"
 
 
 def as_sink(stack: SigNozStack) -> TraceSink:
@@ -237,3 +238,9 @@ def test_reports_every_sink_output_and_is_ready_as_a_whole() -> None:
     sink = as_sink(stack.component)
     assert list(sink.ready) == [stack.component]
     assert sink.outputs["zipkinEndpoint"] == "http://signoz-otel-collector.signoz.svc.cluster.local:9411/api/v2/spans"
+
+
+def test_the_release_comes_from_the_repository_it_is_given() -> None:
+    stack = record(lambda: SigNozStack("signoz", signoz_stack_args(repository=OCI)))
+    assert releases_not_from(stack, OCI) == [] and "signoz-release" in stack.names()
+    assert releases_not_from(recorded("signoz_stack", "default"), SIGNOZ_REPOSITORY) == []

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 import pulumi
 
-from kube.resources import COMPONENT_TYPE_PREFIX
+from kube.resources import COMPONENT_TYPE_PREFIX, HELM_RELEASE_TYPE
 from meshtools.desired import describe, mask, to_yaml
 from meshtools.recording import Resource, Run, run_under_mocks
 
@@ -153,3 +153,18 @@ def outside_the_tree(recorded: Recorded[Any]) -> list[str]:
     created without `parent=self` would be a top-level resource of the stack."""
     tree = {r.urn for r in recorded.resources} | {recorded.urn}
     return [r.name for r in recorded.run if r.urn not in tree and not r.type.startswith(DOUBLE_TYPE_PREFIX)]
+
+
+def releases_not_from(recorded: Recorded[Any], repository: str) -> list[str]:
+    """The Helm releases of the tree not taken from `repository`: an OCI registry by chart reference,
+    any other by the release's repository option."""
+    wrong = []
+    for release in (r for r in recorded.resources if r.type == HELM_RELEASE_TYPE):
+        inputs = release.inputs
+        if repository.startswith("oci://"):
+            ok = inputs["chart"].startswith(f"{repository}/") and "repositoryOpts" not in inputs
+        else:
+            ok = inputs.get("repositoryOpts") == {"repo": repository} and "/" not in inputs["chart"]
+        if not ok:
+            wrong.append(release.name)
+    return wrong
