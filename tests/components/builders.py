@@ -311,6 +311,6 @@ class FakeSink:
     ready: Sequence[pulumi.Resource] = ()
 
 
-def trace_sink(*ready: pulumi.Resource, **outputs: Any) -> TraceSink:
-    """A TraceSink whose `ready` is `ready` (stand-ins) and whose outputs are the defaults updated by `outputs`."""
-    return FakeSink(outputs=SinkOutputs(**{**FakeSink().outputs, **outputs}), ready=ready)  # type: ignore[typeddict-item]
+def trace_sink(*ready: pulumi.Resource, outputs: SinkOutputs | None = None) -> TraceSink:
+    """A TraceSink whose `ready` is `ready` (stand-ins), reporting `outputs` (a collector's address unless told)."""
+    return FakeSink(outputs=outputs if outputs is not None else FakeSink().outputs, ready=ready)

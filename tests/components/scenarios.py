@@ -38,10 +38,10 @@ from tests.components.builders import (
 )
 from tests.support.components import Recorded, check_golden, record
 
-C = Callable[[], pulumi.ComponentResource]
+Build = Callable[[], pulumi.ComponentResource]
 
 
-def _record(build: C) -> Recorded[Any]:
+def _record(build: Build) -> Recorded[Any]:
     return record(build, secrets=TEST_SECRETS.values())
 
 
