@@ -87,7 +87,7 @@ collectors-check: $(DEV) charts-offline
 	$(BIN)/pytest -m real tests/real/test_collectors.py tests/real/test_collector_data_path.py tests/real/test_tail_sampling.py || rc=$$?; \
 	exit $$rc
 
-## golden: regenerate tests/golden/ from tests/stacks/ (review the diff; the tests never write it)
+## golden: regenerate tests/golden/: the test stacks' plans and the component test scenarios' (review the diff; the tests never write it)
 golden: $(DEV)
 	$(BIN)/python -m scripts.golden
 

@@ -2,8 +2,10 @@
 
 One engine for the test suite, the benchmark and the offline plan: it executes `__main__.py` for a
 stack file (plus overrides) with `pulumi.runtime.set_mocks`, and records per resource its type
-token, name, inputs (secrets unwrapped, their paths remembered), parent and dependency URNs and the
-resource options that reach the engine. No CLI, plugin, cluster or network is involved.
+token, name, inputs (secrets unwrapped, their paths remembered), parent and dependency URNs, the
+resource options that reach the engine and what each component registers as its outputs. No CLI,
+plugin, cluster or network is involved. `run_under_mocks` runs any other body (one component built
+alone, for its tests) under the same mocks.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import hashlib
 import json
 import runpy
 import secrets as random_source
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,7 @@ class Resource:
     protect: bool
     ignore_changes: tuple[str, ...]
     custom: bool
+    delete_before_replace: bool = False
 
     @property
     def dependency_names(self) -> set[str]:
@@ -75,6 +78,9 @@ class Run:
     # What the mock "provider" returned per (type, name) with the inputs it saw: the state a next
     # run starts from, as the engine keeps outputs of resources whose inputs did not change.
     state: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+    # What each component passed to `register_outputs`, by its URN (secrets unwrapped; the wire
+    # drops null values).
+    component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def by_type(self, type_token: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_token]
@@ -180,13 +186,52 @@ class _RecordingMonitor(MockMonitor):
                 protect=bool(request.protect),
                 ignore_changes=tuple(request.ignoreChanges),
                 custom=bool(request.custom),
+                delete_before_replace=bool(request.deleteBeforeReplace),
             )
         )
         return response
 
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        if request.urn.split("::")[2] == "pulumi:pulumi:Stack":  # the stack's exports are `outputs`
+            return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+        outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
+        self._run.component_outputs[request.urn] = unwrap_secrets(outputs)[0]
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+
 
 def _as_config_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def run_under_mocks(
+    body: Callable[[Run], Any],
+    *,
+    config: Mapping[str, Any] | None = None,
+    stack: str = "test",
+    secrets: Mapping[str, str] | None = None,
+    into: Run | None = None,
+    previous: Run | None = None,
+) -> Run:
+    """Call `body(run)` under the recording mocks and wait until everything it registered resolved.
+
+    `body` registers resources (the whole program, or one component built alone) and may return an
+    Output or awaitable to wait for. Config (`mesh-tracing:key` → value) and secret config are set as
+    `run_program` describes; any exception `body` raises propagates.
+    """
+    run = into if into is not None else Run()
+    mocks = _Mocks(run, previous)
+    monitor = _RecordingMonitor(mocks, run)
+    plain = {k: _as_config_text(v) for k, v in (config or {}).items() if not is_encrypted(v)}
+    secret_values = dict(secrets or {})
+    run.secret_values.update(secret_values.values())
+    if asyncio.get_event_loop_policy().get_event_loop().is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())  # a command closed it after an earlier run
+    runtime_settings.ROOT.set(None)  # a fresh Stack per run, or exports leak between runs
+    pulumi.runtime.set_all_config(plain | secret_values, secret_keys=list(secret_values))
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    # `runtime.test` drives the Pulumi event loop until every registration and apply has finished.
+    pulumi.runtime.test(lambda: body(run))()  # type: ignore[no-untyped-call]
+    return run
 
 
 def run_program(
@@ -204,27 +249,14 @@ def run_program(
     exception the program raises (e.g. a settings error) propagates; pass `into` to inspect what was
     registered before it, and `previous` to start from the state another run left.
     """
-    run = into if into is not None else Run()
-    mocks = _Mocks(run, previous)
-    monitor = _RecordingMonitor(mocks, run)
-    plain = {k: _as_config_text(v) for k, v in config.items() if not is_encrypted(v)}
-    secret_values = dict(secrets or {})
-    run.secret_values.update(secret_values.values())
-    if asyncio.get_event_loop_policy().get_event_loop().is_closed():
-        asyncio.set_event_loop(asyncio.new_event_loop())  # a command closed it after an earlier run
-    runtime_settings.ROOT.set(None)  # a fresh Stack per run, or exports leak between runs
-    pulumi.runtime.set_all_config(plain | secret_values, secret_keys=list(secret_values))
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
 
-    def _evaluate() -> pulumi.Output[list[None]]:
+    def _evaluate(run: Run) -> pulumi.Output[list[None]]:
         runpy.run_path(str(program), run_name="__main__")
         root = runtime_settings.get_root_resource()
         exported: dict[str, Any] = dict(getattr(root, "outputs", {}) or {})
         return pulumi.Output.all(*[_capture(run, name, exported[name]) for name in sorted(exported)])
 
-    # `runtime.test` drives the Pulumi event loop until every registration and apply has finished.
-    pulumi.runtime.test(_evaluate)()  # type: ignore[no-untyped-call]
-    return run
+    return run_under_mocks(_evaluate, config=config, stack=stack, secrets=secrets, into=into, previous=previous)
 
 
 def _capture(run: Run, name: str, value: Any) -> pulumi.Output[None]:

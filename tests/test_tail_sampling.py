@@ -70,30 +70,6 @@ def test_the_router_sends_each_trace_by_its_id_to_one_collector(tail: Run) -> No
     }
 
 
-def test_the_router_may_read_endpoint_slices_and_nothing_else(tail: Run) -> None:
-    role = tail.named("signoz-trace-router-role").inputs
-    assert role["metadata"]["namespace"] == "signoz"
-    assert role["rules"] == [
-        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]}
-    ]
-    binding = tail.named("signoz-trace-router-role-binding").inputs
-    assert binding["roleRef"] == {
-        "apiGroup": "rbac.authorization.k8s.io",
-        "kind": "Role",
-        "name": "signoz-trace-router",
-    }
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "signoz-trace-router", "namespace": "signoz"}]
-    spec = tail.named("signoz-trace-router-deployment").inputs["spec"]
-    assert spec["replicas"] == 2
-    pod = spec["template"]["spec"]
-    assert pod["serviceAccountName"] == "signoz-trace-router"
-    [container] = pod["containers"]
-    assert container["image"] == "docker.io/signoz/signoz-otel-collector:v0.144.5", "the chart collector's image"
-    assert container["args"] == ["--config=/conf/config.yaml"], "no OpAMP manager config"
-    assert container["resources"]["limits"]["memory"] == "512Mi"
-    assert tail.named("signoz-trace-router-pdb").inputs["spec"]["maxUnavailable"] == 1
-
-
 def test_the_collector_samples_after_counting_every_span(tail: Run) -> None:
     values = tail.named("signoz-release").inputs["values"]["otelCollector"]
     traces = values["config"]["service"]["pipelines"]["traces"]

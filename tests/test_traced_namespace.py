@@ -1,4 +1,7 @@
-"""TracedNamespace on the test stacks: created vs adopted namespaces, labels, overrides, ordering."""
+"""TracedNamespace in the whole program: overrides restate the mesh's own tags, a new entry adds only its
+resources, adopted namespaces are the ones to restart, bad entries are named by index.
+
+TracedNamespace's own behaviour is tested on the component alone (tests/components/test_traced_namespace.py)."""
 
 from __future__ import annotations
 
@@ -9,61 +12,6 @@ import pytest
 from config.problems import SettingsError
 from meshtools.recording import Run, changed_resources
 from tests.conftest import raw_settings, run_test_stack
-
-PROD_MESH_TAGS = {
-    "environment": {"literal": {"value": "production"}},
-    "cluster": {"literal": {"value": "prod-eu-west-1"}},
-}
-
-
-def test_created_namespace_carries_the_injection_label(dev: Run) -> None:
-    ns = dev.named("ns-otel-demo-namespace")
-    assert ns.type == "kubernetes:core/v1:Namespace"
-    # Created: the injection label and Pod Security level privileged (istio-init adds NET_ADMIN).
-    assert ns.inputs["metadata"] == {
-        "name": "otel-demo",
-        "labels": {"istio-injection": "enabled", "pod-security.kubernetes.io/enforce": "privileged"},
-    }
-    assert ns.parent_name == "ns-otel-demo"
-    assert dev.maybe("ns-otel-demo-telemetry") is None
-    assert dev.maybe("ns-otel-demo-peer-authentication") is None
-
-
-def test_adopted_namespaces_get_only_the_label_patched(prod: Run) -> None:
-    patch = prod.named("ns-otel-demo-label")
-    assert patch.type == "kubernetes:core/v1:NamespacePatch"
-    assert patch.inputs["metadata"] == {
-        "name": "otel-demo",
-        "labels": {"istio-injection": "enabled"},
-        "annotations": {"pulumi.com/patchForce": "true"},
-    }
-    created = {r.inputs["metadata"]["name"] for r in prod.by_type("kubernetes:core/v1:Namespace")}
-    assert created.isdisjoint({"otel-demo", "checkout"}), "adopted namespaces must never be created (or deleted)"
-
-
-def test_revision_label_replaces_the_default_one(edge: Run) -> None:
-    assert edge.named("ns-plain-namespace").inputs["metadata"]["labels"] == {
-        "istio.io/rev": "canary",
-        "pod-security.kubernetes.io/enforce": "privileged",
-    }
-    assert edge.named("ns-payments-label").inputs["metadata"]["labels"] == {"istio.io/rev": "canary"}
-    assert {s["injectionLabel"] for s in edge.outputs["tracedNamespaces"]} == {"istio.io/rev=canary"}
-
-
-def test_override_telemetry_carries_the_mesh_tags_over(prod: Run) -> None:
-    telemetry = prod.named("ns-checkout-telemetry")
-    assert telemetry.inputs["metadata"] == {"name": "mesh-tracing", "namespace": "checkout"}
-    assert telemetry.inputs["spec"] == {
-        "tracing": [
-            {
-                "providers": [{"name": "signoz"}],
-                "randomSamplingPercentage": 10,
-                "customTags": PROD_MESH_TAGS
-                | {"tenant": {"header": {"name": "x-tenant-id", "defaultValue": "unknown"}}},
-            }
-        ]
-    }
-    assert prod.maybe("ns-otel-demo-telemetry") is None
 
 
 def test_each_override_sets_only_what_it_overrides(edge: Run) -> None:
@@ -78,26 +26,6 @@ def test_each_override_sets_only_what_it_overrides(edge: Run) -> None:
     assert edge.maybe("ns-plain-telemetry") is None
 
 
-def test_peer_authentication_override(edge: Run) -> None:
-    pa = edge.named("ns-legacy-peer-authentication")
-    assert pa.inputs["metadata"] == {"name": "default", "namespace": "legacy"}
-    assert pa.inputs["spec"] == {"mtls": {"mode": "PERMISSIVE"}}
-    assert edge.maybe("ns-plain-peer-authentication") is None
-    summary = {s["name"]: (s["mtlsMode"], s["samplingPercent"]) for s in edge.outputs["tracedNamespaces"]}
-    assert summary == {
-        "legacy": ("PERMISSIVE", 12.5),
-        "payments": ("STRICT", 12.5),
-        "search": ("STRICT", 50),
-        "plain": ("STRICT", 12.5),
-    }
-
-
-def test_everything_waits_for_the_mesh(prod: Run) -> None:
-    for name in ("ns-otel-demo-label", "ns-checkout-label", "ns-checkout-telemetry"):
-        assert {"mesh-base", "mesh-istiod"} <= prod.named(name).dependency_names, name
-    assert "ns-checkout-label" in prod.named("ns-checkout-telemetry").dependency_names
-
-
 def test_adding_a_namespace_adds_only_its_resources(dev: Run) -> None:
     current = raw_settings("dev")["tracedNamespaces"]
     grown = run_test_stack(
@@ -110,19 +38,11 @@ def test_adding_a_namespace_adds_only_its_resources(dev: Run) -> None:
     }
 
 
-def test_outputs_list_namespaces_and_those_needing_a_restart(dev: Run, prod: Run) -> None:
-    assert dev.outputs["tracedNamespaces"] == [
-        {
-            "name": "otel-demo",
-            "injectionLabel": "istio-injection=enabled",
-            "revision": "default",
-            "adopted": False,
-            "samplingPercent": 100,
-            "mtlsMode": "PERMISSIVE",
-        }
-    ]
+def test_the_adopted_namespaces_are_the_ones_to_restart(dev: Run, prod: Run) -> None:
+    """Their running pods predate the label and run without sidecars until restarted."""
     assert dev.outputs["namespacesToRestart"] == []
     assert prod.outputs["namespacesToRestart"] == ["otel-demo", "checkout"]
+    assert [s["name"] for s in prod.outputs["tracedNamespaces"] if s["adopted"]] == ["otel-demo", "checkout"]
 
 
 @pytest.mark.parametrize(
