@@ -16,7 +16,7 @@ SCAN_VENV  := .venv-scan
 .DEFAULT_GOAL := help
 .PHONY: help install install-tools install-dev test lint typecheck unit golden up preview destroy validate plan plan-diff \
         manifests charts charts-offline \
-        verify restart set-retention open bench bench-tail facts lock check-runtime collectors-check scan e2e e2e-tools clean
+        verify restart set-retention open bench bench-suite bench-tail facts lock check-runtime collectors-check scan e2e e2e-tools clean
 
 ## help: list the targets (STACK defaults to dev, BASE to origin/main; through make any failure exits 2)
 help:
@@ -127,6 +127,10 @@ open: $(TOOLS)
 bench: STACK = prod
 bench: $(DEV)
 	$(BIN)/python -m benchmarks.bench_program --stack $(STACK)
+
+## bench-suite: the fast suite's wall and CPU time here and at BASE (runs alternate; ARGS=--workers 0 for one process)
+bench-suite: $(DEV) charts-offline
+	$(BIN)/python -m benchmarks.bench_suite --against $(BASE) $(ARGS)
 
 ## bench-tail: the share of error traces and of all traces the real SigNoz collector keeps as a tail sampler
 bench-tail: $(DEV) charts-offline

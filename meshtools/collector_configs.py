@@ -24,9 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from kube.tree import dig
+from meshtools import yamlio
 from meshtools.cli import ToolError
 from meshtools.desired import MASK
 from meshtools.manifests import Manifest
@@ -84,7 +83,7 @@ class RenderedConfig:
 
     @property
     def config(self) -> dict[str, Any]:
-        loaded = yaml.safe_load(self.text) or {}
+        loaded = yamlio.load(self.text) or {}
         return loaded if isinstance(loaded, dict) else {}
 
 

@@ -21,8 +21,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from components.istio_mesh import MESH_TELEMETRY_NAME, PEER_AUTHENTICATION_NAME
 from config.signoz import DeploySigNoz, RemoteSigNoz
 from config.types import RemoteAuth
@@ -30,6 +28,7 @@ from kube import naming, revisions
 from kube.collector_config import MEMORY_LIMITER, RESOURCE_PROCESSOR, limiter_first
 from kube.resources import SECURITY_API, TELEMETRY_API
 from kube.tree import dig
+from meshtools import yamlio
 from meshtools.clusterview import JSON, ClusterView, selects
 from meshtools.postdeploy import Context, Result, Stage, Target, failed, post_deploy
 from meshtools.sidecars import describe_skipped, restart_hint, survey_revisions, survey_sidecars
@@ -76,7 +75,7 @@ def selected_collector(view: ClusterView, namespace: str, selector: Mapping[str,
                 name = dig(volume, "configMap", "name")
                 configmap = view.get("v1", "ConfigMap", namespace, str(name)) if name else None
                 for text in (dig(configmap, "data") or {}).values():
-                    config = yaml.safe_load(text) if isinstance(text, str) else None
+                    config = yamlio.load(text) if isinstance(text, str) else None
                     if isinstance(config, dict) and dig(config, "service", "pipelines"):
                         return Collector(workload, config)
     return None
@@ -158,7 +157,7 @@ def mesh_provider(context: Context, target: Target) -> Result:
     configmap = context.view.get("v1", "ConfigMap", istio.namespace, target.control_plane.mesh_configmap)
     if configmap is None:
         return Result(False, f"no ConfigMap {istio.namespace}/{target.control_plane.mesh_configmap}", fix)
-    mesh = yaml.safe_load(dig(configmap, "data", "mesh") or "") or {}
+    mesh = yamlio.load(dig(configmap, "data", "mesh") or "") or {}
     problems = []
     tracing = dig(mesh, "defaultProviders", "tracing") or []
     if tracing != [istio.provider_name] or "prometheus" not in (dig(mesh, "defaultProviders", "metrics") or []):

@@ -27,15 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-
+from meshtools import yamlio
 from meshtools.cli import ToolError
 from versions.table import all_kubernetes_versions
 
 ENGINE_ENV = "MESH_TRACING_HELM"
 _SOURCE = re.compile(r"^# Source: (.+)$", re.M)
 _DOCUMENT_SPLIT = re.compile(r"(?:^|\n)---\s*(?:\n|$)")
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the Istio CRDs are ~1 MB
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ def parse(source: str, text: str) -> list[Document]:
     """The objects of one rendered file (empty documents and comment-only documents dropped)."""
     documents = []
     for part in _DOCUMENT_SPLIT.split(text):
-        loaded = yaml.load(part, Loader=_Loader) if part.strip() else None
+        loaded = yamlio.load(part) if part.strip() else None
         if isinstance(loaded, dict) and loaded.get("kind"):
             documents.append(Document(source, loaded))
     return documents

@@ -28,9 +28,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from meshtools import manifests
+from meshtools import manifests, yamlio
 from meshtools.cli import EXIT_CHANGED, EXIT_OK, ToolError, UsageError, run_command
 from meshtools.desired import desired_state, to_yaml
 from meshtools.recording import PROGRAM, run_stack
@@ -136,7 +134,7 @@ def _mesh_revisions(plan: str) -> dict[str, str]:
 @functools.lru_cache(maxsize=4)
 def _state(plan: str) -> dict[str, Any]:
     """A desired state read back from its YAML (read-only: shared between the readers below)."""
-    state = yaml.load(plan, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) if plan else None
+    state = yamlio.load(plan) if plan else None
     return state if isinstance(state, dict) else {}
 
 

@@ -26,6 +26,7 @@ import yaml
 from config.problems import PROJECT, SettingsError, key_path
 from config.reading import StackConfig, parse_key, settings_from_config
 from config.types import SigNozMode
+from meshtools import yamlio
 from meshtools.cli import EXIT_ERROR, EXIT_OK, ToolError, run_command
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -77,8 +78,8 @@ def read_config(stack: StackFile) -> ConfigFile:
     """The `config:` block with the line of each key (YAML's node tree keeps them)."""
     try:
         text = stack.path.read_text()
-        document = yaml.safe_load(text)
-        tree = yaml.compose(text, Loader=yaml.SafeLoader)
+        document = yamlio.load(text)
+        tree = yamlio.compose(text)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f"{stack.path}:{mark.line + 1}:{mark.column + 1}" if mark else str(stack.path)

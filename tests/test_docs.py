@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import pytest
-import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from config.reading import SECRET_KEYS, is_encrypted
 from config.stack import StackSettings, models_in
 from config.types import CustomTag
+from meshtools import yamlio
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -200,7 +200,7 @@ def test_the_reference_gives_each_keys_default_and_allowed_values(key: str) -> N
 
 
 def test_pulumi_yaml_declarations_match_the_models() -> None:
-    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    declared = yamlio.load((ROOT / "Pulumi.yaml").read_text())["config"]
     fields = {field.alias or name: field for name, field in StackSettings.model_fields.items()}
     for key, declaration in declared.items():
         assert key in fields, f"Pulumi.yaml declares {key}, which settings do not know"
@@ -222,7 +222,7 @@ def test_every_yaml_file_parses() -> None:
     ]
     assert {p.name for p in tracked} >= {"Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "PulumiPolicy.yaml"}
     for path in tracked:
-        assert yaml.safe_load(path.read_text()) is not None, path
+        assert yamlio.load(path.read_text()) is not None, path
 
 
 # --------------------------------------------------------------------------- many clusters
@@ -247,12 +247,12 @@ def test_the_many_clusters_example_is_what_the_test_stacks_run() -> None:
     the ingest key, which the page has set with the CLI. Shipped stack files are a team's to edit, so
     nothing here ties them to the example."""
     central_text, remote_text = _yaml_blocks(DOCS / "many-clusters.md", "## The two stack files")
-    central, remote = (yaml.safe_load(block)["config"] for block in (central_text, remote_text))
+    central, remote = (yamlio.load(block)["config"] for block in (central_text, remote_text))
     stacks = ROOT / "tests" / "stacks"
-    tested_remote = yaml.safe_load((stacks / "Pulumi.remote.yaml").read_text())["config"]
+    tested_remote = yamlio.load((stacks / "Pulumi.remote.yaml").read_text())["config"]
     assert set(remote) == set(_without_secrets(tested_remote))
     assert remote == _without_secrets(tested_remote) | {"kubernetes:context": remote["kubernetes:context"]}
-    tested_prod = yaml.safe_load((stacks / "Pulumi.prod.yaml").read_text())["config"]
+    tested_prod = yamlio.load((stacks / "Pulumi.prod.yaml").read_text())["config"]
     assert central["mesh-tracing:signoz"] == {"ingest": tested_prod["mesh-tracing:signoz"]["ingest"]}
     # Both hold the ingest key as a secret, which the page has set with the CLI rather than written.
     assert is_encrypted(tested_prod[INGEST_KEY]) and is_encrypted(tested_remote[INGEST_KEY])

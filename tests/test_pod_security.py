@@ -15,9 +15,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-import yaml
 
 from kube.tree import dig
+from meshtools import yamlio
 from meshtools.manifests import Manifest
 from tests.conftest import TEST_STACK_NAMES, stack_run
 from tests.support.network_policy import Pod, pods_of
@@ -205,7 +205,7 @@ def injectors(stack: str) -> list[dict[str, Any]]:
 
 def injector_sidecar_template(stack: str) -> str:
     """The sidecar template of the stack's first control plane (each adds istio-init alike)."""
-    [first, *_] = [str(yaml.safe_load(found["data"]["config"])["templates"]["sidecar"]) for found in injectors(stack)]
+    [first, *_] = [str(yamlio.load(found["data"]["config"])["templates"]["sidecar"]) for found in injectors(stack)]
     return first
 
 
@@ -263,7 +263,7 @@ def test_sidecar_namespaces_are_privileged_because_of_istio_init() -> None:
         "initContainer istio-init: adds capabilities ['NET_ADMIN', 'NET_RAW']"
     ]
     for injector in injectors("prod"):
-        assert yaml.safe_load(injector["data"]["values"])["pilot"]["cni"]["enabled"] is False, "no Istio CNI"
+        assert yamlio.load(injector["data"]["values"])["pilot"]["cni"]["enabled"] is False, "no Istio CNI"
 
 
 # --------------------------------------------------------------------------- the checker can fail

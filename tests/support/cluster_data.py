@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
+from meshtools import yamlio
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "cluster"
 JSON = dict[str, Any]
@@ -23,7 +23,7 @@ UNMESHED_PODS = ("api-5c4d8f9b7-h6j2k", "reports-8d9c7b6a5-p4o3i", "cache-0", "d
 
 def load(relative: str) -> JSON:
     """One object, e.g. load("signoz/service-signoz.yaml")."""
-    document: JSON = yaml.safe_load((DATA / relative).read_text())
+    document: JSON = yamlio.load((DATA / relative).read_text())
     return document
 
 

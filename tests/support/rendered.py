@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import celpy
-import yaml
 from celpy.adapter import json_to_cel
 from celpy.celtypes import BoolType
 from celpy.evaluation import CELEvalError
@@ -39,7 +38,7 @@ from config.kiali import ExternalPrometheus
 from config.stack import StackSettings
 from kube import naming
 from kube.tree import dig
-from meshtools import postdeploy
+from meshtools import postdeploy, yamlio
 from meshtools.clusterview import ObjectsView
 from meshtools.datapath import service_port, split_fqdn
 from meshtools.desired import desired_state
@@ -198,7 +197,7 @@ def _kiali_problems(where: str, settings: StackSettings, objects: list[Manifest]
     if not settings.kiali.enabled:
         return []
     config_map = by_kind(objects, "ConfigMap").get((settings.istio.namespace, naming.kiali_service_name()))
-    config = yaml.safe_load(dig(config_map, "data", "config.yaml") or "") or {}
+    config = yamlio.load(dig(config_map, "data", "config.yaml") or "") or {}
     wanted = prometheus_url(settings)
     seen = dig(config, "external_services", "prometheus", "url")
     if seen != wanted:

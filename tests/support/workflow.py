@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from meshtools import yamlio
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
 _EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
@@ -61,7 +61,7 @@ def provide_venv(directory: Path) -> None:
 
 
 def load(name: str) -> dict[str, Any]:
-    document: dict[Any, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
+    document: dict[Any, Any] = yamlio.load((WORKFLOWS / name).read_text())
     document["on"] = document.pop(True, document.get("on"))  # YAML 1.1 reads the key `on` as true
     return document
 
