@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from meshtools import plan
-from tests.components.scenarios import SCENARIOS
+from tests.components.scenarios import SCENARIOS, golden_problem
 from tests.conftest import GOLDEN, TEST_STACK_NAMES, TEST_STACKS
 from tests.support.components import golden_path
 
@@ -38,3 +38,11 @@ def test_every_component_golden_file_belongs_to_a_scenario() -> None:
         *(p.relative_to(GOLDEN) for p in expected),
         *(Path(f"{name}.plan.yaml") for name in TEST_STACK_NAMES),
     }, "no other golden file"
+
+
+@pytest.mark.parametrize(
+    ("component", "scenario"), [(component, scenario) for component in SCENARIOS for scenario in SCENARIOS[component]]
+)
+def test_each_component_scenario_registers_what_its_golden_file_holds(component: str, scenario: str) -> None:
+    if problem := golden_problem(component, scenario):
+        pytest.fail(problem)

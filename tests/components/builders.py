@@ -38,6 +38,7 @@ from config.tail_sampling import TailSamplingSettings
 from config.types import MtlsMode
 from kube.collector_config import MeshProcessing
 from kube.network_policies import Policy
+from kube.tree import merge
 from tests.support.components import DOUBLE_TYPE_PREFIX
 from versions.table import CHARTS, ChartId
 
@@ -67,17 +68,6 @@ TEST_SECRETS = {
 
 def _secret(value: str | None) -> pulumi.Output[str] | None:
     return None if value is None else pulumi.Output.secret(value)
-
-
-def _merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    """`base` with `changes` merged in, mapping by mapping."""
-    result = dict(base)
-    for key, value in changes.items():
-        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
-            result[key] = _merged(result[key], value)
-        else:
-            result[key] = value
-    return result
 
 
 # --------------------------------------------------------------------------- shared pieces
@@ -155,9 +145,9 @@ def signoz_stack_args(
     """`replicas` and `ingest_host` are shortcuts into `signoz` (collector.replicas, ingest.host)."""
     section = dict(signoz or {})
     if replicas is not None:
-        section = _merged(section, {"collector": {"replicas": replicas}})
+        section = merge(section, {"collector": {"replicas": replicas}})
     if ingest_host is not None:
-        section = _merged(section, {"ingest": {"host": ingest_host}})
+        section = merge(section, {"ingest": {"host": ingest_host}})
     return SigNozStackArgs(
         signoz=DeploySigNoz.model_validate(section),
         mesh=mesh or mesh_processing(),
@@ -197,7 +187,7 @@ def signoz_agent_args(
     ingest_key: str | None = TEST_SECRETS["ingest_key"],
 ) -> SigNozAgentArgs:
     """Remote mode to https://signoz-ingest.example.com with bearer auth (and its key) unless told."""
-    section = _merged(
+    section = merge(
         {"mode": "remote", "remote": {"endpoint": "https://signoz-ingest.example.com"}},
         {**(signoz or {}), **({"remote": remote} if remote else {})},
     )

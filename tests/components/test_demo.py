@@ -12,7 +12,7 @@ from components import demo
 from kube.naming import SIGNOZ_ANNOTATION
 from meshtools.recording import Resource
 from tests.components.builders import DEMO_IMAGES
-from tests.components.scenarios import SCENARIOS, golden_problem, recorded
+from tests.components.scenarios import SCENARIOS, recorded
 from tests.support.components import Recorded, children_of, outside_the_tree
 
 NAMESPACE = "mesh-tracing-demo"
@@ -39,12 +39,6 @@ def containers(workload: Recorded[Any]) -> list[dict[str, Any]]:
 def seconds(duration: str) -> int:
     number, unit = int(duration[:-1]), duration[-1]
     return number * {"s": 1, "m": 60, "h": 3600}[unit]
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS["demo"])
-def test_registers_what_its_golden_file_holds(scenario: str) -> None:
-    if problem := golden_problem("demo", scenario):
-        pytest.fail(problem)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS["demo"])

@@ -11,7 +11,7 @@ from components.istio_mesh import IstioMesh
 from config.types import MtlsMode
 from meshtools.recording import changed_resources
 from tests.components.builders import ISTIO_REPOSITORY, istio_mesh_args
-from tests.components.scenarios import SCENARIOS, golden_problem, recorded
+from tests.components.scenarios import SCENARIOS, recorded
 from tests.support.components import Recorded, children_of, outside_the_tree, record, releases_not_from
 
 OUTPUT_KEYS = {"providerName", "samplingPercent", "rootNamespace", "gatewayService", "controlPlanes", "revisionTags"}
@@ -21,12 +21,6 @@ OCI = "oci://registry.internal.example.com/charts"
 def values(mesh: Recorded[Any], name: str) -> dict[str, Any]:
     found: dict[str, Any] = mesh.named(name).inputs["values"]
     return found
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS["istio_mesh"])
-def test_registers_what_its_golden_file_holds(scenario: str) -> None:
-    if problem := golden_problem("istio_mesh", scenario):
-        pytest.fail(problem)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS["istio_mesh"])

@@ -9,7 +9,7 @@ import pytest
 from components.kiali_integration import KialiIntegration
 from meshtools.recording import changed_resources
 from tests.components.builders import kiali_args, stand_in
-from tests.components.scenarios import SCENARIOS, golden_problem, recorded
+from tests.components.scenarios import SCENARIOS, recorded
 from tests.support import upstream
 from tests.support.components import children_of, outside_the_tree, record
 from versions.table import CHARTS, ChartId
@@ -22,12 +22,6 @@ OCI = "oci://registry.internal.example.com/charts"
 
 def kiali() -> KialiIntegration:
     return KialiIntegration("kiali", kiali_args(), istio_namespace="istio-system", istiod=stand_in("mesh-istiod"))
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS["kiali_integration"])
-def test_registers_what_its_golden_file_holds(scenario: str) -> None:
-    if problem := golden_problem("kiali_integration", scenario):
-        pytest.fail(problem)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS["kiali_integration"])

@@ -15,7 +15,7 @@ from components.signoz_agent import SigNozAgent
 from components.trace_sink import TraceSink
 from kube import naming
 from tests.components.builders import SIGNOZ_REPOSITORY, TEST_SECRETS, signoz_agent_args
-from tests.components.scenarios import SCENARIOS, golden_problem, recorded
+from tests.components.scenarios import SCENARIOS, recorded
 from tests.support import upstream
 from tests.support.components import Recorded, children_of, outside_the_tree, record, releases_not_from
 from tests.support.rendered import rendered_objects
@@ -48,12 +48,6 @@ def rendered_opt_in_config() -> dict[str, Any]:
     [configmap] = [m.object for m in objects if m.title == "ConfigMap signoz/k8s-infra-otel-agent"]
     config: dict[str, Any] = yaml.safe_load(configmap["data"]["otel-agent-config.yaml"])
     return config
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS["signoz_agent"])
-def test_registers_what_its_golden_file_holds(scenario: str) -> None:
-    if problem := golden_problem("signoz_agent", scenario):
-        pytest.fail(problem)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS["signoz_agent"])

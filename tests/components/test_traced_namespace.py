@@ -10,7 +10,7 @@ import pytest
 from components.traced_namespace import TracedNamespace
 from config.types import MtlsMode
 from tests.components.builders import MESH_TAGS, stand_in, traced_namespace_args
-from tests.components.scenarios import SCENARIOS, golden_problem, recorded
+from tests.components.scenarios import SCENARIOS, recorded
 from tests.support.components import Recorded, children_of, outside_the_tree, record
 
 PRIVILEGED = {"pod-security.kubernetes.io/enforce": "privileged"}
@@ -20,12 +20,6 @@ def traced(name: str = "shop", **changes: Any) -> Recorded[Any]:
     return record(
         lambda: TracedNamespace(f"ns-{name}", traced_namespace_args(name, **changes), [stand_in("mesh-istiod")])
     )
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS["traced_namespace"])
-def test_registers_what_its_golden_file_holds(scenario: str) -> None:
-    if problem := golden_problem("traced_namespace", scenario):
-        pytest.fail(problem)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS["traced_namespace"])
