@@ -89,6 +89,9 @@ _MESH_CONFIG_RAILS = (
     (("enableAutoMtls", "enable_auto_mtls"), AUTO_MTLS),
 )
 SKIP_VERIFY_KEYS = frozenset({"insecure_skip_verify", "insecureSkipVerify", "insecureSkipTLSVerify"})
+# The remote agent's exporters are the program's own, written from mesh-tracing:signoz.remote (the
+# settings refuse them in extraValues): REMOTE_VERIFIES_TLS judges their TLS, with that fix.
+_JUDGED_ELSEWHERE = {"k8s-infra": ("otelAgent", "config", "exporters")}
 
 
 def values_judged(chart: str, values: Mapping[str, Any]) -> Iterator[tuple[GuardRail, tuple[str, ...], Any]]:
@@ -100,8 +103,9 @@ def values_judged(chart: str, values: Mapping[str, Any]) -> Iterator[tuple[Guard
             for name in names:
                 if name in mesh_config:
                     yield rail, ("meshConfig", name), mesh_config[name]
+    judged_elsewhere = _JUDGED_ELSEWHERE.get(chart)
     for path, value in _leaves(values, ()):
-        if path[-1] in SKIP_VERIFY_KEYS:
+        if path[-1] in SKIP_VERIFY_KEYS and path[: len(judged_elsewhere or ())] != judged_elsewhere:
             yield TLS_VERIFIED, path, value
 
 

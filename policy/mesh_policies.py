@@ -98,13 +98,19 @@ def production_environment(resources: Iterable[Resource]) -> str | None:
     return env
 
 
+def _chart(props: Mapping[str, Any]) -> str:
+    """A release's chart name: `istiod` whether the release names it so (with a repository URL beside
+    it) or as a reference into an OCI registry (`oci://registry.example.com/istio/istiod`)."""
+    return str(props.get("chart") or "").rsplit("/", 1)[-1]
+
+
 def _signoz_release(type_: str, props: Mapping[str, Any]) -> bool:
-    return type_ == RELEASE and props.get("chart") == "signoz"
+    return type_ == RELEASE and _chart(props) == "signoz"
 
 
 def _agent_release(type_: str, props: Mapping[str, Any]) -> bool:
     """The k8s-infra agent a remote-mode stack runs instead of SigNoz."""
-    return type_ == RELEASE and props.get("chart") == "k8s-infra"
+    return type_ == RELEASE and _chart(props) == "k8s-infra"
 
 
 # Where the collector the mesh reports to keeps its config and its pod resources, per chart.
@@ -152,7 +158,7 @@ def _peer_authentication_mode(type_: str, props: Mapping[str, Any]) -> Iterable[
 
 
 def _kiali_strategy(type_: str, props: Mapping[str, Any]) -> Iterable[Found]:
-    if type_ == RELEASE and props.get("chart") == "kiali-server":
+    if type_ == RELEASE and _chart(props) == "kiali-server":
         strategy = dig(props, "values", "auth", "strategy")
         yield strategy, f"Kiali release {props.get('name')} uses {strategy} access"
 
@@ -165,7 +171,7 @@ def _in_values(rail: GuardRail) -> tuple[GuardRail, Finder]:
         values = props.get("values") if type_ == RELEASE else None
         if not isinstance(values, Mapping):
             return
-        for judging, path, value in values_judged(str(props.get("chart")), values):
+        for judging, path, value in values_judged(_chart(props), values):
             if judging is rail:
                 yield value, f"Helm release {props.get('name')} sets {'.'.join(path)} {json.dumps(value)}"
 
@@ -209,9 +215,9 @@ def chart_version_pinned(type_: str, props: Mapping[str, Any]) -> list[str]:
 
 
 def memory_limiter_first(type_: str, props: Mapping[str, Any]) -> list[str]:
-    if type_ != RELEASE or props.get("chart") not in _COLLECTOR_VALUES:
+    if type_ != RELEASE or _chart(props) not in _COLLECTOR_VALUES:
         return []
-    key, what = _COLLECTOR_VALUES[str(props.get("chart"))]
+    key, what = _COLLECTOR_VALUES[_chart(props)]
     processors = dig(props, "values", key, "config", "service", "pipelines", "traces", "processors")
     if processors is None or limiter_first(processors):  # the data path's own predicate (meshtools/datapath.py)
         return []
@@ -224,7 +230,7 @@ def memory_limiter_first(type_: str, props: Mapping[str, Any]) -> list[str]:
 def _tail_share(resources: list[Resource]) -> float | None:
     """The stored share of a SigNoz release whose collector samples at the tail, if one does."""
     for type_, props in resources:
-        if type_ != RELEASE or props.get("chart") != "signoz":
+        if type_ != RELEASE or _chart(props) != "signoz":
             continue
         sampler = dig(props, "values", "otelCollector", "config", "processors", "tail_sampling")
         for policy in dig(sampler, "policies") or []:
@@ -255,9 +261,9 @@ def production_sampling_at_most_10(resources: list[Resource]) -> list[str]:
 
 
 def collector_has_limits(type_: str, props: Mapping[str, Any]) -> list[str]:
-    if type_ != RELEASE or props.get("chart") not in _COLLECTOR_VALUES:
+    if type_ != RELEASE or _chart(props) not in _COLLECTOR_VALUES:
         return []
-    key, _ = _COLLECTOR_VALUES[str(props.get("chart"))]
+    key, _ = _COLLECTOR_VALUES[_chart(props)]
     limits = dig(props, "values", key, "resources", "limits") or {}
     missing = [k for k in ("cpu", "memory") if k not in limits]
     if not missing:

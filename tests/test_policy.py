@@ -257,6 +257,30 @@ def test_production_rails_judge_what_extra_values_merged_into_a_release() -> Non
     )
 
 
+def test_a_release_from_an_oci_registry_is_judged_by_its_chart_name() -> None:
+    def from_oci_with_tracing_off(inputs: dict[str, Any]) -> None:
+        inputs["chart"] = "oci://registry.example.com/istio/istiod"
+        inputs["values"]["meshConfig"]["enableTracing"] = False
+
+    run = edited(stack_run("prod"), "mesh-istiod", from_oci_with_tracing_off)
+    assert violations(RULE["production-tracing-enabled"], run) == [
+        "Helm release istiod sets meshConfig.enableTracing false in production environment 'production'; remove "
+        "meshConfig.enableTracing from mesh-tracing:istio.istiod.extraValues."
+    ]
+
+
+def test_the_agents_own_tls_setting_is_judged_once_with_its_setting() -> None:
+    def skip_verify(inputs: dict[str, Any]) -> None:
+        _agent_exporter(inputs)["tls"] = {"insecure_skip_verify": True}
+
+    run = edited(stack_run("remote"), "signoz-agent-release", skip_verify)
+    assert violations(RULE["production-tls-verified"], run) == [], "the remote rule names the setting"
+    assert violations(RULE["production-remote-tls-and-auth"], run) == [
+        "The agent's exporter otlphttp/signoz-remote (release k8s-infra) does not verify TLS in production "
+        "environment 'production'; set mesh-tracing:signoz.remote.insecureSkipVerify false."
+    ]
+
+
 def test_production_sampling_advisory() -> None:
     assert violations(RULE["production-sampling-at-most-10-percent"], stack_run("prod")) == []
     assert violations(RULE["production-sampling-at-most-10-percent"], stack_run("dev")) == [], "dev samples 100 %"
