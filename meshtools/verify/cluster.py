@@ -277,4 +277,7 @@ class LiveView:
         self, api_version: str, kind: str, namespace: str, selector: Mapping[str, str] | None = None
     ) -> list[Mapping[str, Any]]:
         query = {"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))} if selector else None
-        return list((self.cluster.get(collection_path(api_version, kind, namespace), query) or {}).get("items", []))
+        items = (self.cluster.get(collection_path(api_version, kind, namespace), query) or {}).get("items", [])
+        # The API server leaves kind and apiVersion off a list's items; the rules read them as a
+        # rendered object (and ObjectsView) carries them.
+        return [{"apiVersion": api_version, "kind": kind, **item} for item in items]

@@ -120,8 +120,9 @@ class FakeApiServer:
             return None
         selector = dict(term.split("=", 1) for term in request.query.get("labelSelector", "").split(",") if "=" in term)
         prefix = request.path + "/"
+        # As the real API server does, a list's items carry no kind or apiVersion.
         found = [
-            obj
+            {key: value for key, value in obj.items() if key not in ("kind", "apiVersion")}
             for path, obj in self.objects.items()
             if path.startswith(prefix)
             and "/" not in path[len(prefix) :]
