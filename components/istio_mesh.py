@@ -31,8 +31,6 @@ from kube.revisions import ControlPlane
 from kube.tree import merge
 from versions.table import ChartId
 
-MESH_TELEMETRY_NAME = "mesh-default"
-PEER_AUTHENTICATION_NAME = "default"
 # Envoy stats prefix for the Zipkin tracer's counters (envoy_tracing_zipkin_reports_sent, …).
 ZIPKIN_STATS_PREFIX = "tracing.zipkin"
 
@@ -207,7 +205,7 @@ class IstioMesh(pulumi.ComponentResource):
         after_mesh = pulumi.ResourceOptions(parent=self, depends_on=self.ready)
         self.telemetry = telemetry(
             f"{name}-telemetry",
-            name=MESH_TELEMETRY_NAME,
+            name=naming.MESH_TELEMETRY_NAME,
             namespace=system_ns.metadata.name,
             spec=mesh_telemetry_spec(args),
             opts=after_mesh,
@@ -215,7 +213,7 @@ class IstioMesh(pulumi.ComponentResource):
         )
         self.peer_authentication = peer_authentication(
             f"{name}-peer-authentication",
-            name=PEER_AUTHENTICATION_NAME,
+            name=naming.PEER_AUTHENTICATION_NAME,
             namespace=system_ns.metadata.name,
             spec=peer_authentication_spec(args.mtls_mode),
             opts=after_mesh,

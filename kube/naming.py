@@ -72,6 +72,11 @@ NO_INJECTION_LABELS = {"istio-injection": "disabled"}
 KIALI_WEB_ROOT = "/kiali"
 SIGNOZ_ANNOTATION = "mesh-tracing.io/signoz-traces"
 
+# The mesh-wide Telemetry and PeerAuthentication in Istio's root namespace (`make verify` reads them
+# by these names).
+MESH_TELEMETRY_NAME = "mesh-default"
+PEER_AUTHENTICATION_NAME = "default"
+
 # The namespace of the optional demo workload is a settings fact (the reader keeps other uses out of it).
 DEMO_NAMESPACE = stack.DEMO_NAMESPACE
 

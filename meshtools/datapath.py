@@ -21,7 +21,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.istio_mesh import MESH_TELEMETRY_NAME, PEER_AUTHENTICATION_NAME
 from config.signoz import DeploySigNoz, RemoteSigNoz
 from config.types import RemoteAuth
 from kube import naming, revisions
@@ -182,9 +181,9 @@ def mesh_provider(context: Context, target: Target) -> Result:
 def mesh_telemetry(context: Context, target: Target) -> Result:
     settings = context.settings
     provider, sampling = settings.istio.provider_name, settings.sampling_percent
-    telemetry = context.view.get(TELEMETRY_API, "Telemetry", settings.istio.namespace, MESH_TELEMETRY_NAME)
+    telemetry = context.view.get(TELEMETRY_API, "Telemetry", settings.istio.namespace, naming.MESH_TELEMETRY_NAME)
     if telemetry is None:
-        return Result(False, f"no Telemetry {MESH_TELEMETRY_NAME} in the root namespace", RUN_MAKE_UP)
+        return Result(False, f"no Telemetry {naming.MESH_TELEMETRY_NAME} in the root namespace", RUN_MAKE_UP)
     rules = dig(telemetry, "spec", "tracing") or []
     rule = rules[0] if rules else {}
     providers = [p.get("name") for p in rule.get("providers") or []]
@@ -200,7 +199,7 @@ def mesh_telemetry(context: Context, target: Target) -> Result:
 def peer_authentication(context: Context, target: Target) -> Result:
     mode = context.settings.mtls_mode.value
     policy = context.view.get(
-        SECURITY_API, "PeerAuthentication", context.settings.istio.namespace, PEER_AUTHENTICATION_NAME
+        SECURITY_API, "PeerAuthentication", context.settings.istio.namespace, naming.PEER_AUTHENTICATION_NAME
     )
     seen = dig(policy, "spec", "mtls", "mode") if policy else None
     if seen != mode:

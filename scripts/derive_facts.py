@@ -43,6 +43,7 @@ from typing import Any
 
 import yaml
 
+from meshtools import yamlio
 from meshtools.charts import locate
 from meshtools.cli import ToolError
 from scripts import proto_schema
@@ -57,7 +58,6 @@ from versions.table import (
 )
 
 INTERNAL_DEFAULTS = "_internal_defaults_do_not_set"
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # Subcharts whose values a parent chart reaches under their name: (path prefix, file in the chart).
 SUBCHART_VALUES: dict[ChartId, list[tuple[str, str]]] = {
@@ -120,7 +120,7 @@ def chart_facts(files: ChartFiles, chart: ChartId, version: str, source: str) ->
         if text is None:
             raise ToolError(f"{files.path}: no {relative}")
         sources.append(f"{CHARTS[chart].name} {source}: {relative}")
-        values = yaml.load(text, Loader=_Loader) or {}
+        values = yamlio.load(text) or {}
         if set(values) == {INTERNAL_DEFAULTS}:
             values = values[INTERNAL_DEFAULTS]  # Istio charts: users set these keys at top level
         if not prefix:
@@ -213,7 +213,7 @@ def contrib_components(extra: Path, version: str) -> dict[str, Any] | None:
     source = extra / "otelcol-contrib" / version / "manifest.yaml"
     if not source.is_file():
         return None
-    manifest = yaml.safe_load(source.read_text())
+    manifest = yamlio.load(source.read_text())
     by_kind = {
         kind: sorted({str(entry["gomod"]).split()[0].rsplit("/", 1)[-1] for entry in manifest.get(kind) or []})
         for kind in CONTRIB_KINDS
@@ -236,7 +236,7 @@ def strip_descriptions(node: Any) -> Any:
 
 
 def crd_schema(text: str, where: str, group: str, version: str, kind: str) -> dict[str, Any]:
-    for document in yaml.load_all(text, Loader=_Loader):
+    for document in yaml.load_all(text, Loader=yamlio.SafeLoader):
         if not document or document.get("kind") != "CustomResourceDefinition":
             continue
         spec = document["spec"]
