@@ -64,7 +64,8 @@ class ReleaseExtras:
 
 
 def release_extras(sections: Mapping[str, Any]) -> list[ReleaseExtras]:
-    """Every release's `extraValues` that the stack's valid sections (`validate_settings`) set."""
+    """Every installed release's `extraValues` that the stack's valid sections (`validate_settings`)
+    set (those of a release the stack does not install are refused by `unused_extras`)."""
     found: list[ReleaseExtras] = []
     istio = sections.get("istio")
     if isinstance(istio, IstioSettings):
@@ -77,7 +78,7 @@ def release_extras(sections: Mapping[str, Any]) -> list[ReleaseExtras]:
         where = ("signoz", "remote")
         found.append(_extras(where, ChartId.K8S_INFRA, [remote.chart_version], remote.extra_values, AGENT_OWNED))
     kiali = sections.get("kiali")
-    if isinstance(kiali, KialiSettings):
+    if isinstance(kiali, KialiSettings) and kiali.enabled:
         found.append(_extras(("kiali",), ChartId.KIALI, [kiali.chart_version], kiali.extra_values, KIALI_OWNED))
         prometheus = kiali.prometheus
         if isinstance(prometheus, DeployedPrometheus):
@@ -98,18 +99,39 @@ def _istio_extras(istio: IstioSettings) -> list[ReleaseExtras]:
     found = [
         _extras(("istio", "base"), ChartId.ISTIO_BASE, newest, istio.base.extra_values, ISTIO_BASE_OWNED),
         _extras(("istio", "istiod"), ChartId.ISTIOD, istio.chart_versions(), istio.istiod.extra_values, ISTIOD_OWNED),
-        _extras(("istio", "gateway"), ChartId.ISTIO_GATEWAY, newest, istio.gateway.extra_values, GATEWAY_OWNED),
     ]
+    if istio.gateway.enabled:
+        found.append(
+            _extras(("istio", "gateway"), ChartId.ISTIO_GATEWAY, newest, istio.gateway.extra_values, GATEWAY_OWNED)
+        )
     for index, entry in enumerate(istio.revisions or []):
         where = ("istio", "revisions", index)
         found.append(_extras(where, ChartId.ISTIOD, [entry.chart_version], entry.extra_values, ISTIOD_OWNED))
     return found
 
 
+def unused_extras(sections: Mapping[str, Any]) -> list[Problem]:
+    """`extraValues` of a release the stack does not install: they would silently do nothing."""
+    unused: list[tuple[tuple[str, ...], Mapping[str, Any], str]] = []
+    istio = sections.get("istio")
+    if isinstance(istio, IstioSettings) and not istio.gateway.enabled:
+        unused.append((("istio", "gateway"), istio.gateway.extra_values, "istio.gateway.enabled is true"))
+    kiali = sections.get("kiali")
+    if isinstance(kiali, KialiSettings) and not kiali.enabled:
+        unused.append((("kiali",), kiali.extra_values, "kiali.enabled is true"))
+        if isinstance(kiali.prometheus, DeployedPrometheus):
+            unused.append((("kiali", "prometheus"), kiali.prometheus.extra_values, "kiali.enabled is true"))
+    return [
+        Problem(key_path((*block, EXTRA_VALUES)), values, f"only used when {when}: that release is not installed")
+        for block, values, when in unused
+        if values
+    ]
+
+
 def extra_values_problems(sections: Mapping[str, Any]) -> list[Problem]:
     """Every refused path of every release's `extraValues`: owned ones first, then, of the rest,
-    those the chart lacks."""
-    problems: list[Problem] = []
+    those the chart lacks; and those of a release the stack does not install."""
+    problems: list[Problem] = unused_extras(sections)
     for extras in release_extras(sections):
         problems += owned_problems(extras)
         problems += chart_problems(extras, refused=[path for path, _ in _owned_hits(extras)])

@@ -176,7 +176,22 @@ def test_open_maps_lists_and_kubernetes_objects_take_any_key_below_them() -> Non
     settings = validate_settings({"environment": "dev", "cluster": "kind-1", **istiod_extras(extra)})
     assert settings.istio.istiod.extra_values == extra
     gateway = {"podAnnotations": {OWNER: "edge"}}  # a map with the chart's own entries
-    validate_settings({"environment": "dev", "cluster": "kind-1", "istio": {"gateway": {"extraValues": gateway}}})
+    enabled = {"enabled": True, "extraValues": gateway}
+    validate_settings({"environment": "dev", "cluster": "kind-1", "istio": {"gateway": enabled}})
+
+
+def test_extra_values_of_a_release_the_stack_does_not_install_are_refused() -> None:
+    """They would silently do nothing (and no rule would judge them)."""
+    found = problems_of(
+        {"istio": {"gateway": {"extraValues": {"podAnnotations": {OWNER: "edge"}}}}, "kiali": {"enabled": False}}
+    ) + problems_of({"kiali": {"enabled": False, "extraValues": {"kiali_feature_flags": {}}}})
+    assert [(p.key, p.allowed) for p in found] == [
+        (
+            "mesh-tracing:istio.gateway.extraValues",
+            "only used when istio.gateway.enabled is true: that release is not installed",
+        ),
+        ("mesh-tracing:kiali.extraValues", "only used when kiali.enabled is true: that release is not installed"),
+    ]
 
 
 def test_kiali_takes_the_fields_of_its_configuration() -> None:
