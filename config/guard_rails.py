@@ -132,6 +132,6 @@ MAX_PRODUCTION_SAMPLING = 10.0
 SAMPLING_AT_MOST_10 = GuardRail(
     holds=lambda percent: not isinstance(percent, int | float) or percent <= MAX_PRODUCTION_SAMPLING,
     requirement=f"above {MAX_PRODUCTION_SAMPLING:g} % the trace volume is costly",
-    fix=f"above {MAX_PRODUCTION_SAMPLING:g} % the trace volume is costly — lower mesh-tracing:samplingPercent, "
-    "tailSampling.percent or the namespace override",
+    fix=f"above {MAX_PRODUCTION_SAMPLING:g} % the trace volume is costly — lower mesh-tracing:samplingPercent "
+    "(with tail sampling mesh-tracing:tailSampling.percent) or the namespace's override",
 )

@@ -291,7 +291,8 @@ def test_production_sampling_advisory() -> None:
     run = edited(stack_run("prod"), "mesh-telemetry", raise_sampling)
     assert violations(RULE["production-sampling-at-most-10-percent"], run) == [
         "Telemetry istio-system/mesh-default samples 25 % in production environment 'production'; above 10 % the "
-        "trace volume is costly — lower mesh-tracing:samplingPercent, tailSampling.percent or the namespace override."
+        "trace volume is costly — lower mesh-tracing:samplingPercent (with tail sampling "
+        "mesh-tracing:tailSampling.percent) or the namespace's override."
     ]
 
 

@@ -172,8 +172,8 @@ def test_production_keeps_the_stored_share_at_most_10_percent() -> None:
 
     assert violations(rule, edited(run, "signoz-release", keep_a_quarter)) == [
         "The SigNoz collector keeps 25 % of the traces that are neither errors nor slow in production environment "
-        "'production'; above 10 % the trace volume is costly — lower mesh-tracing:samplingPercent, "
-        "tailSampling.percent or the namespace override."
+        "'production'; above 10 % the trace volume is costly — lower mesh-tracing:samplingPercent (with tail "
+        "sampling mesh-tracing:tailSampling.percent) or the namespace's override."
     ]
 
 
