@@ -86,6 +86,12 @@ class Context:
     stack: str
     options: Options = field(default_factory=Options)
     results: list[Check] = field(default_factory=list)  # those run so far, for checks that read them
+    # The registered functions with a failed result so far: a check reads another's outcome by the
+    # function (`failed`), not by its printed name.
+    failures: set[Callable[[Context, Target], Found]] = field(default_factory=set)
+
+    def failed(self, check: Callable[[Context, Target], Found]) -> bool:
+        return check in self.failures
 
     @property
     def what(self) -> str:
@@ -163,4 +169,6 @@ def run(
                 found_results = [found] if isinstance(found, Result) else list(found)
                 assert len(found_results) == len(names), f"{names} returned {len(found_results)} result(s)"
                 context.results += [Check(n, o.ok, o.detail, o.fix) for n, o in zip(names, found_results, strict=True)]
+                if not all(o.ok for o in found_results):
+                    context.failures.add(registered.run)
     return context.results

@@ -19,7 +19,7 @@ from config.signoz import RemoteSigNoz
 from config.stack import StackSettings
 from kube import naming, revisions
 from kube.collector_config import resource_attributes
-from meshtools import datapath, postdeploy, sidecars  # noqa: F401 (importing datapath registers its checks)
+from meshtools import datapath, postdeploy, sidecars  # importing datapath registers its checks
 from meshtools.cli import UsageError, run_command
 from meshtools.postdeploy import Check, Context, Found, Options, Result, Stage, post_deploy
 from meshtools.stacks import PROJECT_DIR, load_stack
@@ -244,7 +244,7 @@ def span_round_trip(context: Context, target: postdeploy.Target) -> Result | Non
 def sidecar_spans(context: Context, target: postdeploy.Target) -> Result | None:
     if context.settings.signoz.remote_mode:
         return None
-    missing = any(not r.ok and r.name.endswith(" sidecars") for r in context.results)
+    missing = context.failed(datapath.sidecars)
     return mesh_spans_check(live(context), context.settings, context.options.mesh_window, missing, context.stack)
 
 
