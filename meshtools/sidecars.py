@@ -99,11 +99,6 @@ def survey_sidecars(pods: Iterable[JSON]) -> SidecarSurvey:
     return SidecarSurvey(missing, skipped)
 
 
-def pods_without_sidecar(pods: Iterable[JSON]) -> dict[Workload, list[str]]:
-    """Running pods lacking the sidecar that the injector would inject, grouped by owning workload."""
-    return survey_sidecars(pods).missing
-
-
 def describe_skipped(skipped: Mapping[Workload, tuple[str, list[str]]]) -> str:
     return ", ".join(f"{kind}/{name} ({reason})" for (kind, name), (reason, _) in sorted(skipped.items()))
 

@@ -8,6 +8,7 @@ path) fails here.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,21 @@ from meshtools.stacks import find_stack, load_stack
 from tests.conftest import TEST_STACK_NAMES, TEST_STACKS, raw_settings, run_test_stack, stack_run, stack_settings
 from tests.support.conformance import chart_of
 from tests.support.rendered import by_kind, rendered_objects
-from versions.chart_values import ValuePath, dotted, leaf_paths, under
+from versions.chart_values import ValuePath, dotted, under
 from versions.table import ChartId
 
 OWNER = "example.com/owner"
+
+
+def leaf_paths(values: Mapping[str, Any], prefix: ValuePath = ()) -> Iterator[ValuePath]:
+    """The paths whose value `values` sets: every non-map value (a list is one) and every non-empty
+    map's keys below; an empty map sets nothing (a merge leaves what is there)."""
+    for key, value in values.items():
+        path = (*prefix, str(key))
+        if isinstance(value, Mapping) and value:
+            yield from leaf_paths(value, path)
+        elif not isinstance(value, Mapping):
+            yield path
 
 
 @functools.cache
@@ -270,20 +282,21 @@ OWNED = {
 
 
 def program_set_paths(stack: str) -> dict[ChartId, set[ValuePath]]:
-    """The paths the value builders set in a test stack's releases: every path of the recorded
-    values but those the stack's own extraValues put there."""
-    extras = {(e.chart, e.versions): e for e in release_extras(dict(stack_settings(stack)))}
+    """The paths the value builders set in a test stack's releases (a stack without extraValues, so
+    every path of the recorded values is the builders')."""
+    assert not release_extras(dict(stack_settings(stack))), f"{stack} sets extraValues"
     found: dict[ChartId, set[ValuePath]] = {}
     for release in stack_run(stack).by_type(HELM_RELEASE_TYPE):
-        chart, version = chart_of(release)
-        theirs = {
-            path for e in extras.values() if e.chart is chart and version in e.versions for path in leaf_paths(e.values)
-        }
-        found.setdefault(chart, set()).update(set(leaf_paths(release.inputs["values"])) - theirs)
+        found.setdefault(chart_of(release)[0], set()).update(leaf_paths(release.inputs["values"]))
     return found
 
 
-@pytest.mark.parametrize("stack", TEST_STACK_NAMES)
+# Where a stack's extraValues overlap what the builders set, the recorded values cannot say who set
+# a path; the stacks without extraValues can (the values stack is a canary with a gateway, as others).
+BUILDER_STACKS = [name for name in TEST_STACK_NAMES if not release_extras(dict(stack_settings(name)))]
+
+
+@pytest.mark.parametrize("stack", BUILDER_STACKS)
 def test_every_path_the_value_builders_set_is_in_its_releases_owned_table(stack: str) -> None:
     for chart, paths in program_set_paths(stack).items():
         roots = [parse_path(text) for text in OWNED[chart]]

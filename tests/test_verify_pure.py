@@ -185,7 +185,7 @@ def test_namespace_label() -> None:
 
 def test_pods_without_sidecar_are_grouped_by_workload() -> None:
     pods = data.pods(*data.MESHED_PODS, *data.FINISHED_PODS, *data.UNMESHED_PODS, *data.OPTED_OUT_PODS)
-    assert sidecars.pods_without_sidecar(pods) == {
+    assert sidecars.survey_sidecars(pods).missing == {
         ("Deployment", "api"): ["api-5c4d8f9b7-h6j2k"],
         ("Deployment", "reports"): ["reports-8d9c7b6a5-p4o3i"],
         ("StatefulSet", "cache"): ["cache-0"],

@@ -44,17 +44,6 @@ def value_paths(values: Mapping[str, Any], prefix: ValuePath = ()) -> Iterator[V
             yield from value_paths(value, path)
 
 
-def leaf_paths(values: Mapping[str, Any], prefix: ValuePath = ()) -> Iterator[ValuePath]:
-    """The paths whose value `values` sets: every non-map value (a list is one) and every non-empty
-    map's keys below; an empty map sets nothing (a merge leaves what is there)."""
-    for key, value in values.items():
-        path = (*prefix, str(key))
-        if isinstance(value, Mapping) and value:
-            yield from leaf_paths(value, path)
-        elif not isinstance(value, Mapping):
-            yield path
-
-
 def under(path: Sequence[str | int], root: Sequence[str | int]) -> bool:
     """Whether `path` is `root` or below it."""
     return tuple(path[: len(root)]) == tuple(root)
