@@ -30,7 +30,7 @@ from config.kiali import KIALI_OWNED, PROMETHEUS_OWNED, DeployedPrometheus, Kial
 from config.problems import Problem, key_path
 from config.signoz import AGENT_OWNED, SIGNOZ_OWNED, DeploySigNoz, RemoteSigNoz
 from config.types import OwnedPaths
-from versions.chart_values import SchemaPath, ValuePath, chart_values, undeclared, under, unknown_paths
+from versions.chart_values import SchemaPath, ValuePath, chart_values, shown, undeclared, under, unknown_paths
 from versions.table import ChartId, facts
 
 EXTRA_VALUES = "extraValues"
@@ -172,18 +172,13 @@ def owned_problems(extras: ReleaseExtras) -> list[Problem]:
     owners = {parse_path(text): owner for text, owner in extras.owned.items()}
     problems = []
     for path, root in _owned_hits(extras):
-        name = _shown_path(root)
+        name = shown(root)
         if under(path, root):
             why = f"{name} is set by the program {owners[root]}; remove it from extraValues (change that instead)"
         else:
             why = f"would replace {name}, which the program sets {owners[root]}; set the keys beside it instead"
         problems.append(Problem(extras.key(path), _value_at(extras.values, path), why))
     return problems
-
-
-def _shown_path(path: ValuePath) -> str:
-    """A chart value path as the owned tables spell it (a key holding dots in brackets)."""
-    return "".join(f'["{part}"]' if "." in part else (f".{part}" if index else part) for index, part in enumerate(path))
 
 
 # --------------------------------------------------------------------------- paths the chart has

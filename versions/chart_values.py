@@ -123,10 +123,16 @@ SchemaPath = tuple[str | int, ...]
 
 
 def shown(path: SchemaPath) -> str:
-    """`spec.tracing[0].providers`: keys joined with dots, list indexes in brackets."""
+    """`spec.tracing[0].providers`, `podAnnotations["example.com/owner"]`: keys joined with dots, list
+    indexes and keys that hold dots in brackets (as the owned tables and problems spell paths)."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif "." in part:
+            text += f'["{part}"]'
+        else:
+            text += f".{part}" if text else part
     return text
 
 
