@@ -137,7 +137,8 @@ def test_make_validate_uses_the_runtime_tier_only() -> None:
     makefile = (stacks.PROJECT_DIR / "Makefile").read_text()
     assert re.search(r"^validate: \$\(RUNTIME\)$", makefile, re.M)
     result = subprocess.run(
-        ["make", "--no-print-directory", "validate", "RUNTIME="],
+        # The interpreter running the tests (a checkout's own .venv, or the one a worktree borrows).
+        ["make", "--no-print-directory", "validate", "RUNTIME=", f"BIN={Path(sys.executable).parent}"],
         cwd=stacks.PROJECT_DIR,
         capture_output=True,
         text=True,
