@@ -151,7 +151,7 @@ def sink_outputs(signoz: RemoteSigNoz) -> SinkOutputs:
     UI and retention belong to the central stack."""
     agent = naming.agent_fqdn(signoz)
     return {
-        "zipkinEndpoint": f"http://{agent}:{naming.ZIPKIN_PORT}{naming.ZIPKIN_PATH}",
+        "zipkinEndpoint": naming.zipkin_url(agent),
         "tracesDestination": {
             "mode": "remote",
             "endpoint": f"{signoz.remote.endpoint}/v1/traces",

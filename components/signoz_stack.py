@@ -173,7 +173,7 @@ def sink_outputs(args: SigNozStackArgs) -> SinkOutputs:
     """Where the mesh's spans go and what operators reach, for the stack outputs."""
     signoz = args.signoz
     return {
-        "zipkinEndpoint": f"http://{args.zipkin_service}:{naming.ZIPKIN_PORT}{naming.ZIPKIN_PATH}",
+        "zipkinEndpoint": naming.zipkin_url(args.zipkin_service),
         "otlpGrpcEndpoint": naming.otlp_grpc_endpoint(signoz),
         "otlpHttpEndpoint": naming.otlp_http_endpoint(signoz),
         "signozUiService": naming.signoz_ui_address(signoz),

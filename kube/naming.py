@@ -145,8 +145,9 @@ def zipkin_service_fqdn(settings: StackSettings) -> str:
     return trace_router_fqdn(signoz) if settings.tail_sampling.enabled else collector_fqdn(signoz)
 
 
-def zipkin_url(settings: StackSettings) -> str:
-    return f"http://{zipkin_service_fqdn(settings)}:{ZIPKIN_PORT}{ZIPKIN_PATH}"
+def zipkin_url(host: str) -> str:
+    """Where a proxy posts its spans: the Zipkin receiver behind `host` (a Service's FQDN)."""
+    return f"http://{host}:{ZIPKIN_PORT}{ZIPKIN_PATH}"
 
 
 def otlp_grpc_endpoint(signoz: SigNozSettings) -> str:

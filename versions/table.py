@@ -165,15 +165,6 @@ def istio_release(version: str) -> IstioRelease:
     return IstioRelease(version=version, kubernetes=minors, bookinfo_tag=str(data["bookinfoTag"]))
 
 
-def kubernetes_versions(istio_versions: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """The Kubernetes versions every one of these Istio versions supports, oldest first."""
-    common: set[str] | None = None
-    for version in istio_versions:
-        supported = set(istio_release(version).kubernetes_patches)
-        common = supported if common is None else common & supported
-    return tuple(sorted(common or (), key=version_key))
-
-
 def all_kubernetes_versions() -> tuple[str, ...]:
     """Every Kubernetes version some listed Istio version supports, oldest first."""
     found = {v for istio in CHARTS[ChartId.ISTIOD].versions for v in istio_release(istio).kubernetes_patches}
